@@ -1,0 +1,1 @@
+"""Model family: registry, configs, layers and the architectures."""
