@@ -1,0 +1,87 @@
+"""Sweeper: plan -> Ray Tune trials -> MLflow -> fit -> SweepResult.
+
+    result = Sweeper(budget=3e12, space="tiny").run()
+    result.fit.params, result.fit.ci, result.runs.frame
+
+Everything fails fast: the config is validated and the plan is made before Ray
+starts, so a mistyped key or a budget that cannot fill a slice costs nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeper.config import SweepConfig, load_config
+from sweeper.plan import Plan, PlannedTrial, make_plan
+from sweeper.results import RunTable
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepResult:
+    sweep_id: str
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    fit: Any  # sweeper.fit.FitResult, or None when too few runs finished to fit
+    runs: RunTable
+    total_flops: float
+    n_trials: int
+    converged: bool
+    stop_reason: str
+    fits_per_target: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ci_halfwidth(self) -> dict[str, float]:
+        if self.fit is None:
+            return {}
+        return {name: float(self.fit.ci_halfwidth(name)) for name in self.fit.ci}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sweep_id": self.sweep_id,
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_run_id,
+            "tracking_uri": self.tracking_uri,
+            "total_flops": self.total_flops,
+            "n_trials": self.n_trials,
+            "n_ok": int((self.runs.frame["status"] == "ok").sum()),
+            "converged": self.converged,
+            "stop_reason": self.stop_reason,
+            "ci_halfwidth": self.ci_halfwidth,
+            "fit": self.fit.to_dict() if self.fit is not None else None,
+            "fits_per_target": {t: f.to_dict() for t, f in self.fits_per_target.items()},
+        }
+
+
+class Sweeper:
+    """The public entry point; keyword arguments override the search space."""
+
+    def __init__(self, space: str = "tiny", **overrides: Any):
+        self.config: SweepConfig = load_config(space, **overrides)
+
+    def plan(self) -> Plan:
+        return make_plan(self.config)
+
+    def run(self, *, sweep_id: str | None = None, progress=None) -> SweepResult:
+        from sweeper.execution import run_sweep  # Ray and MLflow load only when a sweep runs
+
+        return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=progress or _print_progress)
+
+
+def _print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def trial_config(cfg: SweepConfig, point: PlannedTrial) -> dict[str, Any]:
+    """What one trial receives: its point, the training recipe, and the simulation law."""
+    training = {k: v for k, v in cfg.training.__dict__.items()}
+    return {
+        "point": point.to_dict(),
+        "hparams": training,
+        "seed": cfg.seed,
+        "cpus_per_trial": cfg.ray.cpus_per_trial,
+        "source": "simulated" if cfg.trainable == "simulated" else "trained",
+        "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise},
+    }

@@ -1,0 +1,89 @@
+"""`sweeper fit FILE.csv | --experiment NAME`: fit a scaling law to existing runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from sweeper.errors import SweeperInputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fit", help="fit a scaling law to a table of runs (CSV or an MLflow experiment)",
+        description="Fit L(N, D) by summed-Huber L-BFGS over a grid of starts (reference "
+                    "Approach 3), with bootstrap confidence intervals.")
+    p.add_argument("file", nargs="?", help="CSV with columns N, D, loss (also n_params/params, "
+                   "n_tokens/tokens; optional flops, target)")
+    p.add_argument("--experiment", help="read successful runs of this MLflow experiment instead")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (with --experiment)")
+    p.add_argument("--law", default="chinchilla", help="registered law (default: chinchilla)")
+    p.add_argument("--target", default=None, help="loss target: average (default), caption, "
+                   "interleaved, text, or a value of the CSV's target column")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="K",
+                   help="bootstrap resamples over runs for confidence intervals (e.g. 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", choices=("paper", "coarse"), default="paper",
+                   help="starts: the paper's 8,820 or a 243-point grid for quick refits")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=run_fit)
+
+
+def _load(args) -> tuple:
+    from sweeper.fit.csv_input import read_runs_csv
+
+    if args.experiment and args.file:
+        raise SweeperInputError("FILE", args.file, "give a CSV file or --experiment, not both")
+    if args.experiment:
+        from sweeper.results import load_run_table
+
+        frame = load_run_table(experiment=args.experiment, tracking_uri=args.tracking_uri).frame
+        if "status" in frame:
+            frame = frame[frame["status"] == "ok"]
+        return frame, args.target or "average"
+    if not args.file:
+        raise SweeperInputError("FILE", None, "pass a CSV file of runs or --experiment NAME")
+    frame = read_runs_csv(args.file)
+    if "target" not in frame:
+        return frame, args.target or "average"
+    # Long format: one row per (run, target); keep the requested target's rows.
+    values = sorted(frame["target"].dropna().astype(str).unique())
+    wanted = args.target or ("average" if "average" in values else
+                             "avg" if "avg" in values else values[0] if len(values) == 1 else None)
+    if wanted not in values:
+        raise SweeperInputError("--target", args.target, f"the CSV has targets {values}; "
+                                "pick one with --target")
+    return frame[frame["target"].astype(str) == wanted], "average"
+
+
+def run_fit(args) -> int:
+    from sweeper.fit import fit_law
+
+    if args.bootstrap < 0:
+        raise SweeperInputError("--bootstrap", args.bootstrap, "use 0 or a positive count")
+    frame, target = _load(args)
+    result = fit_law(frame, law=args.law, target=target, grid=args.grid,
+                     n_bootstrap=args.bootstrap, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2, default=float))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def format_table(result) -> str:
+    lines = [f"law {result.law}  target {result.target}  runs {result.n_runs}  "
+             f"objective {result.objective:.6g}"]
+    level = f"{100 * result.ci_level:g}% CI" if result.ci else ""
+    lines.append(f"{'name':<16}{'value':>14}{'std':>12}   {level}")
+    rows = list(result.params.items()) + [(k, v) for k, v in result.derived.items()
+                                          if not k.endswith("_regression")]
+    for name, value in rows:
+        std = result.std.get(name)
+        ci = result.ci.get(name)
+        std_s = f"{std:12.4g}" if std is not None and np.isfinite(std) else " " * 12
+        ci_s = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
+        lines.append(f"{name:<16}{value:14.6g}{std_s}   {ci_s}")
+    return "\n".join(lines)

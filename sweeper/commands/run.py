@@ -1,0 +1,33 @@
+"""`sweeper run SPACE --budget C`: run the sweep, fit, print the result."""
+
+from __future__ import annotations
+
+import json
+
+from sweeper.commands.common import add_space_options, overrides_from
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("run", help="run a sweep (local Ray and SQLite MLflow by default)")
+    add_space_options(parser)
+    parser.add_argument("--resume", action="store_true", default=None, help="continue the latest sweep of the experiment (or --sweep-id)")
+    parser.add_argument("--sweep-id", help="sweep to resume, or the id to give a new sweep")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from sweeper.api import Sweeper
+    from sweeper.summary import format_result
+
+    overrides = overrides_from(args)
+    if args.resume:
+        overrides["resume"] = True
+    sweeper = Sweeper(args.space, **overrides)
+    result = sweeper.run(sweep_id=args.sweep_id, progress=(lambda line: None) if args.quiet else None)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2, default=float))
+    else:
+        print(format_result(result))
+    return 0

@@ -1,0 +1,324 @@
+"""Sweep configuration: frozen keyword-only dataclasses, loaded from YAML.
+
+A search space in `search_spaces/NAME.yaml` is read with `yaml.safe_load`,
+then overridden from `Sweeper(**kwargs)` or CLI flags. Every key is checked
+against the dataclass fields, so a typo or a bad value fails before Ray starts,
+with an error naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sweeper.errors import SweeperInputError
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSection:
+    kind: str = "dense_text"
+    ladder: str = "tiny"
+    sizes: tuple[str, ...] = ()  # empty: every size of the ladder
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetSection:
+    """isoFLOP slices: explicit `slices`, or `n_slices` geometric budgets `ratio` apart.
+
+    With no explicit slices, the largest slice is the largest one for which the
+    initial grid fits in the sweep's total budget.
+    """
+
+    slices: tuple[float, ...] = ()
+    n_slices: int = 3
+    ratio: float = 3.0
+    min_tokens_per_param: float = 2.0
+    max_tokens_per_param: float = 2000.0
+    min_steps: int = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSection:
+    lr: float = 3e-3
+    batch_size: int = 16
+    warmup_frac: float = 0.05
+    cooldown_frac: float = 0.2
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    mixture: tuple[float, float, float] = (0.45, 0.45, 0.10)  # caption, interleaved, text
+    vision_lr_mult: float = 0.1
+    aux_loss_weight: float = 0.01
+    eval_every: int = 50
+    eval_batches: int = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulationSection:
+    """The simulated trainable: loss from a known law plus multiplicative noise."""
+
+    law: str = "chinchilla"
+    params: dict[str, float] = field(
+        default_factory=lambda: {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
+    )
+    noise: float = 0.005
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitSection:
+    law: str = "chinchilla"
+    n_bootstrap: int = 50
+    target: str = "loss"
+    watch: tuple[str, ...] = ("a", "b")
+    target_ci: float = 0.02
+    patience: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class RaySection:
+    address: str | None = None  # None: start a local Ray; "auto": join the cluster
+    max_concurrent_trials: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackingSection:
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the SQLite store under ./mlruns
+    experiment: str | None = None  # None: "sweeper-<space>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig:
+    space: str = "tiny"
+    budget: float = 1e13  # total FLOPs the sweep may spend
+    seed: int = 0
+    design: Literal["grid", "adaptive"] = "grid"
+    trainable: Literal["torch", "simulated"] = "torch"
+    throughput_flops: float = 2e9  # assumed FLOP/s per trial, for wall-time estimates only
+    resume: bool = False
+    model: ModelSection = field(default_factory=ModelSection)
+    budgets: BudgetSection = field(default_factory=BudgetSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    simulation: SimulationSection = field(default_factory=SimulationSection)
+    fit: FitSection = field(default_factory=FitSection)
+    ray: RaySection = field(default_factory=RaySection)
+    tracking: TrackingSection = field(default_factory=TrackingSection)
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or f"sweeper-{self.space}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Flat names accepted by Sweeper(**kwargs) and CLI flags, mapped to their field.
+ALIASES = {
+    "kind": "model.kind",
+    "ladder": "model.ladder",
+    "sizes": "model.sizes",
+    "slices": "budgets.slices",
+    "n_slices": "budgets.n_slices",
+    "lr": "training.lr",
+    "batch_size": "training.batch_size",
+    "mixture": "training.mixture",
+    "sim_law": "simulation.params",
+    "noise": "simulation.noise",
+    "law": "fit.law",
+    "n_bootstrap": "fit.n_bootstrap",
+    "target_ci": "fit.target_ci",
+    "patience": "fit.patience",
+    "ray_address": "ray.address",
+    "max_concurrent_trials": "ray.max_concurrent_trials",
+    "tracking_uri": "tracking.uri",
+    "experiment": "tracking.experiment",
+}
+
+
+def resolve_space_path(space: str | os.PathLike) -> Path:
+    """A space is a YAML path, or a name in the bundled search_spaces/."""
+    path = Path(space)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise SweeperInputError("space", str(space), "no such file; give a path to a YAML search space")
+        return path
+    bundled = SPACES_DIR / f"{space}.yaml"
+    if not bundled.exists():
+        names = sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+        raise SweeperInputError("space", str(space), f"use a YAML path or one of {names}")
+    return bundled
+
+
+def load_config(space: str | os.PathLike = "tiny", **overrides: Any) -> SweepConfig:
+    """Load a search space and apply overrides (flat aliases or dotted keys)."""
+    path = resolve_space_path(space)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SweeperInputError(str(path), "<YAML>", f"fix the YAML syntax: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SweeperInputError(str(path), type(raw).__name__, "a search space must be a YAML mapping of keys")
+    raw.setdefault("space", path.stem)
+    for key, value in overrides.items():
+        if value is not None:
+            _set_dotted(raw, ALIASES.get(key, key), value)
+    return build(SweepConfig, raw, prefix="")
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SweeperInputError(dotted, child, f"'{part}' must be a mapping to set '{dotted}'")
+        node = child
+    node[parts[-1]] = value
+
+
+def build(cls: type, raw: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking keys and converting types."""
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(raw, dict):
+        raise SweeperInputError(where, raw, "expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise SweeperInputError(f"{prefix}{unknown[0]}", raw[unknown[0]], f"unknown key; allowed keys: {sorted(fields)}")
+    kwargs = {name: _convert(hints[name], value, f"{prefix}{name}") for name, value in raw.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, prefix=f"{name}.")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, name)
+    if origin is Literal:
+        if value not in args:
+            raise SweeperInputError(name, value, f"allowed values: {list(args)}")
+        return value
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise SweeperInputError(name, value, "expected a list")
+        item = args[0]
+        if len(args) > 1 and args[1] is not Ellipsis and len(value) != len(args):
+            raise SweeperInputError(name, value, f"expected a list of {len(args)} values")
+        return tuple(_convert(item, v, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        return _convert_mapping(value, name)
+    return _convert_scalar(hint, value, name)
+
+
+def _convert_mapping(value: Any, name: str) -> dict[str, float]:
+    if isinstance(value, str):  # "E=1.9,A=400" from the command line
+        try:
+            value = dict(part.split("=", 1) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise SweeperInputError(name, value, "write it as KEY=VALUE pairs separated by commas") from None
+    if not isinstance(value, dict):
+        raise SweeperInputError(name, value, "expected a mapping of names to numbers")
+    return {str(k).strip(): _convert_scalar(float, v, f"{name}.{k}") for k, v in value.items()}
+
+
+def _convert_scalar(hint: Any, value: Any, name: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise SweeperInputError(name, value, "expected true or false")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise SweeperInputError(name, value, f"expected a number ({hint.__name__})")
+        try:
+            number = float(value) if isinstance(value, str) else value
+            if not isinstance(number, (int, float)):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise SweeperInputError(name, value, f"expected a number ({hint.__name__})") from None
+        if not math.isfinite(number):
+            raise SweeperInputError(name, value, "expected a finite number")
+        if hint is int:
+            if number != int(number):
+                raise SweeperInputError(name, value, "expected a whole number")
+            return int(number)
+        return float(number)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise SweeperInputError(name, value, "expected a non-empty string")
+        return value
+    return value
+
+
+def _check_values(cfg: SweepConfig) -> None:
+    """Range checks that types alone cannot express."""
+    positive = {
+        "budget": cfg.budget,
+        "throughput_flops": cfg.throughput_flops,
+        "budgets.ratio": cfg.budgets.ratio - 1.0,
+        "budgets.n_slices": cfg.budgets.n_slices,
+        "budgets.min_steps": cfg.budgets.min_steps,
+        "budgets.min_tokens_per_param": cfg.budgets.min_tokens_per_param,
+        "training.lr": cfg.training.lr,
+        "training.batch_size": cfg.training.batch_size,
+        "training.eval_every": cfg.training.eval_every,
+        "training.eval_batches": cfg.training.eval_batches,
+        "ray.max_concurrent_trials": cfg.ray.max_concurrent_trials,
+        "ray.cpus_per_trial": cfg.ray.cpus_per_trial,
+        "fit.target_ci": cfg.fit.target_ci,
+        "fit.patience": cfg.fit.patience,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            shown = value + 1.0 if name == "budgets.ratio" else value
+            need = "greater than 1" if name == "budgets.ratio" else "positive"
+            raise SweeperInputError(name, shown, f"must be {need}")
+    for i, c in enumerate(cfg.budgets.slices):
+        if c <= 0:
+            raise SweeperInputError(f"budgets.slices[{i}]", c, "slice budgets must be positive FLOPs")
+    if sum(cfg.budgets.slices) > cfg.budget:
+        raise SweeperInputError("budgets.slices", list(cfg.budgets.slices), f"their sum exceeds the total budget {cfg.budget:.3g}; raise --budget or drop slices")
+    if cfg.budgets.max_tokens_per_param <= cfg.budgets.min_tokens_per_param:
+        raise SweeperInputError("budgets.max_tokens_per_param", cfg.budgets.max_tokens_per_param, "must exceed budgets.min_tokens_per_param")
+    _check_fractions(cfg.training)
+    if cfg.simulation.noise < 0:
+        raise SweeperInputError("simulation.noise", cfg.simulation.noise, "must be >= 0")
+    if cfg.fit.n_bootstrap < 0:
+        raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
+
+
+def _check_fractions(t: TrainingSection) -> None:
+    for name in ("warmup_frac", "cooldown_frac"):
+        value = getattr(t, name)
+        if not 0 <= value < 1:
+            raise SweeperInputError(f"training.{name}", value, "must be in [0, 1)")
+    if t.warmup_frac + t.cooldown_frac >= 1:
+        raise SweeperInputError("training.cooldown_frac", t.cooldown_frac, "warmup_frac + cooldown_frac must be below 1")
+    if any(w < 0 for w in t.mixture) or sum(t.mixture) <= 0:
+        raise SweeperInputError("training.mixture", list(t.mixture), "weights (caption, interleaved, text) must be >= 0 and not all zero")
+    for name in ("weight_decay", "grad_clip"):
+        if getattr(t, name) < 0:
+            raise SweeperInputError(f"training.{name}", getattr(t, name), "must be >= 0")

@@ -1,0 +1,225 @@
+"""Running a planned sweep: MLflow parent run, Ray Tune trials, final fit.
+
+Split from api.py so that importing the public API (and validating a config)
+does not import Ray or MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import ray
+from mlflow.entities import Metric
+from ray import tune
+
+from sweeper.api import SweepResult, trial_config
+from sweeper.config import SweepConfig
+from sweeper.plan import Plan, PlannedTrial
+from sweeper.results import RunTable
+from sweeper.tracking import (
+    FINISHED,
+    TrialRecorder,
+    client_for,
+    ensure_experiment,
+    find_sweep_run,
+    new_sweep_id,
+    start_sweep_run,
+    trial_runs_by_point,
+)
+from sweeper.errors import SweeperInputError
+from sweeper.stopping import ConvergenceStopper, OnlineFitter, RefitHistory
+
+
+def ensure_ray(cfg: SweepConfig) -> bool:
+    """Connect to the configured cluster, or start a local Ray; True if we started it."""
+    if ray.is_initialized():
+        return False
+    if cfg.ray.address:
+        ray.init(address=cfg.ray.address, log_to_driver=False)
+    else:
+        # Local Ray: its dashboard binds to loopback only.
+        ray.init(dashboard_host="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_id: str | None):
+    """The parent run: a new one, or with --resume the existing one and its finished points."""
+    if cfg.resume:
+        run = find_sweep_run(client, experiment_id, sweep_id)
+        if run is None:
+            raise SweeperInputError("resume", sweep_id or True, f"no sweep to resume in experiment '{cfg.experiment_name}'; run without --resume")
+        sweep_id = run.data.tags["sweeper.sweep_id"]
+        client.update_run(run.info.run_id, status="RUNNING")
+        return run.info.run_id, sweep_id, trial_runs_by_point(client, experiment_id, sweep_id)
+    sweep_id = sweep_id or new_sweep_id()
+    tags = {"sweeper.space": cfg.space, "sweeper.design": cfg.design, "source": "simulated" if cfg.trainable == "simulated" else "trained"}
+    parent = start_sweep_run(client, experiment_id, sweep_id=sweep_id, config=cfg.to_dict(), tags=tags)
+    client.log_text(parent, format_plan_json(plan), "plan.json")
+    return parent, sweep_id, {}
+
+
+def format_plan_json(plan: Plan) -> str:
+    import json
+
+    return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
+
+
+class ProgressPrinter(tune.Callback):
+    """One plain line per finished trial: count, loss, compute spent, current watched CIs."""
+
+    def __init__(self, total: int, budget: float, history: RefitHistory, emit: Callable[[str], None]):
+        self.total, self.budget, self.history, self.emit, self.done = total, budget, history, emit, 0
+
+    def _finish(self, trial, status: str) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        loss = result.get("loss")
+        shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
+        count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
+        line = (f"[{count}] {trial.config['point']['point_id']} {shown} ({status}); "
+                f"spent {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs")
+        if self.history.refits:
+            last = self.history.refits[-1]
+            line += "; CI half-width " + ", ".join(f"{k}={v:.3f}" for k, v in last.halfwidths.items())
+        self.emit(line)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finish(trial, (trial.last_result or {}).get("status", "ok"))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finish(trial, "failed")
+
+
+def make_searcher(cfg: SweepConfig, plan: Plan, base: dict, finished: dict[str, float], spent: float):
+    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher."""
+    from sweeper.samplers.candidates import candidate_points, initial_design
+    from sweeper.samplers.frontier import FrontierSampler
+    from sweeper.samplers.searcher import PointSearcher
+
+    candidates = candidate_points(cfg, plan)
+    sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
+                              watch=cfg.fit.watch, seed=cfg.seed)
+    return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, budget=cfg.budget,
+                         finished=finished, spent=spent), len(candidates)
+
+
+def trial_dirname(trial) -> str:
+    """Short, readable trial directories: the point id, not the whole config."""
+    point = trial.config.get("point", {})
+    name = point.get("point_id", "trial") if isinstance(point, dict) else "trial"
+    return f"{trial.trial_id}-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def run_trials(cfg: SweepConfig, plan: Plan, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
+    from sweeper.simulated import simulate_point
+    from sweeper.trainable import train_point
+
+    function = simulate_point if cfg.trainable == "simulated" else train_point
+    trainable = tune.with_resources(function, {"cpu": cfg.ray.cpus_per_trial, "gpu": cfg.ray.gpus_per_trial})
+    base = trial_config(cfg, plan.trials[0])
+    if searcher is None:
+        base["point"] = tune.grid_search([t.to_dict() for t in todo])
+        param_space, num_samples = base, 1
+    else:
+        param_space, num_samples = {}, searcher[1]
+    storage = None if cfg.ray.address else str(Path(".sweeper/ray_results").resolve())
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(max_concurrent_trials=cfg.ray.max_concurrent_trials, reuse_actors=True,
+                                    trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
+                                    search_alg=searcher[0] if searcher else None, num_samples=num_samples),
+        run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, stop=stopper, verbose=0),
+    )
+    tuner.fit()
+
+
+def fit_runs(table: RunTable, cfg: SweepConfig, *, online: bool = False):
+    """The law fitted to the finished runs, or None (with why) when they cannot identify it."""
+    from sweeper.fit import fit_law
+
+    ok = table.ok().frame
+    kwargs = dict(law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed)
+    if online:
+        kwargs["grid"] = "coarse"  # refits after every trial: bootstrap on the cheap start grid
+    try:
+        return fit_law(ok, **kwargs), ""
+    except SweeperInputError as exc:
+        return None, str(exc)
+
+
+def log_refit(client, parent: str, refit, index: int) -> None:
+    metrics = [Metric("refit.flops_spent", refit.flops_spent, 0, index), Metric("refit.n_runs", refit.n_runs, 0, index)]
+    metrics += [Metric(f"refit.ci_halfwidth.{k}", v, 0, index) for k, v in refit.halfwidths.items() if math.isfinite(v)]
+    metrics += [Metric(f"refit.{k}", float(v), 0, index) for k, v in {**refit.fit.params, **refit.fit.derived}.items()
+                if isinstance(v, (int, float)) and math.isfinite(v)]
+    client.log_batch(parent, metrics=metrics)
+
+
+def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
+    client = client_for(cfg.tracking_uri)
+    experiment_id = ensure_experiment(client, cfg.experiment_name, cfg.tracking_uri)
+    parent, sweep_id, existing = open_sweep(client, experiment_id, cfg, plan, sweep_id)
+
+    def load_table() -> RunTable:
+        return RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+
+    before = load_table()
+    finished = before.frame[before.frame["status"].isin(FINISHED)]
+    history = RefitHistory(flops_spent=float(finished["flops"].sum()))
+    stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
+                                 budget=cfg.budget if cfg.design == "adaptive" else float("inf"))
+    todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
+    progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
+             f"MLflow {cfg.tracking_uri} experiment '{cfg.experiment_name}'")
+    searcher = None
+    if cfg.design == "adaptive":
+        ok = before.ok().frame
+        searcher = make_searcher(cfg, plan, trial_config(cfg, plan.trials[0]), dict(zip(ok["point_id"], ok["loss"])),
+                                 history.flops_spent)
+    if searcher is not None or todo:
+        recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
+                                 sweep_id=sweep_id, design=cfg.design, existing=existing)
+        fitter = OnlineFitter(history=history, load_table=load_table, fit=lambda t: fit_runs(t, cfg, online=True)[0],
+                              watch=cfg.fit.watch, log=lambda refit, i: log_refit(client, parent, refit, i), warn=progress)
+        printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress)
+        started = ensure_ray(cfg)
+        try:
+            run_trials(cfg, plan, todo, [recorder, fitter, printer], stopper, searcher)
+        finally:
+            if started:
+                ray.shutdown()
+    reason = stopper.stop_reason or ("candidates or budget exhausted" if cfg.design == "adaptive" else "plan complete")
+    return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=reason)
+
+
+def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, *, stop_reason: str) -> SweepResult:
+    table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+    fit, why = fit_runs(table, cfg)
+    client.set_tag(parent, "sweeper.stop_reason", stop_reason)
+    with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
+        table.to_csv(Path(tmp) / "runs.csv")
+        client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
+    if fit is not None:
+        client.log_dict(parent, fit.to_dict(), "fit.json")
+        for name, value in fit.params.items():
+            client.log_metric(parent, f"fit.{name}", float(value))
+    else:
+        client.set_tag(parent, "sweeper.fit_error", why[:500])
+    client.log_metric(parent, "total_flops", table.total_flops)
+    client.set_terminated(parent, "FINISHED")
+    return SweepResult(
+        sweep_id=sweep_id,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        tracking_uri=cfg.tracking_uri,
+        fit=fit,
+        runs=table,
+        total_flops=table.total_flops,
+        n_trials=len(table),
+        converged=stop_reason.startswith("converged"),
+        stop_reason=stop_reason,
+    )

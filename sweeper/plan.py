@@ -1,0 +1,187 @@
+"""Total budget -> isoFLOP slices -> the trials of the initial grid design.
+
+For a slice budget C and a ladder size with training FLOPs f per token, the
+trial trains D = C / f tokens, rounded to whole optimizer steps; so C spent is
+within 0.5 / min_steps of the slice budget. Sizes whose D would fall outside
+the tokens-per-parameter window, or take fewer than `min_steps` steps, are left
+out of that slice: they cannot spend the budget meaningfully.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sweeper.config import SweepConfig
+from sweeper.errors import SweeperInputError
+
+MIN_SIZES_PER_SLICE = 3  # a parabola in log N needs three points
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedTrial:
+    point_id: str  # stable key of the (kind, size, budget) point: resume matches on it
+    kind: str
+    size: str
+    n_params: int
+    n_params_total: int
+    seq_len: int
+    n_tokens: int
+    steps: int
+    flops: float
+    budget: float
+    est_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    slices: tuple[float, ...]
+    trials: tuple[PlannedTrial, ...]
+    budget: float
+    max_concurrent_trials: int
+
+    @property
+    def total_flops(self) -> float:
+        return float(sum(t.flops for t in self.trials))
+
+    @property
+    def est_wall_seconds(self) -> float:
+        return sum(t.est_seconds for t in self.trials) / self.max_concurrent_trials
+
+    def by_slice(self) -> dict[float, list[PlannedTrial]]:
+        grouped: dict[float, list[PlannedTrial]] = {c: [] for c in self.slices}
+        for t in self.trials:
+            grouped[t.budget].append(t)
+        return grouped
+
+
+def model_specs(cfg: SweepConfig) -> list:
+    """The ladder entries this sweep may use, ascending in N."""
+    from models.registry import ladder  # torch import kept out of config-only paths
+
+    specs = list(ladder(cfg.model.kind, cfg.model.ladder))
+    if cfg.model.sizes:
+        known = {s.size: s for s in specs}
+        missing = [s for s in cfg.model.sizes if s not in known]
+        if missing:
+            raise SweeperInputError("model.sizes", missing[0], f"not in the {cfg.model.kind}/{cfg.model.ladder} ladder; choose from {sorted(known)}")
+        specs = [known[s] for s in cfg.model.sizes]
+    return sorted(specs, key=lambda s: s.n_params)
+
+
+def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
+    """The trial spending `budget` at this size, or None if the size cannot fill it."""
+    tokens_per_step = cfg.training.batch_size * spec.seq_len
+    steps = round(budget / (spec.flops_per_token * tokens_per_step))
+    if steps < cfg.budgets.min_steps:
+        return None
+    n_tokens = steps * tokens_per_step
+    tokens_per_param = n_tokens / spec.n_params
+    if not cfg.budgets.min_tokens_per_param <= tokens_per_param <= cfg.budgets.max_tokens_per_param:
+        return None
+    flops = n_tokens * spec.flops_per_token
+    return PlannedTrial(
+        point_id=f"{spec.kind}/{spec.size}/C={budget:.4g}",
+        kind=spec.kind,
+        size=spec.size,
+        n_params=int(spec.n_params),
+        n_params_total=int(spec.n_params_total),
+        seq_len=int(spec.seq_len),
+        n_tokens=int(n_tokens),
+        steps=int(steps),
+        flops=float(flops),
+        budget=float(budget),
+        est_seconds=float(flops / cfg.throughput_flops),
+    )
+
+
+def slice_trials(specs, budget: float, cfg: SweepConfig) -> list[PlannedTrial]:
+    return [t for t in (trial_at(s, budget, cfg) for s in specs) if t is not None]
+
+
+def geometric_slices(top: float, n: int, ratio: float) -> tuple[float, ...]:
+    return tuple(float(top * ratio ** -(n - 1 - i)) for i in range(n))
+
+
+def _grid_for(slices, specs, cfg) -> list[list[PlannedTrial]] | None:
+    per_slice = [slice_trials(specs, c, cfg) for c in slices]
+    if any(len(trials) < MIN_SIZES_PER_SLICE for trials in per_slice):
+        return None
+    return per_slice
+
+
+def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
+    """The largest geometric slices whose full grid fits in the total budget."""
+    n, ratio = cfg.budgets.n_slices, cfg.budgets.ratio
+    cheapest = min(s.flops_per_token * cfg.training.batch_size * s.seq_len for s in specs)
+    low = cheapest * cfg.budgets.min_steps  # no slice below this can hold any trial
+    best = None
+    for top in np.geomspace(low * ratio ** (n - 1), max(cfg.budget, low * 2), 600):
+        slices = geometric_slices(float(top), n, ratio)
+        grid = _grid_for(slices, specs, cfg)
+        if grid is not None and sum(t.flops for ts in grid for t in ts) <= cfg.budget:
+            best = slices
+    if best is None:
+        raise SweeperInputError(
+            "budget",
+            cfg.budget,
+            f"too small for {n} isoFLOP slices of >= {MIN_SIZES_PER_SLICE} sizes from the "
+            f"{cfg.model.kind}/{cfg.model.ladder} ladder; raise --budget, lower budgets.n_slices, "
+            "or widen budgets.min/max_tokens_per_param",
+        )
+    return best
+
+
+def make_plan(cfg: SweepConfig) -> Plan:
+    """The initial grid design: every slice × every size that can fill it."""
+    specs = model_specs(cfg)
+    slices = tuple(sorted(cfg.budgets.slices)) or choose_slices(specs, cfg)
+    trials: list[PlannedTrial] = []
+    for c in slices:
+        in_slice = slice_trials(specs, c, cfg)
+        if len(in_slice) < MIN_SIZES_PER_SLICE:
+            raise SweeperInputError(
+                "budgets.slices",
+                c,
+                f"only {len(in_slice)} ladder sizes can fill this slice (need {MIN_SIZES_PER_SLICE}); "
+                "move the slice, add sizes, or widen budgets.min/max_tokens_per_param",
+            )
+        trials.extend(in_slice)
+    plan = Plan(slices=slices, trials=tuple(trials), budget=cfg.budget, max_concurrent_trials=cfg.ray.max_concurrent_trials)
+    if plan.total_flops > cfg.budget * (1 + 1e-9):
+        raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.total_flops:.3g} FLOPs; raise --budget or drop slices")
+    return plan
+
+
+def format_plan(plan: Plan) -> str:
+    """The table `sweeper plan` prints: nothing has been spent yet."""
+    lines = [f"{'point':<34} {'N':>10} {'D':>12} {'C':>10} {'D/N':>7} {'est s':>8}"]
+    for t in plan.trials:
+        lines.append(
+            f"{t.point_id:<34} {t.n_params:>10,d} {t.n_tokens:>12,d} {t.flops:>10.3g} "
+            f"{t.n_tokens / t.n_params:>7.1f} {t.est_seconds:>8.1f}"
+        )
+    lines.append(
+        f"{len(plan.trials)} trials on {len(plan.slices)} slices "
+        f"({', '.join(f'{c:.3g}' for c in plan.slices)}); "
+        f"{plan.total_flops:.3g} of {plan.budget:.3g} FLOPs; "
+        f"~{_human(plan.est_wall_seconds)} at {plan.max_concurrent_trials} concurrent trials (estimate)"
+    )
+    return "\n".join(lines)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} days"
+
+
+def relative_budget_error(t: PlannedTrial) -> float:
+    return abs(t.flops - t.budget) / t.budget if t.budget > 0 else math.inf

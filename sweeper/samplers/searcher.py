@@ -1,0 +1,59 @@
+"""A thin Ray Tune Searcher over an Optuna study: the sampler decides where, Tune runs it.
+
+Like ray.tune's OptunaSearch it only bridges ask/tell; unlike it, the Optuna
+parameter is a point id and the trial receives the whole planned point, and it
+ends the search once the budget cannot pay for another candidate.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from sweeper.plan import PlannedTrial
+from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
+
+
+class PointSearcher(Searcher):
+    def __init__(self, *, sampler: optuna.samplers.BaseSampler, candidates: tuple[PlannedTrial, ...],
+                 base_config: dict, budget: float, finished: dict[str, float] | None = None, spent: float = 0.0):
+        super().__init__(metric="loss", mode="min")
+        self.by_id = {p.point_id: p for p in candidates}
+        self.distribution = CategoricalDistribution([p.point_id for p in candidates])
+        self.base_config = base_config
+        self.budget = budget
+        self.committed = spent  # FLOPs of finished and in-flight trials
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+        self._live: dict[str, optuna.trial.Trial] = {}
+        for pid, loss in (finished or {}).items():  # a resumed sweep: the sampler sees what MLflow holds
+            if pid in self.by_id:
+                self.study.add_trial(optuna.trial.create_trial(params={POINT: pid}, distributions={POINT: self.distribution}, value=loss))
+
+    def suggest(self, trial_id: str):
+        remaining = self.budget - self.committed
+        if not any(p.flops <= remaining for p in self.by_id.values()):
+            return Searcher.FINISHED
+        self.study.set_user_attr(REMAINING_FLOPS, remaining)
+        trial = self.study.ask({POINT: self.distribution})
+        point = self.by_id[trial.params[POINT]]
+        if point.flops > remaining or any(t.params.get(POINT) == point.point_id for t in self._others(trial)):
+            self.study.tell(trial, state=TrialState.FAIL)  # the sampler found nothing affordable and new
+            return Searcher.FINISHED
+        self._live[trial_id] = trial
+        self.committed += point.flops
+        return {**self.base_config, "point": point.to_dict()}
+
+    def _others(self, trial):
+        return [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        trial = self._live.pop(trial_id, None)
+        if trial is None:
+            return
+        if error or not result or result.get("status", "ok") != "ok" or "loss" not in result:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, float(result["loss"]))

@@ -1,0 +1,194 @@
+"""MLflow runs in and out: experiment, one parent run per sweep, one child run per trial.
+
+Trials never talk to MLflow themselves: the driver's `TrialRecorder` (a Ray Tune
+callback) writes their child runs from the results they report. So workers need
+no tracking credentials, and everything the fitter and `--resume` need is in one
+place that outlives the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray.tune import Callback
+
+ROLE = "sweeper.role"
+CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
+FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "wall_time_s")
+FINISHED = ("ok", "diverged")
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    artifacts = None
+    if tracking_uri.startswith("sqlite:///"):  # keep the embedded store's artifacts beside it
+        root = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+        artifacts = root.as_uri()
+    return client.create_experiment(name, artifact_location=artifacts)
+
+
+def new_sweep_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, config: dict, tags: dict[str, str]) -> str:
+    run = client.create_run(
+        experiment_id,
+        run_name=f"sweep-{config.get('space', '')}-{sweep_id}",
+        tags={ROLE: "sweep", "sweeper.sweep_id": sweep_id, **tags},
+    )
+    params = [Param(k, v[:6000]) for k, v in flatten("", config).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[i : i + 100])
+    return run.info.run_id
+
+
+def find_sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str | None):
+    """The sweep to resume: the given id, else the most recent sweep in the experiment."""
+    query = f"tags.`{ROLE}` = 'sweep'"
+    if sweep_id:
+        query += f" and tags.`sweeper.sweep_id` = '{sweep_id}'"
+    runs = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def search_trial_runs(*, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None) -> pd.DataFrame:
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    query = f"tags.`{ROLE}` = 'trial'"
+    if sweep_id:
+        query += f" and tags.`sweeper.sweep_id` = '{sweep_id}'"
+    return mlflow.search_runs([found.experiment_id], filter_string=query, output_format="pandas")
+
+
+def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, tuple[str, str]]:
+    """point_id -> (run_id, status) for every child run of a sweep."""
+    query = f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}'"
+    out: dict[str, tuple[str, str]] = {}
+    for run in client.search_runs([experiment_id], query, max_results=50000):
+        out[run.data.tags.get("sweeper.point_id", "")] = (run.info.run_id, run.data.tags.get("sweeper.status", ""))
+    return out
+
+
+def _finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[Metric]:
+    out = []
+    for key in keys:
+        value = values.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out.append(Metric(key, float(value), timestamp, step))
+    return out
+
+
+class TrialRecorder(Callback):
+    """Writes one MLflow child run per trial, from the driver.
+
+    A point that already has a child run (a resumed sweep) logs into that run
+    again rather than making a duplicate.
+    """
+
+    def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, sweep_id: str,
+                 design: str, existing: dict[str, tuple[str, str]] | None = None):
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.sweep_id = sweep_id
+        self.design = design
+        self.run_ids: dict[str, str] = {p: rid for p, (rid, _) in (existing or {}).items()}
+        self._client: MlflowClient | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def run_id_for(self, trial) -> str:
+        point = trial.config["point"]
+        run_id = self.run_ids.get(point["point_id"])
+        if run_id is None:
+            run_id = self._create_child(trial.config)
+            self.run_ids[point["point_id"]] = run_id
+        return run_id
+
+    def _create_child(self, config: dict) -> str:
+        point = config["point"]
+        tags = {
+            "mlflow.parentRunId": self.parent_run_id,
+            ROLE: "trial",
+            "sweeper.sweep_id": self.sweep_id,
+            "sweeper.point_id": point["point_id"],
+            "sweeper.design": self.design,
+            "sweeper.status": "running",
+            "source": config.get("source", "trained"),
+        }
+        run = self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
+        params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
+                  "seed": config.get("seed", 0), **flatten("hp", config.get("hparams", {}))}
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        run_id = self.run_id_for(trial)
+        self.client.set_tag(run_id, "sweeper.status", "running")
+        self.client.set_tag(run_id, "sweeper.tune_trial_id", trial.trial_id)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        step = int(result.get("step", result.get("training_iteration", 0)))
+        metrics = _finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)
+        if metrics:
+            self.client.log_batch(self.run_id_for(trial), metrics=metrics)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        run_id = self.run_id_for(trial)
+        status = result.get("status", "ok")
+        metrics = _finite_metrics(result, FINAL_KEYS, int(result.get("step", 0)), int(result.get("timestamp", 0)) * 1000)
+        tags = [RunTag("sweeper.status", status)]
+        if status == "diverged":
+            tags.append(RunTag("sweeper.error", str(result.get("error", "loss diverged"))[:500]))
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(run_id, "FINISHED" if status == "ok" else "FAILED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        run_id = self.run_id_for(trial)
+        self.client.log_batch(run_id, tags=[RunTag("sweeper.status", "failed"), RunTag("sweeper.error", _error_text(trial))])
+        self.client.set_terminated(run_id, "FAILED")
+
+
+def _error_text(trial) -> str:
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text() if path else ""
+    except OSError:
+        text = ""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "trial raised an error")[:500]

@@ -1,0 +1,54 @@
+"""The Ray Tune trainable that really trains: one (N, D) point per trial.
+
+It only trains: which point it gets (grid, adaptive sampler, resume) is decided
+elsewhere, and the driver's TrialRecorder turns its reports into MLflow runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from ray import tune
+
+
+def hparams_from(config: dict):
+    from sweeper.train.loop import TrainHParams
+
+    hp = dict(config["hparams"])
+    hp["mixture"] = tuple(hp["mixture"])
+    return TrainHParams(**hp)
+
+
+def train_point(config: dict) -> None:
+    """Train the model of `config['point']` for exactly its planned tokens."""
+    from models.registry import get_model_spec
+    from sweeper.train.loop import train
+
+    point = config["point"]
+    spec = get_model_spec(point["kind"], point["size"])
+    threads = max(1, int(config.get("cpus_per_trial", 1)))
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    result = train(
+        spec,
+        hparams_from(config),
+        n_tokens=int(point["n_tokens"]),
+        seed=int(config.get("seed", 0)),
+        report=lambda metrics: tune.report(dict(metrics)),
+    )
+    losses = result.losses
+    tune.report(
+        {
+            "step": result.steps,
+            "loss": losses.get("avg", math.nan),
+            **{f"loss_{t}": losses.get(t, math.nan) for t in ("caption", "interleaved", "text")},
+            "flops": result.flops,
+            "n_tokens_trained": result.n_tokens,
+            "train_loss": result.train_loss,
+            "wall_time_s": time.perf_counter() - started,
+            "status": "diverged" if result.diverged else "ok",
+            **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
+        }
+    )
