@@ -102,7 +102,7 @@ class SweepConfig:
     space: str = "tiny"
     budget: float = 1e13  # total FLOPs the sweep may spend
     seed: int = 0
-    design: Literal["grid", "adaptive"] = "grid"
+    design: Literal["grid", "adaptive"] = "adaptive"
     trainable: Literal["torch", "simulated"] = "torch"
     throughput_flops: float = 2e9  # assumed FLOP/s per trial, for wall-time estimates only
     resume: bool = False

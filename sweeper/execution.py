@@ -7,6 +7,7 @@ does not import Ray or MLflow.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -126,6 +127,8 @@ def run_trials(cfg: SweepConfig, plan: Plan, todo: list[PlannedTrial], callbacks
     else:
         param_space, num_samples = {}, searcher[1]
     storage = None if cfg.ray.address else str(Path(".sweeper/ray_results").resolve())
+    # Tune's newer console output ignores verbose=0; progress is ours to print.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
