@@ -89,6 +89,7 @@ class RaySection:
     max_concurrent_trials: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    storage_path: str | None = None  # Tune's trial state; None: ./.sweeper/ray_results (use shared storage on multi-node)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -126,7 +127,7 @@ def run_trials(cfg: SweepConfig, plan: Plan, todo: list[PlannedTrial], callbacks
         param_space, num_samples = base, 1
     else:
         param_space, num_samples = {}, searcher[1]
-    storage = None if cfg.ray.address else str(Path(".sweeper/ray_results").resolve())
+    storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
     # Tune's newer console output ignores verbose=0; progress is ours to print.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     tuner = tune.Tuner(
@@ -155,9 +156,10 @@ def fit_runs(table: RunTable, cfg: SweepConfig, *, online: bool = False):
 
 
 def log_refit(client, parent: str, refit, index: int) -> None:
-    metrics = [Metric("refit.flops_spent", refit.flops_spent, 0, index), Metric("refit.n_runs", refit.n_runs, 0, index)]
-    metrics += [Metric(f"refit.ci_halfwidth.{k}", v, 0, index) for k, v in refit.halfwidths.items() if math.isfinite(v)]
-    metrics += [Metric(f"refit.{k}", float(v), 0, index) for k, v in {**refit.fit.params, **refit.fit.derived}.items()
+    now = int(time.time() * 1000)
+    metrics = [Metric("refit.flops_spent", refit.flops_spent, now, index), Metric("refit.n_runs", refit.n_runs, now, index)]
+    metrics += [Metric(f"refit.ci_halfwidth.{k}", v, now, index) for k, v in refit.halfwidths.items() if math.isfinite(v)]
+    metrics += [Metric(f"refit.{k}", float(v), now, index) for k, v in {**refit.fit.params, **refit.fit.derived}.items()
                 if isinstance(v, (int, float)) and math.isfinite(v)]
     client.log_batch(parent, metrics=metrics)
 
@@ -171,6 +173,7 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
         return RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
 
     before = load_table()
+    refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     history = RefitHistory(flops_spent=float(finished["flops"].sum()))
     stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
@@ -187,7 +190,9 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
         recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
                                  sweep_id=sweep_id, design=cfg.design, existing=existing)
         fitter = OnlineFitter(history=history, load_table=load_table, fit=lambda t: fit_runs(t, cfg, online=True)[0],
-                              watch=cfg.fit.watch, log=lambda refit, i: log_refit(client, parent, refit, i), warn=progress)
+                              watch=cfg.fit.watch, warn=progress,
+                              # a resumed sweep numbers its refits after the ones already logged
+                              log=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
         printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress)
         started = ensure_ray(cfg)
         try:
@@ -212,6 +217,15 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
             client.log_metric(parent, f"fit.{name}", float(value))
     else:
         client.set_tag(parent, "sweeper.fit_error", why[:500])
+    per_target = target_fits(table, cfg)
+    for target, target_fit in per_target.items():
+        client.log_dict(parent, target_fit.to_dict(), f"fits/{target}.json")
+    try:  # plots and the HTML report are for people: a plotting error must not fail the sweep
+        from sweeper.report import log_report_artifacts
+
+        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed)
+    except Exception as exc:  # noqa: BLE001
+        client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)
     client.set_terminated(parent, "FINISHED")
     return SweepResult(
@@ -225,4 +239,21 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         n_trials=len(table),
         converged=stop_reason.startswith("converged"),
         stop_reason=stop_reason,
+        fits_per_target=per_target,
     )
+
+
+def target_fits(table: RunTable, cfg: SweepConfig) -> dict:
+    """One point fit per measured target (caption, interleaved, text), where identifiable."""
+    from sweeper.fit import fit_law
+
+    ok = table.ok().frame
+    fits = {}
+    for target in ("caption", "interleaved", "text"):
+        if ok.empty or not ok[f"loss_{target}"].notna().all():
+            continue
+        try:
+            fits[target] = fit_law(ok, law=cfg.fit.law, target=target, seed=cfg.seed)
+        except SweeperInputError:
+            continue
+    return fits

@@ -1,7 +1,9 @@
 """Compute-optimal allocation from a fitted law (reference Appendix C, Table 9).
 
-Closed form for L = E + A/N^alpha + B/D^beta under C = 6ND:
-  N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b, G = (alpha A / (beta B))^(1/(alpha+beta)),
+Closed form for L = E + A/N^alpha + B/D^beta under C = kND (k = 6 for the
+textbook 6ND; the runs' measured C/(ND) when they carry exact FLOPs, so the
+allocation matches the compute the isoFLOP slices really spent):
+  N_opt = G (C/k)^a, D_opt = G^-1 (C/k)^b, G = (alpha A / (beta B))^(1/(alpha+beta)),
   a = beta/(alpha+beta), b = alpha/(alpha+beta), d = b/a (D_opt ∝ N_opt^d),
   n = a/b (N_opt ∝ D_opt^n), dn = b - a (D_opt/N_opt ∝ C^dn).
 The regression route (Table 9's second row) minimises the law over a token grid
@@ -17,20 +19,20 @@ import pandas as pd
 from sweeper.fit.laws import Law
 
 
-def closed_form(params: dict[str, float]) -> dict[str, float]:
+def closed_form(params: dict[str, float], k: float = 6.0) -> dict[str, float]:
     alpha, beta = params["alpha"], params["beta"]
     s = alpha + beta
     if not (alpha > 0 and beta > 0):
         return {}  # no interior optimum: one resource is useless to the law
     a, b = beta / s, alpha / s
     g = (alpha * params["A"] / (beta * params["B"])) ** (1.0 / s)
-    k_a, k_b = g * 6.0 ** -a, 6.0 ** -b / g
+    k_a, k_b = g * k ** -a, k ** -b / g
     return {"a": a, "b": b, "G": g, "K_a": k_a, "K_b": k_b, "d": b / a,
             "K_d": k_b * k_a ** (-b / a), "n": a / b, "dn": b - a}
 
 
 def regression_route(law: Law, params: dict, compute: np.ndarray, *,
-                     d_range: tuple[float, float], n_grid: int = 2000, **extra) -> dict:
+                     d_range: tuple[float, float], n_grid: int = 2000, k: float = 6.0, **extra) -> dict:
     """(C, N_opt, D_opt) by grid search at each C, then log-log regressions.
 
     The paper uses linearly spaced D in [10B, 600B]; log spacing resolves the
@@ -40,14 +42,14 @@ def regression_route(law: Law, params: dict, compute: np.ndarray, *,
     compute = np.unique(np.asarray(compute, float))
     d = np.geomspace(d_range[0], d_range[1], n_grid)
     c_grid, d_grid = np.meshgrid(compute, d, indexing="ij")
-    n_grid_vals = c_grid / (6.0 * d_grid)
+    n_grid_vals = c_grid / (k * d_grid)
     loss = law.predict(params, n_grid_vals.ravel(), d_grid.ravel(), **extra)
     idx = np.argmin(loss.reshape(c_grid.shape), axis=1)
     inside = (idx > 0) & (idx < n_grid - 1)
     if inside.sum() < 2:
         return {}
     c, d_opt = compute[inside], d[idx[inside]]
-    n_opt = c / (6.0 * d_opt)
+    n_opt = c / (k * d_opt)
     lc, ln, ld = np.log(c), np.log(n_opt), np.log(d_opt)
     a, log_ka = np.polyfit(lc, ln, 1)
     b, log_kb = np.polyfit(lc, ld, 1)
@@ -64,10 +66,17 @@ def compute_of(frame: pd.DataFrame) -> np.ndarray:
     return 6.0 * frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float)
 
 
+def flops_per_param_token(frame: pd.DataFrame) -> float:
+    """k in C = kND: 6 without measured FLOPs, else the runs' median C/(ND)."""
+    ratio = compute_of(frame) / (frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float))
+    return float(np.median(ratio))
+
+
 def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
                        regression: bool = True) -> dict[str, float]:
     """Closed form where the law has one, plus the regression route where it can run."""
-    out = closed_form(params) if law.name in ("chinchilla", "compression") else {}
+    k = flops_per_param_token(frame)
+    out = closed_form(params, k) if law.name in ("chinchilla", "compression") else {}
     extra = {}
     if law.name == "sparsity":
         from sweeper.fit.laws import sparsity_of
@@ -79,7 +88,7 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
         # at a cost the bootstrap can pay once per resample.
         budgets = np.quantile(compute_of(frame), np.linspace(0.0, 1.0, 64))
         reg = regression_route(law, params, budgets,
-                               d_range=(tokens.min() / 30.0, tokens.max() * 30.0), **extra)
+                               d_range=(tokens.min() / 30.0, tokens.max() * 30.0), k=k, **extra)
         out.update(reg)
         if law.name == "sparsity" and reg:  # no closed form: the regression is the answer
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):

@@ -109,7 +109,7 @@ def test_plan_command_prints_every_trial_and_spends_nothing(capsys, tmp_path, mo
     from sweeper.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["plan", "tiny", "--budget", "2e14"]) == 0
+    assert main(["plan", "tiny", "--budget", "2e14", "--kind", "dense_text"]) == 0
     out = capsys.readouterr().out
     plan = make_plan(config(budget=2e14))
     assert all(t.point_id in out for t in plan.trials)

@@ -1,0 +1,75 @@
+"""`sweeper compare RUN_ID...`: the fits of several sweeps (parent runs) side by side."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from sweeper.errors import SweeperInputError
+
+SHOWN = ("E", "A", "B", "alpha", "beta", "a", "b", "d", "dn")
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("compare", help="print the fits of several sweeps side by side",
+                            description="Each RUN_ID is a sweep's parent run (see `sweeper status` or the MLflow UI).")
+    parser.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.set_defaults(func=run)
+
+
+def load_fits(client, run_ids) -> list[tuple[str, str, object]]:
+    """(run id, column label, FitResult) for each parent run; a clear error for one without a fit."""
+    from mlflow.exceptions import MlflowException
+
+    from sweeper.report import load_fit_json
+
+    out = []
+    for run_id in run_ids:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException:
+            raise SweeperInputError("RUN_ID", run_id, "no such run in this tracking store; pass a sweep's parent run id") from None
+        fit = load_fit_json(client, run_id)
+        if fit is None:
+            raise SweeperInputError("RUN_ID", run_id, "this run has no fit.json: pass the parent run of a finished sweep")
+        label = run.data.tags.get("sweeper.space", "") + ":" + run.data.tags.get("sweeper.sweep_id", run_id[:8])
+        out.append((run_id, label, fit))
+    return out
+
+
+def _cell(fit, name: str) -> str:
+    if name not in fit.params and name not in fit.derived:
+        return "-"
+    value, ci = fit.value(name), fit.ci.get(name)
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"{value:.4g}"
+
+
+def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
+    labels = [label for _, label, _ in fits]
+    results = [f for _, _, f in fits]
+    rows = [("law", [f.law for f in results]), ("target", [f.target for f in results]),
+            ("runs", [str(f.n_runs) for f in results])]
+    names = [n for n in SHOWN if any(n in f.params or n in f.derived for f in results)]
+    rows += [(n, [_cell(f, n) for f in results]) for n in names]
+    width = max(28, *(len(x) for x in labels))
+    lines = [f"{'':<8}" + "".join(f"{x:>{width + 2}}" for x in labels)]
+    lines += [f"{name:<8}" + "".join(f"{v:>{width + 2}}" for v in values) for name, values in rows]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from sweeper.config import DEFAULT_TRACKING_URI
+    from sweeper.tracking import client_for
+
+    client = client_for(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    fits = load_fits(client, args.run_ids)
+    if args.format == "json":
+        print(json.dumps([{"run_id": rid, "label": label, **fit.to_dict()} for rid, label, fit in fits], indent=2, default=float))
+    else:
+        print(format_side_by_side(fits))
+    return 0
