@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeper.config import SweepConfig, load_config
-from sweeper.plan import Plan, PlannedTrial, make_plan
+from sweeper.plan import Plan, make_plan
 from sweeper.results import RunTable
 
 
@@ -74,14 +74,20 @@ def _print_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def trial_config(cfg: SweepConfig, point: PlannedTrial) -> dict[str, Any]:
-    """What one trial receives: its point, the training recipe, and the simulation law."""
+def trial_config(cfg: SweepConfig) -> dict[str, Any]:
+    """What every trial receives besides its point: the training recipe, the simulation law, faults."""
+    from sweeper.tuning.recipe import recipe_spec
+
+    # hparams carries recipe/recipe_run, so every trial's MLflow run records them (hp.recipe);
+    # "recipe" holds what the trainable needs to apply it per point (fitted laws inlined).
     training = {k: v for k, v in cfg.training.__dict__.items()}
     return {
-        "point": point.to_dict(),
         "hparams": training,
+        "recipe": recipe_spec(cfg),
         "seed": cfg.seed,
         "cpus_per_trial": cfg.ray.cpus_per_trial,
         "source": "simulated" if cfg.trainable == "simulated" else "trained",
-        "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise},
+        "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
+                "delay_s": cfg.simulation.delay_s},
+        "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
     }

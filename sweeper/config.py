@@ -60,6 +60,46 @@ class TrainingSection:
     aux_loss_weight: float = 0.01
     eval_every: int = 50
     eval_batches: int = 4
+    # Where each trial's lr, batch and warmup come from: these fixed values, the
+    # reference's Table 6 ("paper"; the tiny ladder's hand recipe for tiny sizes), or a
+    # hyperparameter law fitted by `sweeper tune` ("fitted", from MLflow run `recipe_run`).
+    recipe: Literal["fixed", "paper", "fitted"] = "fixed"
+    recipe_run: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DimensionSection:
+    """One hyperparameter dimension of a `tune.space`: a distribution and its bounds.
+
+    loguniform/uniform: low <= x <= high (floats); int/logint: whole numbers,
+    both bounds included; choice: one of `values`.
+    """
+
+    dist: Literal["loguniform", "uniform", "int", "logint", "choice"] | None = None
+    low: float | None = None
+    high: float | None = None
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneSection:
+    """`sweeper tune`: a hyperparameter search per rung, and hyperparameter laws across rungs."""
+
+    space: dict[str, DimensionSection] = field(default_factory=dict)
+    sampler: str = "TPESampler"  # any optuna.samplers class that takes only a seed
+    n_trials: int = 12  # per rung
+    scheduler: Literal["asha", "none"] = "asha"
+    time_attr: Literal["tokens", "step"] = "tokens"
+    grace_frac: float = 0.2  # ASHA's first decision after this fraction of a rung's tokens
+    reduction_factor: float = 3.0
+    max_concurrent_trials: int = 2
+    rungs: Literal["ladder", "plan"] = "ladder"  # one point per size at tokens_per_param, or the isoFLOP plan's points
+    sizes: tuple[str, ...] = ()  # empty: every size of the model section
+    tokens_per_param: float = 20.0
+    scale_with: Literal["C", "N"] = "C"  # the x of the fitted hyperparameter laws
+    near_optimal: float = 0.01  # trials within this relative loss of a rung's best are near-optimal
+    n_bootstrap: int = 200
+    mixtures: tuple[str, ...] = ()  # a mixture sweep: one isoFLOP sweep per named mixture
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +111,7 @@ class SimulationSection:
         default_factory=lambda: {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
     )
     noise: float = 0.005
+    delay_s: float = 0.0  # seconds each simulated trial sleeps (tests that interrupt a sweep)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,12 +131,30 @@ class RaySection:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     storage_path: str | None = None  # Tune's trial state; None: ./.sweeper/ray_results (use shared storage on multi-node)
+    max_failures: int = 1  # retries of a crashed trial (Tune FailureConfig); a trial that still fails is recorded failed
+    dashboard: bool = False  # local Ray only; it binds to dashboard_host
+    dashboard_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultSection:
+    """Fault injection, for reliability tests and benchmarks only (off by default).
+
+    A trial is hit with probability `rate` (decided by seed and point), on its
+    first attempt only, so a retry recovers it: `raise` raises, `kill` SIGKILLs
+    the trial's worker process, `nan` makes it diverge.
+    """
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ("raise",)
+    seed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrackingSection:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the SQLite store under ./mlruns
     experiment: str | None = None  # None: "sweeper-<space>"
+    outage_timeout_s: float = 600.0  # at the end, how long to wait for an unreachable MLflow before giving up
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +173,8 @@ class SweepConfig:
     fit: FitSection = field(default_factory=FitSection)
     ray: RaySection = field(default_factory=RaySection)
     tracking: TrackingSection = field(default_factory=TrackingSection)
+    faults: FaultSection = field(default_factory=FaultSection)
+    tune: TuneSection = field(default_factory=TuneSection)
 
     def __post_init__(self) -> None:
         _check_values(self)
@@ -230,6 +291,10 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
         if len(args) > 1 and args[1] is not Ellipsis and len(value) != len(args):
             raise SweeperInputError(name, value, f"expected a list of {len(args)} values")
         return tuple(_convert(item, v, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+        if not isinstance(value, dict):
+            raise SweeperInputError(name, value, "expected a mapping of names to sections")
+        return {str(k): build(args[1], v, prefix=f"{name}.{k}.") for k, v in value.items()}
     if origin is dict:
         return _convert_mapping(value, name)
     return _convert_scalar(hint, value, name)
@@ -307,8 +372,20 @@ def _check_values(cfg: SweepConfig) -> None:
     _check_fractions(cfg.training)
     if cfg.simulation.noise < 0:
         raise SweeperInputError("simulation.noise", cfg.simulation.noise, "must be >= 0")
+    if cfg.ray.max_failures < 0:
+        raise SweeperInputError("ray.max_failures", cfg.ray.max_failures, "must be >= 0")
+    if not 0 <= cfg.faults.rate <= 1:
+        raise SweeperInputError("faults.rate", cfg.faults.rate, "must be a probability in [0, 1]")
+    unknown = [k for k in cfg.faults.kinds if k not in ("raise", "kill", "nan")]
+    if unknown:
+        raise SweeperInputError("faults.kinds", unknown[0], "allowed: raise, kill, nan")
     if cfg.fit.n_bootstrap < 0:
         raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
+    if cfg.training.recipe == "fitted" and not cfg.training.recipe_run:
+        raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job")
+    from sweeper.tuning.space import check_tune_section  # the rules live beside the code that samples
+
+    check_tune_section(cfg.tune, kind=cfg.model.kind)
 
 
 def _check_fractions(t: TrainingSection) -> None:

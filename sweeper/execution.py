@@ -23,11 +23,13 @@ from sweeper.plan import Plan, PlannedTrial
 from sweeper.results import RunTable
 from sweeper.tracking import (
     FINISHED,
+    DriverOnly,
     TrialRecorder,
     client_for,
     ensure_experiment,
     find_sweep_run,
     new_sweep_id,
+    redact_uri,
     start_sweep_run,
     trial_runs_by_point,
 )
@@ -69,7 +71,7 @@ def format_plan_json(plan: Plan) -> str:
     return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
 
 
-class ProgressPrinter(tune.Callback):
+class ProgressPrinter(DriverOnly, tune.Callback):
     """One plain line per finished trial: count, loss, compute spent, current watched CIs."""
 
     def __init__(self, total: int, budget: float, history: RefitHistory, emit: Callable[[str], None]):
@@ -115,16 +117,14 @@ def trial_dirname(trial) -> str:
     return f"{trial.trial_id}-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def run_trials(cfg: SweepConfig, plan: Plan, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
+def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
     from sweeper.simulated import simulate_point
     from sweeper.trainable import train_point
 
     function = simulate_point if cfg.trainable == "simulated" else train_point
     trainable = tune.with_resources(function, {"cpu": cfg.ray.cpus_per_trial, "gpu": cfg.ray.gpus_per_trial})
-    base = trial_config(cfg, plan.trials[0])
     if searcher is None:
-        base["point"] = tune.grid_search([t.to_dict() for t in todo])
-        param_space, num_samples = base, 1
+        param_space, num_samples = {**base, "point": tune.grid_search([t.to_dict() for t in todo])}, 1
     else:
         param_space, num_samples = {}, searcher[1]
     storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
@@ -136,7 +136,8 @@ def run_trials(cfg: SweepConfig, plan: Plan, todo: list[PlannedTrial], callbacks
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg.ray.max_concurrent_trials, reuse_actors=True,
                                     trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
                                     search_alg=searcher[0] if searcher else None, num_samples=num_samples),
-        run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, stop=stopper, verbose=0),
+        run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, stop=stopper, verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=cfg.ray.max_failures)),
     )
     tuner.fit()
 
@@ -180,15 +181,17 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
                                  budget=cfg.budget if cfg.design == "adaptive" else float("inf"))
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
-             f"MLflow {cfg.tracking_uri} experiment '{cfg.experiment_name}'")
+             f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
+    base = trial_config(cfg)
+    base["faults"]["marker_dir"] = str(Path(".sweeper/faults", sweep_id).resolve())
     searcher = None
     if cfg.design == "adaptive":
         ok = before.ok().frame
-        searcher = make_searcher(cfg, plan, trial_config(cfg, plan.trials[0]), dict(zip(ok["point_id"], ok["loss"])),
+        searcher = make_searcher(cfg, plan, base, dict(zip(ok["point_id"], ok["loss"])),
                                  history.flops_spent)
+    recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
+                             sweep_id=sweep_id, design=cfg.design, existing=existing)
     if searcher is not None or todo:
-        recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
-                                 sweep_id=sweep_id, design=cfg.design, existing=existing)
         fitter = OnlineFitter(history=history, load_table=load_table, fit=lambda t: fit_runs(t, cfg, online=True)[0],
                               watch=cfg.fit.watch, warn=progress,
                               # a resumed sweep numbers its refits after the ones already logged
@@ -196,12 +199,25 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
         printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress)
         started = ensure_ray(cfg)
         try:
-            run_trials(cfg, plan, todo, [recorder, fitter, printer], stopper, searcher)
+            run_trials(cfg, base, todo, [recorder, fitter, printer], stopper, searcher)
         finally:
             if started:
                 ray.shutdown()
+    flush_outbox(recorder, cfg, progress)
     reason = stopper.stop_reason or ("candidates or budget exhausted" if cfg.design == "adaptive" else "plan complete")
     return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=reason)
+
+
+def flush_outbox(recorder: TrialRecorder, cfg: SweepConfig, progress: Callable[[str], None]) -> None:
+    """Every trial result reaches MLflow before the final fit reads it back."""
+    if recorder.outbox.drain():
+        return
+    progress(f"MLflow unreachable; {len(recorder.outbox.pending)} writes wait in {recorder.outbox.path}; "
+             f"retrying for up to {cfg.tracking.outage_timeout_s:.0f} s")
+    if not recorder.outbox.drain_until(cfg.tracking.outage_timeout_s):
+        raise SweeperInputError("tracking.uri", redact_uri(cfg.tracking_uri),
+                                f"unreachable; the results are safe in {recorder.outbox.path}: "
+                                "run the same command with --resume once MLflow is back")
 
 
 def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, *, stop_reason: str) -> SweepResult:
@@ -232,7 +248,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         sweep_id=sweep_id,
         experiment_id=experiment_id,
         parent_run_id=parent,
-        tracking_uri=cfg.tracking_uri,
+        tracking_uri=redact_uri(cfg.tracking_uri),
         fit=fit,
         runs=table,
         total_flops=table.total_flops,

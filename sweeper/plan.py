@@ -33,6 +33,7 @@ class PlannedTrial:
     flops: float
     budget: float
     est_seconds: float
+    batch_size: int = 0  # sequences per step the plan costed (from the recipe); 0: the training section's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +77,8 @@ def model_specs(cfg: SweepConfig) -> list:
 
 def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
     """The trial spending `budget` at this size, or None if the size cannot fill it."""
-    tokens_per_step = cfg.training.batch_size * spec.seq_len
+    batch_size = batch_size_at(spec, budget, cfg)
+    tokens_per_step = batch_size * spec.seq_len
     steps = round(budget / (spec.flops_per_token * tokens_per_step))
     if steps < cfg.budgets.min_steps:
         return None
@@ -97,7 +99,17 @@ def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
         flops=float(flops),
         budget=float(budget),
         est_seconds=float(flops / cfg.throughput_flops),
+        batch_size=int(batch_size),
     )
+
+
+def batch_size_at(spec, budget: float, cfg: SweepConfig) -> int:
+    """Sequences per step at this size and slice: the recipe's (Table 6, fitted) or the fixed one."""
+    if cfg.training.recipe == "fixed":
+        return cfg.training.batch_size
+    from sweeper.tuning.recipe import recipe_batch_size
+
+    return recipe_batch_size(cfg, spec, budget)
 
 
 def slice_trials(specs, budget: float, cfg: SweepConfig) -> list[PlannedTrial]:
@@ -118,7 +130,8 @@ def _grid_for(slices, specs, cfg) -> list[list[PlannedTrial]] | None:
 def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     """The largest geometric slices whose full grid fits in the total budget."""
     n, ratio = cfg.budgets.n_slices, cfg.budgets.ratio
-    cheapest = min(s.flops_per_token * cfg.training.batch_size * s.seq_len for s in specs)
+    cheapest = min(s.flops_per_token * batch_size_at(s, s.flops_per_token * s.seq_len * cfg.budgets.min_steps, cfg)
+                   * s.seq_len for s in specs)
     low = cheapest * cfg.budgets.min_steps  # no slice below this can hold any trial
     best = None
     for top in np.geomspace(low * ratio ** (n - 1), max(cfg.budget, low * 2), 600):

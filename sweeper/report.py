@@ -345,21 +345,21 @@ def load_fit_json(client, run_id: str):
 def open_experiment(tracking_uri: str | None, experiment: str):
     """(client, experiment_id) for an existing experiment; a clear error if there is none."""
     from sweeper.config import DEFAULT_TRACKING_URI
-    from sweeper.tracking import client_for
+    from sweeper.tracking import client_for, redact_uri
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     client = client_for(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = [e.name for e in client.search_experiments(max_results=50)]
-        raise SweeperInputError("--experiment", experiment, f"no such experiment in {uri}; it has {names}")
+        raise SweeperInputError("--experiment", experiment, f"no such experiment in {redact_uri(uri)}; it has {names}")
     return client, found.experiment_id, uri
 
 
 def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, sweep_id: str | None = None,
                           all_sweeps: bool = False, n_bootstrap: int | None = None, seed: int = 0) -> Report:
     """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the experiment."""
-    from sweeper.tracking import find_sweep_run
+    from sweeper.tracking import find_sweep_run, redact_uri
 
     client, experiment_id, uri = open_experiment(tracking_uri, experiment)
     parent = find_sweep_run(client, experiment_id, sweep_id)
@@ -370,7 +370,7 @@ def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, s
     if len(table.ok()) == 0:
         raise SweeperInputError("--experiment", experiment, "it has no successful trial runs to report on yet")
     fit = history = None
-    meta = {"experiment": experiment, "tracking": uri}
+    meta = {"experiment": experiment, "tracking": redact_uri(uri)}
     target_ci, boots = None, 0
     if parent is not None and not all_sweeps:
         fit, history = load_fit_json(client, parent.info.run_id), refit_history_from_mlflow(client, parent.info.run_id)

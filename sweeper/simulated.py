@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 
 import numpy as np
 from ray import tune
@@ -33,7 +34,15 @@ def simulated_loss(sim: dict, point: dict, seed: int) -> float:
 
 
 def simulate_point(config: dict) -> None:
+    from sweeper.faults import inject
+
     point = config["point"]
+    if inject(config.get("faults", {}), point["point_id"]) == "nan":
+        tune.report({"step": int(point["steps"]), "loss": math.nan, "flops": float(point["flops"]),
+                     "status": "diverged", "error": "injected divergence: loss became NaN"})
+        return
+    if config["sim"].get("delay_s"):
+        time.sleep(float(config["sim"]["delay_s"]))  # lets tests catch a sweep mid-flight
     loss = simulated_loss(config["sim"], point, int(config.get("seed", 0)))
     tune.report(
         {

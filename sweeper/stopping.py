@@ -15,6 +15,7 @@ from typing import Callable
 from ray import tune
 
 from sweeper.errors import SweeperInputError
+from sweeper.tracking import DriverOnly
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +47,7 @@ def converged(history: RefitHistory, *, watch: tuple[str, ...], target_ci: float
     )
 
 
-class ConvergenceStopper(tune.Stopper):
+class ConvergenceStopper(DriverOnly, tune.Stopper):
     """Ends the whole sweep once converged or once the budget is spent; records why."""
 
     def __init__(self, history: RefitHistory, *, watch: tuple[str, ...], target_ci: float, patience: int, budget: float):
@@ -70,7 +71,7 @@ class ConvergenceStopper(tune.Stopper):
 FitFn = Callable[[object], object]  # RunTable of ok runs -> FitResult, or None if not identifiable
 
 
-class OnlineFitter(tune.Callback):
+class OnlineFitter(DriverOnly, tune.Callback):
     """Refits after each finished trial from the RunTable that MLflow holds."""
 
     def __init__(self, *, history: RefitHistory, load_table: Callable[[], object], fit: FitFn,

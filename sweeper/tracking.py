@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
+
+from sweeper.outbox import MlflowOutbox
 
 ROLE = "sweeper.role"
 CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
@@ -27,6 +31,12 @@ FINISHED = ("ok", "diverged")
 
 
 def client_for(tracking_uri: str) -> MlflowClient:
+    # Fail fast while a server is down: the outbox keeps the writes, so MLflow's own
+    # minutes-long retry loop would only stall the Tune driver.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    if redact_uri(tracking_uri) != tracking_uri:  # MLflow prints run links with the raw URI, credentials and all
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri)
@@ -42,6 +52,41 @@ def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str
         root = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
         artifacts = root.as_uri()
     return client.create_experiment(name, artifact_location=artifacts)
+
+
+SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "credential")
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """user:password@host -> user:***@host; query values named like secrets -> ***."""
+    if not uri or "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    secret_query = any(any(w in k.lower() for w in SECRET_WORDS) for k, _ in parse_qsl(parts.query))
+    if "@" not in parts.netloc and not secret_query:
+        return uri  # nothing to mask; and urlunsplit would drop the slashes of sqlite:////abs/path
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = "&".join(
+        f"{k}=***" if any(w in k.lower() for w in SECRET_WORDS) else f"{k}={v}" for k, v in parse_qsl(parts.query)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A config-like structure safe to log: secret-named keys and URI credentials masked."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v, key) for v in value)
+    if isinstance(value, str):
+        if any(w in key.lower() for w in SECRET_WORDS):
+            return "***"
+        return redact_uri(value) if "://" in value else value
+    return value
 
 
 def new_sweep_id() -> str:
@@ -63,7 +108,7 @@ def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, 
         run_name=f"sweep-{config.get('space', '')}-{sweep_id}",
         tags={ROLE: "sweep", "sweeper.sweep_id": sweep_id, **tags},
     )
-    params = [Param(k, v[:6000]) for k, v in flatten("", config).items()]
+    params = [Param(k, v[:6000]) for k, v in flatten("", redact(config)).items()]
     for i in range(0, len(params), 100):
         client.log_batch(run.info.run_id, params=params[i : i + 100])
     return run.info.run_id
@@ -99,45 +144,44 @@ def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str)
     return out
 
 
-def _finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[Metric]:
+def _finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[list]:
     out = []
     for key in keys:
         value = values.get(key)
         if isinstance(value, (int, float)) and math.isfinite(value):
-            out.append(Metric(key, float(value), timestamp, step))
+            out.append([key, float(value), timestamp, step])
     return out
 
 
-class TrialRecorder(Callback):
-    """Writes one MLflow child run per trial, from the driver.
+class DriverOnly:
+    """Tune pickles callbacks and stoppers into its experiment state; ours hold live
+    clients and the tracking URI (maybe with credentials) and are rebuilt from
+    MLflow on --resume, so nothing of them is written to disk."""
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+class TrialRecorder(DriverOnly, Callback):
+    """Writes one MLflow child run per trial, from the driver, through a durable outbox.
 
     A point that already has a child run (a resumed sweep) logs into that run
-    again rather than making a duplicate.
+    again rather than making a duplicate. While MLflow is unreachable the writes
+    wait on local disk (sweeper.outbox) and are flushed in order once it is back.
     """
 
     def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, sweep_id: str,
-                 design: str, existing: dict[str, tuple[str, str]] | None = None):
-        self.tracking_uri = tracking_uri
+                 design: str, existing: dict[str, tuple[str, str]] | None = None, outbox_dir: Path = Path(".sweeper/outbox")):
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.sweep_id = sweep_id
         self.design = design
-        self.run_ids: dict[str, str] = {p: rid for p, (rid, _) in (existing or {}).items()}
-        self._client: MlflowClient | None = None
-
-    @property
-    def client(self) -> MlflowClient:
-        if self._client is None:
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
-        return self._client
-
-    def run_id_for(self, trial) -> str:
-        point = trial.config["point"]
-        run_id = self.run_ids.get(point["point_id"])
-        if run_id is None:
-            run_id = self._create_child(trial.config)
-            self.run_ids[point["point_id"]] = run_id
-        return run_id
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        run_ids = {p: rid for p, (rid, _) in (existing or {}).items()}
+        self.outbox = MlflowOutbox(outbox_dir / f"{sweep_id}.jsonl", self.client, self._create_child, run_ids)
 
     def _create_child(self, config: dict) -> str:
         point = config["point"]
@@ -156,32 +200,34 @@ class TrialRecorder(Callback):
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
+    @staticmethod
+    def _point(trial) -> str:
+        return trial.config["point"]["point_id"]
+
     def on_trial_start(self, iteration, trials, trial, **info):
-        run_id = self.run_id_for(trial)
-        self.client.set_tag(run_id, "sweeper.status", "running")
-        self.client.set_tag(run_id, "sweeper.tune_trial_id", trial.trial_id)
+        config = {k: v for k, v in trial.config.items() if k in ("point", "hparams", "seed", "source")}
+        self.outbox.put("create", self._point(trial), config=config)
+        self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial.trial_id]])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         step = int(result.get("step", result.get("training_iteration", 0)))
         metrics = _finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)
         if metrics:
-            self.client.log_batch(self.run_id_for(trial), metrics=metrics)
+            self.outbox.put("log", self._point(trial), metrics=metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
-        run_id = self.run_id_for(trial)
         status = result.get("status", "ok")
         metrics = _finite_metrics(result, FINAL_KEYS, int(result.get("step", 0)), int(result.get("timestamp", 0)) * 1000)
-        tags = [RunTag("sweeper.status", status)]
+        tags = [["sweeper.status", status]]
         if status == "diverged":
-            tags.append(RunTag("sweeper.error", str(result.get("error", "loss diverged"))[:500]))
-        self.client.log_batch(run_id, metrics=metrics, tags=tags)
-        self.client.set_terminated(run_id, "FINISHED" if status == "ok" else "FAILED")
+            tags.append(["sweeper.error", str(result.get("error", "loss diverged"))[:500]])
+        self.outbox.put("log", self._point(trial), metrics=metrics, tags=tags)
+        self.outbox.put("end", self._point(trial), status="FINISHED" if status == "ok" else "FAILED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        run_id = self.run_id_for(trial)
-        self.client.log_batch(run_id, tags=[RunTag("sweeper.status", "failed"), RunTag("sweeper.error", _error_text(trial))])
-        self.client.set_terminated(run_id, "FAILED")
+        self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "failed"], ["sweeper.error", _error_text(trial)]])
+        self.outbox.put("end", self._point(trial), status="FAILED")
 
 
 def _error_text(trial) -> str:

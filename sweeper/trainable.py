@@ -14,16 +14,17 @@ from ray import tune
 
 
 def hparams_from(config: dict):
+    """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at its point."""
     from sweeper.train.loop import TrainHParams
+    from sweeper.tuning.recipe import resolve_hparams
 
-    hp = dict(config["hparams"])
-    hp["mixture"] = tuple(hp["mixture"])
-    return TrainHParams(**hp)
+    return TrainHParams(**resolve_hparams(config))
 
 
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
     from models.registry import get_model_spec
+    from sweeper.faults import inject
     from sweeper.train.loop import train
 
     point = config["point"]
@@ -31,13 +32,13 @@ def train_point(config: dict) -> None:
     threads = max(1, int(config.get("cpus_per_trial", 1)))
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    result = train(
-        spec,
-        hparams_from(config),
-        n_tokens=int(point["n_tokens"]),
-        seed=int(config.get("seed", 0)),
-        report=lambda metrics: tune.report(dict(metrics)),
-    )
+    faults = config.get("faults", {})
+
+    def report(metrics: dict) -> None:
+        tune.report(dict(metrics))
+        inject(faults, point["point_id"])  # mid-training, after the first evaluation (tests only)
+
+    result = train(spec, hparams_from(config), n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report)
     losses = result.losses
     tune.report(
         {

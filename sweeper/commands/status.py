@@ -54,7 +54,6 @@ def estimate_compute_to_converge(history: pd.DataFrame, target_ci: float, *, rec
 
 def sweep_status(client, experiment_id: str, parent) -> dict:
     from sweeper.report import refit_history_from_mlflow
-    from sweeper.tracking import trial_runs_by_point
 
     params, tags = parent.data.params, parent.data.tags
     sweep_id = tags.get("sweeper.sweep_id", "")

@@ -1,13 +1,6 @@
 """A simulated sweep against a real `mlflow server` on loopback, read back through the REST client."""
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -15,48 +8,11 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    mlflow_bin = str(Path(sys.executable).parent / "mlflow")
-    proc = subprocess.Popen(
-        [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root}/db", "--artifacts-destination", str(root / "art")],
-        stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url, root
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: the group we started, nothing else
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server_sweep(ray_local, mlflow_server):
     from sweeper import Sweeper
 
-    url, root = mlflow_server
+    url, root = mlflow_server.url, mlflow_server.root
     here = os.getcwd()
     os.chdir(root)
     try:

@@ -330,7 +330,7 @@ def test_checks_flag_broken_manifests():
     cluster = next(d for d in bad if d["kind"] == "RayCluster")
     cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"][GPU] = 1
     assert len(literal_secret_envs(bad)) == 2
-    assert unbounded_containers(bad) == [f"Deployment mlflow Deployment/mlflow mlflow: limits lacks ['cpu', 'memory']"]
+    assert unbounded_containers(bad) == ["Deployment mlflow Deployment/mlflow mlflow: limits lacks ['cpu', 'memory']"]
     assert len(exposed_services(bad)) == 1
     assert len(gpu_requests(bad)) == 1
 

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-import pytest
 
 from sweeper.errors import SweeperInputError
 from sweeper.results import RunRecord, RunTable

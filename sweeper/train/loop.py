@@ -1,0 +1,154 @@
+"""The one training loop: Tune trainables (and later Ray Train/DeepSpeed) call it.
+
+Pieces are separate functions so another engine can reuse them:
+`make_optimizer`, `lr_at`, `train_step`, `evaluate`, and the batch iterator
+from sweeper.data. `train` wires them for a single process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from sweeper.data import TARGETS, train_batches, validation_sets
+from sweeper.train.metrics import evaluate, moe_metrics
+from sweeper.train.schedules import warmup_steps_for, wsd_multiplier
+
+VALIDATION_SEED = 10_007  # the same held-out data for every trial, whatever its training seed
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainHParams:
+    lr: float
+    batch_size: int  # sequences per step
+    warmup_frac: float = 0.05
+    warmup_steps: int | None = None  # overrides warmup_frac (the paper's 1k/2.5k/5k rule)
+    cooldown_frac: float = 0.2
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    mixture: tuple[float, float, float] | Mapping[str, float] | str = (0.45, 0.45, 0.10)
+    vision_lr_mult: float = 0.1  # late fusion: the encoder's LR is lr * this
+    aux_loss_weight: float = 0.01  # MoE load balancing
+    eval_every: int = 50
+    eval_batches: int = 4
+    eval_batch_size: int | None = None  # defaults to batch_size
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainResult:
+    steps: int
+    n_tokens: int
+    flops: float
+    losses: dict[str, float]  # caption / interleaved / text (those the kind has) and avg
+    train_loss: float
+    wall_time_s: float
+    diverged: bool
+    extra: dict = field(default_factory=dict)
+
+
+def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.optim.Optimizer:
+    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult.
+
+    The paper uses *fully decoupled* weight decay (1e-4 per step at peak LR,
+    independent of the LR value); torch's AdamW multiplies decay by the LR,
+    so each group's weight_decay is divided by that group's peak LR.
+    """
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault((name.startswith("vision."), p.dim() >= 2), []).append(p)
+    param_groups = []
+    for (vision, decay), params in groups.items():
+        lr = hp.lr * (hp.vision_lr_mult if vision else 1.0)
+        wd = hp.weight_decay / lr if (decay and lr > 0) else 0.0
+        param_groups.append({"params": params, "lr": lr, "peak_lr": lr, "weight_decay": wd})
+    return torch.optim.AdamW(param_groups, lr=hp.lr, betas=hp.betas, eps=1e-8)
+
+
+def n_steps_for(spec, hp: TrainHParams, n_tokens: int) -> int:
+    return max(1, math.ceil(n_tokens / (hp.batch_size * spec.seq_len)))
+
+
+def lr_at(step: int, total_steps: int, hp: TrainHParams) -> float:
+    """Peak-LR multiplier at 0-based `step` (warmup-stable-decay)."""
+    warmup = warmup_steps_for(total_steps, warmup_frac=hp.warmup_frac, warmup_steps=hp.warmup_steps)
+    return wsd_multiplier(step, total_steps, warmup=warmup, cooldown_frac=hp.cooldown_frac)
+
+
+def train_step(model, batch, optimizer, hp: TrainHParams, lr_mult: float) -> dict[str, float]:
+    """One optimiser step; returns the losses of the batch."""
+    for g in optimizer.param_groups:
+        g["lr"] = g["peak_lr"] * lr_mult
+    out = model(batch)
+    loss = out.lm_loss + hp.aux_loss_weight * out.aux_loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+    optimizer.step()
+    return {"lm_loss": out.lm_loss.item(), "aux_loss": out.aux_loss.item(), "grad_norm": grad_norm.item()}
+
+
+def _to(batch: dict, device: str) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()} if device != "cpu" else batch
+
+
+def _set_threads() -> None:
+    # Ray sets OMP_NUM_THREADS to the trial's CPUs; without it, one thread per
+    # trial keeps concurrent trials from fighting over the same cores.
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+
+
+def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
+          report: Callable[[dict], None] | None = None, device: str = "cpu") -> TrainResult:
+    """Train `spec` from scratch on ceil(n_tokens / (batch*seq_len)) steps of the mixture."""
+    from models.registry import build_model
+
+    start = time.perf_counter()
+    if device == "cpu":
+        _set_threads()
+    torch.manual_seed(seed)
+    model = build_model(spec).to(device)
+    optimizer = make_optimizer(model, hp, spec)
+    total = n_steps_for(spec, hp, n_tokens)
+    tokens_per_step = hp.batch_size * spec.seq_len
+    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
+                          seed=VALIDATION_SEED)
+    batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    ema, first, diverged, metrics, step = None, None, False, {}, 0
+    for step in range(1, total + 1):
+        lr_mult = lr_at(step - 1, total, hp)
+        stats = train_step(model, _to(next(batches), device), optimizer, hp, lr_mult)
+        loss = stats["lm_loss"]
+        first = loss if first is None else first
+        ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+        if not math.isfinite(loss) or loss > first + 3.0:  # NaN/inf, or far above the starting loss
+            diverged = True
+        if diverged or step % hp.eval_every == 0 or step == total:
+            metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
+            if report is not None:
+                report(metrics)
+        if diverged:
+            break
+    losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
+    losses["avg"] = metrics.get("val_loss", float("nan"))
+    extra = {k: v for k, v in metrics.items() if k.startswith("moe_")}
+    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=spec.flops_per_token * step * tokens_per_step,
+                       losses=losses, train_loss=float(ema if ema is not None else float("nan")),
+                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra)
+
+
+def _report(model, val, spec, step, tokens_per_step, lr, ema, stats, device) -> dict:
+    per_target, routing = evaluate(model, val, device=device)
+    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
+               "lr": lr, "train_loss": float(ema), "val_loss": per_target["avg"]}
+    metrics.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
+    if routing:
+        metrics["aux_loss"] = stats["aux_loss"]
+        metrics.update(moe_metrics(routing, model.cfg.n_experts))
+    return metrics

@@ -1,0 +1,32 @@
+"""Warmup-stable-decay learning-rate schedule (Hägele et al., as in the paper).
+
+Linear warmup, then constant, then a cooldown over the last `cooldown_frac`
+of the steps that decays to zero as 1 - sqrt(progress) (the paper's
+"inverse square root" cooldown). Because the stable phase does not depend on
+the run length, one run per size can be branched into cooldowns at several
+token counts.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_steps_for(total_steps: int, *, warmup_frac: float | None = None,
+                     warmup_steps: int | None = None) -> int:
+    """Explicit warmup steps win; otherwise a fraction of the run (at least one step)."""
+    if warmup_steps is not None:
+        return max(0, min(int(warmup_steps), total_steps))
+    return max(1, min(total_steps, round((warmup_frac or 0.0) * total_steps)))
+
+
+def wsd_multiplier(step: int, total_steps: int, *, warmup: int, cooldown_frac: float) -> float:
+    """LR multiplier in [0, 1] for 0-based `step` of a run of `total_steps` steps."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    cooldown = int(round(cooldown_frac * total_steps))
+    start = total_steps - cooldown
+    if cooldown <= 0 or step < start:
+        return 1.0
+    progress = (step - start) / cooldown  # 0 on the first cooldown step, ~1 on the last
+    return max(0.0, 1.0 - math.sqrt(progress))

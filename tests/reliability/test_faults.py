@@ -1,0 +1,56 @@
+"""Injected faults through real Ray Tune and MLflow: recorded, retried, excluded from fits; nothing lost."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeper import Sweeper
+from sweeper.faults import fault_for
+
+pytestmark = pytest.mark.integration
+SLICES = [4.7e12, 9.4e12, 1.9e13]
+
+
+def sweep(tmp_path, monkeypatch, **overrides):
+    monkeypatch.chdir(tmp_path)
+    sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14, slices=SLICES,
+                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0, **overrides)
+    return sweeper.plan(), sweeper.run(progress=lambda line: None)
+
+
+def children(result):
+    client = MlflowClient(result.tracking_uri)
+    runs = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    return {r.data.tags["sweeper.point_id"]: r for r in runs}
+
+
+def test_raising_and_killed_trials_are_retried_and_recovered(ray_local, tmp_path, monkeypatch):
+    faults = {"rate": 0.5, "kinds": ["raise", "kill"], "seed": 3}
+    plan, result = sweep(tmp_path, monkeypatch, **{"faults.rate": 0.5, "faults.kinds": ["raise", "kill"], "faults.seed": 3,
+                                                     "ray.max_failures": 1})
+    hit = {t.point_id: fault_for(faults, t.point_id) for t in plan.trials}
+    assert {"raise", "kill"} <= set(hit.values())  # both kinds really happened
+    runs = children(result)
+    assert sorted(runs) == sorted(t.point_id for t in plan.trials)  # one child run per point, no duplicates
+    assert all(r.data.tags["sweeper.status"] == "ok" for r in runs.values())
+    assert result.fit is not None and result.fit.n_runs == len(plan.trials)
+
+
+def test_failed_and_diverged_trials_are_recorded_and_excluded(ray_local, tmp_path, monkeypatch):
+    faults = {"rate": 0.4, "kinds": ["raise", "nan"], "seed": 11}
+    plan, result = sweep(tmp_path, monkeypatch, **{"faults.rate": 0.4, "faults.kinds": ["raise", "nan"], "faults.seed": 11,
+                                                     "ray.max_failures": 0})
+    hit = {t.point_id: fault_for(faults, t.point_id) for t in plan.trials}
+    runs = children(result)
+    assert sorted(runs) == sorted(t.point_id for t in plan.trials)  # the sweep went on past every fault
+    for point, kind in hit.items():
+        tags = runs[point].data.tags
+        expected = {"raise": "failed", "nan": "diverged", None: "ok"}[kind]
+        assert tags["sweeper.status"] == expected, point
+        if kind == "raise":
+            assert "injected fault" in tags["sweeper.error"]
+            assert runs[point].info.status == "FAILED"
+        if kind == "nan":
+            assert "NaN" in tags["sweeper.error"]
+    n_ok = sum(kind is None for kind in hit.values())
+    assert 0 < n_ok < len(plan.trials)
+    assert result.fit.n_runs == n_ok  # failed and diverged runs never reach the fit

@@ -1,0 +1,50 @@
+"""The MLflow server goes down mid-sweep and comes back: every result reaches it, none is lost."""
+
+import threading
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeper import Sweeper
+
+pytestmark = pytest.mark.integration
+
+
+def finished_children(url: str) -> int:
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("outage")
+    if experiment is None:
+        return 0
+    return len(client.search_runs([experiment.experiment_id], "tags.`sweeper.status` = 'ok'"))
+
+
+def test_results_written_after_the_server_returns(ray_local, mlflow_server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14,
+                      slices=[4.7e12, 9.4e12, 1.9e13], tracking_uri=mlflow_server.url, experiment="outage",
+                      n_bootstrap=0, **{"simulation.delay_s": 0.7, "ray.max_concurrent_trials": 1})
+    plan = sweeper.plan()
+    events = []
+
+    def outage():
+        deadline = time.time() + 120
+        while finished_children(mlflow_server.url) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        mlflow_server.stop()
+        events.append("down")
+        time.sleep(6)  # several trials finish while the server is gone
+        mlflow_server.start()
+        events.append("up")
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    result = sweeper.run(progress=lambda line: None)
+    thread.join()
+    assert events == ["down", "up"]
+    client = MlflowClient(mlflow_server.url)
+    runs = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    assert sorted(r.data.tags["sweeper.point_id"] for r in runs) == sorted(t.point_id for t in plan.trials)
+    assert all(r.data.tags["sweeper.status"] == "ok" and "loss" in r.data.metrics for r in runs)
+    assert result.fit is not None and result.fit.n_runs == len(plan.trials)
+    assert not (tmp_path / ".sweeper" / "outbox" / f"{result.sweep_id}.jsonl").read_text().strip()
