@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 TARGETS = ("caption", "interleaved", "text")
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "stopped", "running")
 LOSS_COLUMNS = ("loss",) + tuple(f"loss_{t}" for t in TARGETS)
 
 # column -> (MLflow section, key, dtype). n_params is the count the law uses:

@@ -182,6 +182,7 @@ class TrialRecorder(DriverOnly, Callback):
         self.client = MlflowClient(tracking_uri=tracking_uri)
         run_ids = {p: rid for p, (rid, _) in (existing or {}).items()}
         self.outbox = MlflowOutbox(outbox_dir / f"{sweep_id}.jsonl", self.client, self._create_child, run_ids)
+        self.in_flight: set[str] = set()
 
     def _create_child(self, config: dict) -> str:
         point = config["point"]
@@ -206,6 +207,7 @@ class TrialRecorder(DriverOnly, Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         config = {k: v for k, v in trial.config.items() if k in ("point", "hparams", "seed", "source")}
+        self.in_flight.add(self._point(trial))
         self.outbox.put("create", self._point(trial), config=config)
         self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial.trial_id]])
 
@@ -220,14 +222,23 @@ class TrialRecorder(DriverOnly, Callback):
         status = result.get("status", "ok")
         metrics = _finite_metrics(result, FINAL_KEYS, int(result.get("step", 0)), int(result.get("timestamp", 0)) * 1000)
         tags = [["sweeper.status", status]]
+        self.in_flight.discard(self._point(trial))
         if status == "diverged":
             tags.append(["sweeper.error", str(result.get("error", "loss diverged"))[:500]])
         self.outbox.put("log", self._point(trial), metrics=metrics, tags=tags)
         self.outbox.put("end", self._point(trial), status="FINISHED" if status == "ok" else "FAILED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self.in_flight.discard(self._point(trial))
         self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "failed"], ["sweeper.error", _error_text(trial)]])
         self.outbox.put("end", self._point(trial), status="FAILED")
+
+    def on_experiment_end(self, trials, **info):
+        # Trials cut short when the stopper ends the sweep: not a result, and --resume may run them again.
+        for point in sorted(self.in_flight):
+            self.outbox.put("log", point, tags=[["sweeper.status", "stopped"]])
+            self.outbox.put("end", point, status="KILLED")
+        self.in_flight.clear()
 
 
 def _error_text(trial) -> str:

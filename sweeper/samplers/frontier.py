@@ -7,7 +7,11 @@ A watched quantity w (a = beta/(alpha+beta), b, alpha, beta) has variance
 s^2 g^T (J^T J)^-1 g. Adding a point x with Jacobian row j lowers it by
 s^2 (g^T S j)^2 / (1 + j^T S j), S = (J^T J)^-1 (Sherman-Morrison). The sampler
 proposes the candidate with the largest relative variance reduction, summed over
-watched quantities, divided by the point's FLOPs. Why this and not disagreement
+watched quantities, divided by the point's FLOPs. With `extrapolate` the
+predicted log loss at the frontier of the largest candidate budget is watched
+too: exponents fitted on cheap points alone can look converged (a bootstrap over
+a dozen runs is narrow) yet extrapolate badly, and this term buys the few dearer
+points that pin the law down at scale. Why this and not disagreement
 across bootstrap fits: it needs one fit instead of dozens per proposal, is exact
 for the local linearisation the bootstrap CIs also rely on, and needs no value
 for points still in flight, so parallel proposals spread out (see below).
@@ -37,6 +41,12 @@ from sweeper.plan import PlannedTrial
 POINT = "point"
 REMAINING_FLOPS = "remaining_flops"  # study user attribute: the searcher's budget left
 RIDGE = 1e-9
+
+
+def _fast_search():
+    from sweeper.fit import SearchSettings
+
+    return SearchSettings(keep=6, n_polish=2)
 
 
 def watched_values(params: dict[str, float]) -> dict[str, float]:
@@ -73,18 +83,58 @@ def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float =
     return np.array(rows)
 
 
-def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str]) -> np.ndarray:
-    """Relative variance reduction of the watched quantities for each candidate (N, D) row."""
+def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
+                     predict_at: np.ndarray | None = None) -> np.ndarray:
+    """Relative variance reduction of the watched quantities for each candidate (N, D) row.
+
+    `predict_at` rows (N, D) add the predicted log loss there as further watched
+    quantities; its gradient in theta is the Jacobian row at that point.
+    """
     j_obs = log_loss_jacobian(law, params, observed[:, 0], observed[:, 1])
     j_new = log_loss_jacobian(law, params, candidates[:, 0], candidates[:, 1])
+    if not (np.all(np.isfinite(j_obs)) and np.all(np.isfinite(j_new))):
+        return np.full(len(candidates), np.nan)  # a degenerate fit: the caller explores instead
     fisher = j_obs.T @ j_obs
-    inv = np.linalg.pinv(fisher + RIDGE * np.trace(fisher) * np.eye(len(fisher)))
+    try:
+        inv = np.linalg.pinv(fisher + RIDGE * np.trace(fisher) * np.eye(len(fisher)))
+    except np.linalg.LinAlgError:
+        return np.full(len(candidates), np.nan)
     g = watched_gradients(params, watch)  # (W, P)
+    if predict_at is not None and len(predict_at):
+        g = np.vstack([g, log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1])])
     var = np.einsum("wp,pq,wq->w", g, inv, g)
     u = j_new @ inv  # (C, P)
     lever = np.einsum("cp,cp->c", u, j_new)
     reduction = (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (C, W)
-    return (reduction / np.maximum(var, 1e-300)).sum(axis=1)
+    relative = reduction / np.maximum(var, 1e-300)
+    # The exponents and the prediction weigh equally, however many of each there are.
+    n_watch = len(g) - (0 if predict_at is None else len(predict_at))
+    weights = np.ones(len(g))
+    if n_watch < len(g):
+        weights[n_watch:] = n_watch / (len(g) - n_watch)
+    return relative @ weights
+
+
+def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.ndarray, watch: Sequence[str],
+                      z: float = 1.96) -> dict[str, float]:
+    """Delta-method CI half-widths of the watched quantities, noise estimated from the residuals.
+
+    The cheap linearised counterpart of the bootstrap interval: used to screen
+    when a bootstrap is worth running, never as the stopping rule itself.
+    """
+    j = log_loss_jacobian(law, params, n, d)
+    resid = log_loss - np.log(law.predict(params, n, d))
+    if not (np.all(np.isfinite(j)) and np.all(np.isfinite(resid))):
+        return {w: float("inf") for w in watch}  # a degenerate fit identifies nothing
+    dof = max(len(resid) - j.shape[1], 1)
+    s2 = float(resid @ resid) / dof
+    try:
+        inv = np.linalg.pinv(j.T @ j)
+    except np.linalg.LinAlgError:
+        return {w: float("inf") for w in watch}
+    g = watched_gradients(params, watch)
+    var = s2 * np.einsum("wp,pq,wq->w", g, inv, g)
+    return {w: float(z * np.sqrt(max(v, 0.0))) for w, v in zip(watch, var)}
 
 
 class FrontierSampler(BaseSampler):
@@ -92,13 +142,14 @@ class FrontierSampler(BaseSampler):
 
     def __init__(self, *, candidates: Sequence[PlannedTrial], initial: Sequence[str] = (), law: str = "chinchilla",
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
-                 seed: int | None = None, fallback: BaseSampler | None = None):
+                 extrapolate: bool = True, seed: int | None = None, fallback: BaseSampler | None = None):
         self.candidates = {p.point_id: p for p in candidates}
         self.initial = tuple(initial)
         self.law, self.watch, self.window, self.explore = law, tuple(watch), float(window), float(explore)
-        self.seed = seed
+        self.extrapolate, self.seed = bool(extrapolate), seed
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
+        self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
 
     def reseed_rng(self) -> None:
         self.fallback.reseed_rng()
@@ -150,10 +201,22 @@ class FrontierSampler(BaseSampler):
             self.last_reason = "exploration"
             return near[int(rng.integers(len(near)))]
         observed = self._nd(list(done) + pending)
-        gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch)
+        gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch,
+                                predict_at=self._extrapolation_target(fit) if self.extrapolate else None)
         cost = np.array([self.candidates[pid].flops for pid in near])
+        score = gain / cost
+        if not np.any(np.isfinite(score)):
+            self.last_reason = "exploration (degenerate fit)"
+            return near[int(rng.integers(len(near)))]
         self.last_reason = "information per FLOP"
-        return near[int(np.argmax(gain / cost))]
+        return near[int(np.nanargmax(np.where(np.isfinite(score), score, -np.inf)))]
+
+    def _extrapolation_target(self, fit) -> np.ndarray:
+        """(N, D) of the predicted optimum on the largest candidate budget."""
+        top = max(p.budget for p in self.candidates.values())
+        at = [p.point_id for p in self.candidates.values() if p.budget == top]
+        nd = self._nd(at)
+        return nd[[int(np.argmin(self._law().predict(fit.params, nd[:, 0], nd[:, 1])))]]
 
     def _law(self):
         from sweeper.fit import get_law
@@ -169,12 +232,19 @@ class FrontierSampler(BaseSampler):
 
         if len(done) < 5:
             return None
+        key = frozenset(done.items())
+        if self._fit_cache is not None and self._fit_cache[0] == key:
+            return self._fit_cache[1]
         nd = self._nd(list(done))
         frame = pd.DataFrame({"n_params": nd[:, 0], "n_tokens": nd[:, 1], "loss": list(done.values())})
         try:
-            return fit_law(frame, law=self.law, grid="coarse")
+            # Fewer converged starts than a reported fit: the proposal only needs the
+            # local linearisation, and must cost well under a second.
+            fit = fit_law(frame, law=self.law, grid="coarse", settings=_fast_search())
         except SweeperInputError:
-            return None
+            fit = None
+        self._fit_cache = (key, fit)
+        return fit
 
     def _near_frontier(self, free: list[str], fit) -> list[str]:
         """Free candidates within `window`x of the predicted optimal size of their budget."""
