@@ -9,8 +9,10 @@ starts, so a mistyped key or a budget that cannot fill a slice costs nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sweeper.config import SweepConfig, load_config
@@ -90,4 +92,6 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
         "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
                 "delay_s": cfg.simulation.delay_s},
         "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
+        "distributed": dataclasses.asdict(cfg.distributed),
+        "train_storage_path": cfg.distributed.storage_path or str(Path(".sweeper/train_results").resolve()),
     }

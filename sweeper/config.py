@@ -137,6 +137,24 @@ class RaySection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistributedSection:
+    """Trials at or above `min_params_for_distributed` train as a Ray Train TorchTrainer
+    with DeepSpeed ZeRO; smaller ones keep the single-process path."""
+
+    enabled: bool = False
+    workers: int = 2
+    zero_stage: int = 0
+    use_gpu: bool = False  # bf16 + NCCL on GPU; fp32 + gloo on CPU
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 1.0  # only when use_gpu
+    micro_batch_size: int = 0  # sequences per worker per micro-step; 0: the whole per-worker share
+    min_params_for_distributed: int = 0  # N at and above which a trial goes distributed
+    checkpoint_every: int = 0  # optimiser steps between Ray Train checkpoints; 0: at each evaluation
+    max_failures: int = 1  # worker-group restarts from the last checkpoint
+    storage_path: str | None = None  # Ray Train checkpoints; on a cluster a path every node sees (NFS, s3://)
+
+
+@dataclass(frozen=True, kw_only=True)
 class FaultSection:
     """Fault injection, for reliability tests and benchmarks only (off by default).
 
@@ -174,6 +192,7 @@ class SweepConfig:
     ray: RaySection = field(default_factory=RaySection)
     tracking: TrackingSection = field(default_factory=TrackingSection)
     faults: FaultSection = field(default_factory=FaultSection)
+    distributed: DistributedSection = field(default_factory=DistributedSection)
     tune: TuneSection = field(default_factory=TuneSection)
 
     def __post_init__(self) -> None:
@@ -372,6 +391,10 @@ def _check_values(cfg: SweepConfig) -> None:
     _check_fractions(cfg.training)
     if cfg.simulation.noise < 0:
         raise SweeperInputError("simulation.noise", cfg.simulation.noise, "must be >= 0")
+    if cfg.distributed.zero_stage not in (0, 1, 2, 3):
+        raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
+    if cfg.distributed.workers < 1:
+        raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
     if cfg.ray.max_failures < 0:
         raise SweeperInputError("ray.max_failures", cfg.ray.max_failures, "must be >= 0")
     if not 0 <= cfg.faults.rate <= 1:

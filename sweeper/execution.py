@@ -16,6 +16,7 @@ from typing import Callable
 import ray
 from mlflow.entities import Metric
 from ray import tune
+from ray.tune import PlacementGroupFactory
 
 from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
@@ -117,12 +118,23 @@ def trial_dirname(trial) -> str:
     return f"{trial.trial_id}-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
+    """A distributed trial only coordinates: its TorchTrainer reserves the workers through ScalingConfig."""
+    from models.registry import get_model_spec
+    from sweeper.trainable import is_distributed
+
+    point = config.get("point") or {}
+    if cfg.trainable == "torch" and point and is_distributed(config, get_model_spec(point["kind"], point["size"])):
+        return PlacementGroupFactory([{"CPU": 0.01}])
+    return PlacementGroupFactory([{"CPU": cfg.ray.cpus_per_trial, "GPU": cfg.ray.gpus_per_trial}])
+
+
 def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
     from sweeper.simulated import simulate_point
     from sweeper.trainable import train_point
 
     function = simulate_point if cfg.trainable == "simulated" else train_point
-    trainable = tune.with_resources(function, {"cpu": cfg.ray.cpus_per_trial, "gpu": cfg.ray.gpus_per_trial})
+    trainable = tune.with_resources(function, lambda config: trial_resources(cfg, config))
     if searcher is None:
         param_space, num_samples = {**base, "point": tune.grid_search([t.to_dict() for t in todo])}, 1
     else:

@@ -66,13 +66,19 @@ def model_specs(cfg: SweepConfig) -> list:
     from models.registry import ladder  # torch import kept out of config-only paths
 
     specs = list(ladder(cfg.model.kind, cfg.model.ladder))
-    if cfg.model.sizes:
-        known = {s.size: s for s in specs}
-        missing = [s for s in cfg.model.sizes if s not in known]
-        if missing:
-            raise SweeperInputError("model.sizes", missing[0], f"not in the {cfg.model.kind}/{cfg.model.ladder} ladder; choose from {sorted(known)}")
-        specs = [known[s] for s in cfg.model.sizes]
-    return sorted(specs, key=lambda s: s.n_params)
+    where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
+    return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
+
+
+def select_sizes(specs: list, names, *, field: str, where: str) -> list:
+    """The specs named in `names` (all of them when empty); an unknown name is an input error."""
+    if not names:
+        return specs
+    known = {s.size: s for s in specs}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise SweeperInputError(field, missing[0], f"not {where}; choose from {sorted(known)}")
+    return [known[n] for n in names]
 
 
 def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:

@@ -197,7 +197,7 @@ class TrialRecorder(DriverOnly, Callback):
         }
         run = self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
         params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
-                  "seed": config.get("seed", 0), **flatten("hp", config.get("hparams", {}))}
+                  "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config))}
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
@@ -206,7 +206,7 @@ class TrialRecorder(DriverOnly, Callback):
         return trial.config["point"]["point_id"]
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        config = {k: v for k, v in trial.config.items() if k in ("point", "hparams", "seed", "source")}
+        config = {k: v for k, v in trial.config.items() if k in ("point", "hparams", "recipe", "seed", "source")}
         self.in_flight.add(self._point(trial))
         self.outbox.put("create", self._point(trial), config=config)
         self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial.trial_id]])
@@ -239,6 +239,14 @@ class TrialRecorder(DriverOnly, Callback):
             self.outbox.put("log", point, tags=[["sweeper.status", "stopped"]])
             self.outbox.put("end", point, status="KILLED")
         self.in_flight.clear()
+
+
+def trial_hparams(config: dict) -> dict:
+    """The hyperparameters the trial really trains with: the recipe resolved at its point."""
+    from sweeper.tuning.recipe import resolve_hparams
+
+    hp = dict(config.get("hparams", {}))
+    return {**hp, **resolve_hparams(config)} if config.get("point") and hp else hp
 
 
 def _error_text(trial) -> str:

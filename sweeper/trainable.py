@@ -21,6 +21,16 @@ def hparams_from(config: dict):
     return TrainHParams(**resolve_hparams(config))
 
 
+def is_distributed(config: dict, spec) -> bool:
+    """Large enough for the TorchTrainer + DeepSpeed path (see the `distributed:` section)."""
+    section = config.get("distributed") or {}
+    if not section.get("enabled"):
+        return False  # no DeepSpeed import on the single-process path
+    from sweeper.train.distributed import settings_from, use_distributed
+
+    return use_distributed(spec, settings_from(section))
+
+
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
     from models.registry import get_model_spec
@@ -29,6 +39,10 @@ def train_point(config: dict) -> None:
 
     point = config["point"]
     spec = get_model_spec(point["kind"], point["size"])
+    if is_distributed(config, spec):
+        from sweeper.train.distributed import train_point_distributed
+
+        return train_point_distributed(config)
     threads = max(1, int(config.get("cpus_per_trial", 1)))
     torch.set_num_threads(threads)
     started = time.perf_counter()

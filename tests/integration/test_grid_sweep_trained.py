@@ -52,9 +52,9 @@ def test_every_planned_trial_has_a_child_run_with_n_d_c_and_loss(trained_sweep):
 
 
 def test_compute_spent_is_within_five_percent_of_the_slice_budget(trained_sweep):
-    _, _, result, _ = trained_sweep
+    _, plan, result, _ = trained_sweep
     frame = result.runs.frame
-    assert len(frame) == 12 and (frame["status"] == "ok").all()
+    assert len(frame) == len(plan.trials) >= 9 and (frame["status"] == "ok").all()
     assert (np.abs(frame["flops"] - frame["budget"]) / frame["budget"] <= 0.05).all()
 
 

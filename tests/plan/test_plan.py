@@ -11,7 +11,9 @@ from sweeper.plan import MIN_SIZES_PER_SLICE, make_plan
 
 
 def config(**overrides):
+    # A fixed batch keeps tokens = steps x batch x seq_len checkable; recipes are tested in tests/tuning.
     overrides.setdefault("kind", "dense_text")
+    overrides.setdefault("training.recipe", "fixed")
     return load_config("tiny", **overrides)
 
 
@@ -109,7 +111,7 @@ def test_plan_command_prints_every_trial_and_spends_nothing(capsys, tmp_path, mo
     from sweeper.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["plan", "tiny", "--budget", "2e14", "--kind", "dense_text"]) == 0
+    assert main(["plan", "tiny", "--budget", "2e14", "--kind", "dense_text", "--set", "training.recipe=fixed"]) == 0
     out = capsys.readouterr().out
     plan = make_plan(config(budget=2e14))
     assert all(t.point_id in out for t in plan.trials)

@@ -1,0 +1,95 @@
+"""TPE + ASHA against a full learning-rate grid, per rung of the tiny ladder, in one run.
+
+Both searches go through `sweeper tune`'s own path (Ray Tune + OptunaSearch +
+MLflow child runs) and train for real on CPU:
+
+- grid: `--grid` learning rates log-spaced over [lo, hi], every one trained to the
+  end on every rung (Optuna's BruteForceSampler over a `choice`, no scheduler).
+- TPE + ASHA: `--trials` TPE proposals per rung over loguniform [lo, hi], ASHA on
+  the intermediate validation loss (tokens as time, grace `--grace` of a rung's
+  tokens, reduction factor 3).
+
+Training is seeded, so the same learning rate gives the same loss in both: the
+gap measures only where each search looked. Printed: per rung the best final
+validation loss of each and their relative gap, then the mean and worst gap and
+the ratio of FLOPs spent (TPE+ASHA / grid). Goal: gap <= 1% at a ratio <= 1/3.
+
+    .venv/bin/python benchmarks/hparam_search.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="tiny-1,tiny-2,tiny-3")
+    ap.add_argument("--grid", type=int, default=12)
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--lo", type=float, default=1e-3)
+    ap.add_argument("--hi", type=float, default=1e-1)
+    ap.add_argument("--grace", type=float, default=0.15)
+    ap.add_argument("--tokens-per-param", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import ray
+
+    from sweeper.config import load_config
+    from sweeper.tuning.search import run_tune
+
+    tmp = tempfile.mkdtemp(prefix="hparam-bench-")
+    common = {"kind": "early_fusion", "seed": args.seed, "budget": 1e16, "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
+              "ray.storage_path": f"{tmp}/ray", "training.recipe": "paper", "training.eval_every": 20,
+              "training.eval_batches": 2, "budgets.min_tokens_per_param": 0.5,
+              "tune.sizes": args.sizes.split(","), "tune.tokens_per_param": args.tokens_per_param, "tune.n_bootstrap": 100}
+    grid_lrs = [float(f"{v:.4g}") for v in np.geomspace(args.lo, args.hi, args.grid)]
+    grid_cfg = load_config("tiny", **common, **{
+        "tune.space": {"lr": {"dist": "choice", "values": grid_lrs}}, "tune.sampler": "BruteForceSampler",
+        "tune.scheduler": "none", "tune.n_trials": args.grid})
+    tpe_cfg = load_config("tiny", **common, **{
+        "tune.space": {"lr": {"dist": "loguniform", "low": args.lo, "high": args.hi}}, "tune.sampler": "TPESampler",
+        "tune.scheduler": "asha", "tune.grace_frac": args.grace, "tune.reduction_factor": 3.0,
+        "tune.n_trials": args.trials})
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    quiet = lambda line: None  # noqa: E731
+    try:
+        t0 = time.perf_counter()
+        grid = run_tune(grid_cfg, progress=quiet)
+        t1 = time.perf_counter()
+        tpe = run_tune(tpe_cfg, progress=quiet)
+        t2 = time.perf_counter()
+    finally:
+        ray.shutdown()
+    print(f"tiny early-fusion ladder, {args.tokens_per_param:g} tokens/param, paper (tiny) recipe batch; "
+          f"grid: {args.grid} lrs in [{args.lo:g}, {args.hi:g}]; TPE+ASHA: {args.trials} trials, grace {args.grace:g}, rf 3")
+    print(f"{'rung':<32} {'grid best':>10} {'grid lr':>9} {'TPE best':>10} {'TPE lr':>9} {'gap':>8} {'stopped':>8}")
+    gaps = []
+    for g, t in zip(grid.rungs, tpe.rungs):
+        gap = (t.best_loss - g.best_loss) / g.best_loss
+        gaps.append(gap)
+        print(f"{g.point['point_id']:<32} {g.best_loss:>10.4f} {g.best['lr']:>9.3g} {t.best_loss:>10.4f} "
+              f"{t.best['lr']:>9.3g} {100 * gap:>7.2f}% {t.n_stopped:>3}/{t.n_trials}")
+    ratio = tpe.flops_spent / grid.flops_spent
+    print(f"loss gap to the grid's best: mean {100 * np.mean(gaps):.2f}%, worst {100 * max(gaps):.2f}%")
+    print(f"compute: TPE+ASHA {tpe.flops_spent:.3g} FLOPs / grid {grid.flops_spent:.3g} FLOPs = {ratio:.3f} "
+          f"(wall {t2 - t1:.0f} s vs {t1 - t0:.0f} s)")
+    for name, fit in tpe.laws.items():
+        from sweeper.tuning.laws import format_law
+
+        print("TPE+ASHA law: " + format_law(fit))
+    for name, fit in grid.laws.items():
+        from sweeper.tuning.laws import format_law
+
+        print("grid law:     " + format_law(fit))
+    print(f"goal (gap <= 1% at ratio <= 1/3): {'met' if max(gaps) <= 0.01 and ratio <= 1 / 3 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Cooldown branching: one warmup-stable run per model size, one short cooldown per D.
+
+With the WSD schedule a run of T steps is warmup + stable up to step
+S = T - round(cooldown_frac * T), then a cooldown to zero. Up to S it does
+not depend on T, so for one size the stable phase is trained once, snapshotted
+at every S the plan needs, and each (N, D) point continues from its snapshot
+with its own cooldown (on the same data stream, from the same position).
+
+Schedules are identical to independent runs when the warmup is given in
+steps; with `warmup_frac` every branch of a size uses the warmup of its
+shortest point (the stable run cannot know which branch it will become).
+
+FLOP accounting counts the shared stable phase once: each stable segment is
+charged to the shortest point that needs it, so a point's `flops` is what it
+added (its cooldown and the stable steps no shorter point needed) and the sum
+over points is what was really spent. `equivalent_flops` is the cost of the
+same point as an independent run: C of the (N, D) point for the law.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from sweeper.data import train_batches, validation_sets
+from sweeper.train.loop import (
+    VALIDATION_SEED,
+    TrainHParams,
+    TrainResult,
+    _report,
+    _set_threads,
+    lr_at,
+    make_optimizer,
+    n_steps_for,
+    train_step,
+)
+from sweeper.train.schedules import warmup_steps_for
+
+
+def branch_step(total_steps: int, cooldown_frac: float) -> int:
+    """First cooldown step of a run of `total_steps` (as wsd_multiplier defines it)."""
+    return total_steps - round(cooldown_frac * total_steps)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Branch:
+    point_id: str
+    branch_step: int  # the stable snapshot it starts from
+    total_steps: int
+
+    @property
+    def cooldown_steps(self) -> int:
+        return self.total_steps - self.branch_step
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizeBranches:
+    """One model size: its stable run and the cooldown branches off it, shortest first."""
+
+    kind: str
+    size: str
+    flops_per_step: float
+    branches: tuple[Branch, ...]
+
+    @property
+    def stable_steps(self) -> int:
+        return max(b.branch_step for b in self.branches)
+
+    @property
+    def steps(self) -> int:
+        return self.stable_steps + sum(b.cooldown_steps for b in self.branches)
+
+    @property
+    def flops(self) -> float:
+        return self.steps * self.flops_per_step
+
+    @property
+    def independent_flops(self) -> float:
+        return sum(b.total_steps for b in self.branches) * self.flops_per_step
+
+    def charged_flops(self) -> dict[str, float]:
+        """Per point: its cooldown plus the stable steps first needed by it."""
+        out, reached = {}, 0
+        for b in self.branches:
+            out[b.point_id] = (max(0, b.branch_step - reached) + b.cooldown_steps) * self.flops_per_step
+            reached = max(reached, b.branch_step)
+        return out
+
+
+def plan_branches(trials: Iterable, cooldown_frac: float) -> list[SizeBranches]:
+    """Group planned trials (sweeper.plan.PlannedTrial) by model size into stable runs + branches."""
+    groups: dict[tuple[str, str], list] = {}
+    for t in trials:
+        groups.setdefault((t.kind, t.size), []).append(t)
+    out = []
+    for (kind, size), ts in groups.items():
+        ts = sorted(ts, key=lambda t: t.steps)
+        branches = tuple(Branch(point_id=t.point_id, branch_step=branch_step(t.steps, cooldown_frac),
+                                total_steps=t.steps) for t in ts)
+        out.append(SizeBranches(kind=kind, size=size, flops_per_step=ts[0].flops / ts[0].steps, branches=branches))
+    return out
+
+
+def branched_flops(trials: Iterable, cooldown_frac: float) -> float:
+    """What a plan costs with branching (each size's stable phase counted once)."""
+    return float(sum(s.flops for s in plan_branches(trials, cooldown_frac)))
+
+
+def marginal_flops(trial, *, stable_steps_done: int, cooldown_frac: float) -> float:
+    """Cost of adding `trial` when its size's stable run has already reached `stable_steps_done`.
+
+    What the planner and the adaptive sampler should charge a candidate point:
+    a fresh run costs trial.flops; a branch only its cooldown plus any stable
+    steps beyond what is already trained.
+    """
+    per_step = trial.flops / trial.steps
+    s = branch_step(trial.steps, cooldown_frac)
+    return (max(0, s - stable_steps_done) + (trial.steps - s)) * per_step
+
+
+def shared_warmup(hp: TrainHParams, shortest_steps: int) -> TrainHParams:
+    """Fix the warmup in steps so every branch of a size sees the same stable phase."""
+    if hp.warmup_steps is not None:
+        return hp
+    return replace(hp, warmup_steps=warmup_steps_for(shortest_steps, warmup_frac=hp.warmup_frac))
+
+
+def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *, seed: int,
+                   report: Callable[[str, dict], None] | None = None) -> dict[str, TrainResult]:
+    """Train one stable run for `spec` and a cooldown branch per (point_id, n_tokens).
+
+    Branches run as soon as the stable run reaches their snapshot, so at most one
+    extra copy of the model and optimiser is alive at a time.
+    """
+    started = time.perf_counter()
+    _set_threads()
+    totals = {pid: n_steps_for(spec, hp, n) for pid, n in points}
+    branches = sorted((Branch(point_id=pid, branch_step=branch_step(t, hp.cooldown_frac), total_steps=t)
+                       for pid, t in totals.items()), key=lambda b: (b.branch_step, b.total_steps))
+    hp = shared_warmup(hp, min(totals.values()))
+    sizes = SizeBranches(kind=spec.kind, size=spec.size, branches=tuple(branches),
+                         flops_per_step=spec.flops_per_token * hp.batch_size * spec.seq_len)
+    charged = sizes.charged_flops()
+    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
+                          seed=VALIDATION_SEED)
+    torch.manual_seed(seed)
+    model = spec_model(spec)
+    optimizer = make_optimizer(model, hp, spec)
+    stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    results: dict[str, TrainResult] = {}
+    step, pending, ema = 0, list(branches), (None, None)  # (ema, first loss) carried into each branch
+    while pending:
+        while pending and pending[0].branch_step == step:
+            b = pending.pop(0)
+            t0 = time.perf_counter()
+            results[b.point_id] = _cooldown(spec, hp, model, optimizer, b, seed, val, report, ema)
+            results[b.point_id] = replace(results[b.point_id], flops=charged[b.point_id],
+                                          wall_time_s=time.perf_counter() - t0,
+                                          extra={**results[b.point_id].extra, "branch_step": b.branch_step,
+                                                 "equivalent_flops": b.total_steps * sizes.flops_per_step})
+        if not pending:
+            break
+        step += 1  # the stable phase: LR multiplier of any branch still ahead (warmup, then 1)
+        loss = train_step(model, next(stream), optimizer, hp, lr_at(step - 1, pending[-1].total_steps, hp))["lm_loss"]
+        ema = (loss if ema[0] is None else 0.9 * ema[0] + 0.1 * loss, loss if ema[1] is None else ema[1])
+    for r in results.values():
+        r.extra["stable_wall_time_s"] = time.perf_counter() - started
+    return results
+
+
+def spec_model(spec) -> torch.nn.Module:
+    from models.registry import build_model
+
+    return build_model(spec)
+
+
+def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, val, report, carried) -> TrainResult:
+    """Continue a copy of the stable state from b.branch_step to b.total_steps with its own cooldown."""
+    model = copy.deepcopy(stable_model)
+    optimizer = make_optimizer(model, hp, spec)
+    optimizer.load_state_dict(copy.deepcopy(stable_optimizer.state_dict()))
+    stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    for _ in range(b.branch_step):  # the same data an independent run would see next
+        next(stream)
+    tokens_per_step = hp.batch_size * spec.seq_len
+    (ema, first), diverged, metrics, step = carried, False, {}, b.branch_step
+    for step in range(b.branch_step + 1, b.total_steps + 1):
+        lr_mult = lr_at(step - 1, b.total_steps, hp)
+        stats = train_step(model, next(stream), optimizer, hp, lr_mult)
+        loss = stats["lm_loss"]
+        first = loss if first is None else first
+        ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+        diverged = not math.isfinite(loss) or loss > first + 3.0
+        if diverged or step == b.total_steps or step % hp.eval_every == 0:
+            metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, "cpu")
+            if report is not None:
+                report(b.point_id, metrics)
+        if diverged:
+            break
+    losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
+    losses["avg"] = metrics.get("val_loss", float("nan"))
+    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=0.0, losses=losses,
+                       train_loss=float(ema if ema is not None else float("nan")), wall_time_s=0.0,
+                       diverged=diverged, extra={k: v for k, v in metrics.items() if k.startswith("moe_")})
+
+
+def train_size_branched(config: dict) -> None:
+    """Tune function trainable: one size's stable run + every branch in config["points"].
+
+    Each branch's final result is reported with its `point_id` (and `branch_final: 1`),
+    so the driver can log one MLflow run per (N, D) point from one trial.
+    """
+    from ray import tune
+
+    from models.registry import get_model_spec
+    from sweeper.train.distributed import hparams_from
+
+    points = config["points"]
+    spec = get_model_spec(points[0]["kind"], points[0]["size"])
+    results = train_branched(spec, hparams_from(config), [(p["point_id"], int(p["n_tokens"])) for p in points],
+                             seed=int(config.get("seed", 0)),
+                             report=lambda pid, m: tune.report({**m, "point_id": pid}))
+    for pid, r in results.items():
+        tune.report({"point_id": pid, "branch_final": 1, "step": r.steps, "loss": r.losses.get("avg", math.nan),
+                     **{f"loss_{t}": r.losses.get(t, math.nan) for t in ("caption", "interleaved", "text")},
+                     "flops": r.flops, "equivalent_flops": r.extra["equivalent_flops"],
+                     "branch_step": r.extra["branch_step"], "n_tokens_trained": r.n_tokens,
+                     "train_loss": r.train_loss, "wall_time_s": r.wall_time_s,
+                     "status": "diverged" if r.diverged else "ok"})

@@ -1,0 +1,328 @@
+"""Large trials: Ray Train TorchTrainer + DeepSpeed ZeRO-k inside the Tune trial.
+
+Same recipe as the single-process loop (sweeper.train.loop): the same model,
+optimiser (`make_optimizer`), WSD schedule (`lr_at`), data stream and
+evaluation. Every worker draws the recipe's *global* batch from the same
+seeded stream and trains on its own slice of it, in `grad_accum`
+micro-batches, with each micro-batch loss weighted by its share of the
+global batch's scored tokens; so one optimiser step sees exactly the batch
+(and the token-mean loss) the single-process loop sees, and the two loss
+trajectories agree up to float reduction order.
+
+Checkpoints are Ray Train checkpoints holding DeepSpeed's per-rank shards plus
+the step; a restarted run (worker failure, or `resume_from`) reloads them and
+skips the batches it already trained on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict
+
+import torch
+
+from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
+from sweeper.train import deepspeed_engine
+from sweeper.train.loop import (
+    VALIDATION_SEED,
+    TrainHParams,
+    TrainResult,
+    lr_at,
+    make_optimizer,
+    n_steps_for,
+)
+from sweeper.train.metrics import evaluate
+
+from sweeper.config import DistributedSection as DistributedSettings  # the `distributed:` section
+
+IGNORE = -100
+
+
+def settings_from(raw: dict | None) -> DistributedSettings:
+    return DistributedSettings(**(raw or {}))
+
+
+def use_distributed(spec, settings: DistributedSettings) -> bool:
+    """Small trials keep the single-process path."""
+    return settings.enabled and spec.n_params >= settings.min_params_for_distributed
+
+
+def accumulation(global_batch: int, workers: int, micro_batch: int) -> tuple[int, int]:
+    """(micro_batch, grad_accum) with micro_batch * grad_accum * workers == global_batch."""
+    if global_batch % workers:
+        raise ValueError(f"training.batch_size={global_batch} is not divisible by distributed.workers={workers}; "
+                         "choose a batch size that is a multiple of the worker count")
+    share = global_batch // workers
+    want = micro_batch if 0 < micro_batch <= share else share
+    micro = max(d for d in range(1, want + 1) if share % d == 0)
+    return micro, share // micro
+
+
+def scaling_config(settings: DistributedSettings):
+    from ray.train import ScalingConfig
+
+    resources = {"CPU": settings.cpus_per_worker}
+    if settings.use_gpu:
+        resources["GPU"] = settings.gpus_per_worker
+    return ScalingConfig(num_workers=settings.workers, use_gpu=settings.use_gpu, resources_per_worker=resources)
+
+
+def slice_batch(batch: dict, start: int, stop: int) -> dict:
+    """Sequences [start, stop) of a collated batch, with their image patches."""
+    out = {k: v[start:stop] for k, v in batch.items() if k != "patches"}
+    if "patches" in batch:
+        per_seq = batch["is_image"].sum(dim=1)
+        first = int(per_seq[:start].sum())
+        out["patches"] = batch["patches"][first:first + int(per_seq[start:stop].sum())]
+    return out
+
+
+class SameCallsOnEveryRank(torch.nn.Module):
+    """Early fusion under ZeRO-2/3: call the patch embedding even for a micro-batch without images.
+
+    ZeRO-2 reduces gradients from per-parameter hooks and ZeRO-3 gathers
+    parameters per module call (forward, then backward in reverse), so every
+    rank must call the same modules in the same order. The model skips
+    `embed_images` when a batch has no image positions; here it is then called
+    on zero patches just before the first block (where the model would have
+    called it: after the token embedding) and joined to the graph with weight 0,
+    which changes neither the loss nor any gradient value.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.cfg = model.cfg
+        self._no_images = False
+        model.layers[0].register_forward_pre_hook(self._touch_patch_embedding)
+
+    def _touch_patch_embedding(self, module, args):
+        if not self._no_images:
+            return None
+        h, *rest = args
+        empty = h.new_zeros((0, self.cfg.image.patch_dim), dtype=self.model.patch_embed.weight.dtype)
+        return (h + 0.0 * self.model.embed_images(empty).sum().to(h.dtype), *rest)
+
+    def forward(self, batch: dict):
+        self._no_images = not bool(batch["is_image"].any())
+        try:
+            return self.model(batch)
+        finally:
+            self._no_images = False
+
+
+def for_zero(model: torch.nn.Module, spec, zero_stage: int, mixture) -> torch.nn.Module:
+    """The module DeepSpeed wraps: data-independent module calls where ZeRO needs them."""
+    if zero_stage < 2 or spec.kind == "dense_text":
+        return model
+    if spec.kind == "early_fusion" and zero_stage == 2:
+        return SameCallsOnEveryRank(model)
+    if spec.kind == "early_fusion" and as_mixture(mixture)[TARGETS.index("text")] == 0:
+        return model  # every sequence holds an image: every rank calls the same modules
+    if spec.kind == "early_fusion":
+        raise ValueError("zero_stage=3 with early_fusion and text-only sequences in the mixture: ZeRO-3 gathers "
+                         "parameters per module call, and the model skips its patch embedding for a micro-batch "
+                         "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
+    raise ValueError(f"zero_stage={zero_stage} with kind {spec.kind!r}: ZeRO-2/3 need every rank to call the same "
+                     "modules, and this model skips modules per batch (vision encoder / unrouted experts); "
+                     "use distributed.zero_stage 0 or 1 for it")
+
+
+def _cast(batch: dict, device, dtype) -> dict:
+    return {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device) for k, v in batch.items()}
+
+
+# ---- what runs on each Ray Train worker -----------------------------------------------
+
+
+def worker_loop(config: dict) -> None:
+    """train_loop_per_worker: config = {point, hparams, seed, distributed, [stop_at_step, resume_from]}."""
+    import ray.train
+
+    def report(metrics: dict, checkpoint_dir: str | None) -> None:
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+    resume = ray.train.get_checkpoint()  # set when Ray Train restarted the worker group after a failure
+    if resume is None and config.get("resume_from"):
+        resume = ray.train.Checkpoint(config["resume_from"])
+    ctx = ray.train.get_context()
+    run_worker(config, rank=ctx.get_world_rank(), world=ctx.get_world_size(), report=report, resume=resume)
+
+
+def run_worker(config: dict, *, rank: int, world: int, report, resume=None, checkpointing: bool = True) -> dict:
+    """One distributed run on this rank (torch.distributed already initialised); returns the final summary.
+
+    `report(metrics, checkpoint_dir_or_None)` is called on every rank at each evaluation.
+    """
+    import torch.distributed as dist
+
+    from models.registry import build_model, get_model_spec
+
+    started = time.perf_counter()
+    settings = settings_from(config.get("distributed"))
+    point, hp = config["point"], hparams_from(config)
+    spec = get_model_spec(point["kind"], point["size"])
+    device = torch.device(f"cuda:{torch.cuda.current_device()}") if settings.use_gpu else torch.device("cpu")
+    dtype = torch.bfloat16 if settings.use_gpu else torch.float32
+    if not settings.use_gpu:
+        torch.set_num_threads(max(1, int(settings.cpus_per_worker)))
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)  # every rank builds identical initial weights, as the single process does
+    model = build_model(spec).to(device)
+    base_optimizer = make_optimizer(model, hp, spec)
+    micro, accum = accumulation(hp.batch_size, world, settings.micro_batch_size)
+    engine = deepspeed_engine.initialize(for_zero(model, spec, settings.zero_stage, hp.mixture), base_optimizer, deepspeed_engine.ZeroSettings(
+        stage=settings.zero_stage, micro_batch=micro, grad_accum=accum, world_size=world, grad_clip=hp.grad_clip,
+        bf16=settings.use_gpu))
+    state = {"step": 0, "ema": None, "first": None, "diverged": False}
+    if resume is not None:
+        with resume.as_directory() as directory:
+            state.update(deepspeed_engine.load(engine, directory).get("sweeper", {}))
+    total = n_steps_for(spec, hp, int(point["n_tokens"]))
+    stop_at = int(config.get("stop_at_step") or total)
+    tokens_per_step = hp.batch_size * spec.seq_len
+    val = {t: [_cast(b, device, dtype) for b in bs] for t, bs in validation_sets(
+        spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size, seed=VALIDATION_SEED).items()}
+    batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    for _ in range(state["step"]):  # the data stream is deterministic: skip what was trained on
+        next(batches)
+    ckpt_every = settings.checkpoint_every or hp.eval_every
+    metrics: dict = {}
+    for step in range(state["step"] + 1, min(total, stop_at) + 1):
+        lr_mult = lr_at(step - 1, total, hp)
+        for group in base_optimizer.param_groups:
+            group["lr"] = group["peak_lr"] * lr_mult
+        loss = _step(engine, next(batches), rank, world, micro, accum, hp, device, dtype, dist)
+        state["first"] = loss if state["first"] is None else state["first"]
+        state["ema"] = loss if state["ema"] is None else 0.9 * state["ema"] + 0.1 * loss
+        state["diverged"] = not math.isfinite(loss) or loss > state["first"] + 3.0
+        state["step"] = step
+        last = step == total or step == stop_at or state["diverged"]
+        save = checkpointing and (last or step % ckpt_every == 0)
+        if last or save or step % hp.eval_every == 0:
+            metrics = _metrics(engine, val, spec, step, tokens_per_step, hp.lr * lr_mult, state, device)
+            if state["step"] == total or state["diverged"]:
+                metrics = _summary(metrics, state, spec, tokens_per_step, time.perf_counter() - started)
+            _report(engine, report, metrics, state, save)
+        if state["diverged"]:
+            break
+    return metrics
+
+
+def hparams_from(config: dict) -> TrainHParams:
+    from sweeper.trainable import hparams_from as resolved  # one recipe resolution for both trainables
+
+    return resolved(config)
+
+
+def _step(engine, batch, rank, world, micro, accum, hp, device, dtype, dist) -> float:
+    """One optimiser step over this rank's share of the global batch; returns the global token-mean loss."""
+    n_global = int((batch["targets"] != IGNORE).sum())
+    share = micro * accum
+    summed = torch.zeros((), dtype=torch.float64)
+    for k in range(accum):
+        start = rank * share + k * micro
+        out = engine(_cast(slice_batch(batch, start, start + micro), device, dtype))
+        # DeepSpeed averages gradients over ranks: scale so the sum is the global token mean.
+        weight = out.n_targets * world / max(n_global, 1)
+        engine.backward(out.lm_loss * weight + hp.aux_loss_weight * out.aux_loss / accum, scale_wrt_gas=False)
+        engine.step()
+        summed += float(out.lm_loss.detach()) * out.n_targets
+    dist.all_reduce(summed)
+    return float(summed) / max(n_global, 1)
+
+
+def _metrics(engine, val, spec, step, tokens_per_step, lr, state, device) -> dict:
+    per_target, _ = evaluate(engine.module, val, device=str(device))
+    out = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
+           "lr": lr, "train_loss": float(state["ema"]), "val_loss": per_target["avg"]}
+    out.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
+    return out
+
+
+def _report(engine, report, metrics: dict, state: dict, save: bool) -> None:
+    if not save:
+        report(metrics, None)
+        return
+    with tempfile.TemporaryDirectory(prefix="sweeper-ckpt-") as tmp:
+        deepspeed_engine.save(engine, tmp, client_state={"sweeper": dict(state)})
+        report(metrics, tmp)
+
+
+def _summary(metrics: dict, state: dict, spec, tokens_per_step: int, seconds: float) -> dict:
+    """The final report, in the keys the single-process trainable reports."""
+    step = state["step"]
+    return {**metrics, "step": step, "loss": metrics.get("val_loss", math.nan),
+            **{f"loss_{t}": metrics.get(f"val_loss_{t}", math.nan) for t in TARGETS},
+            "flops": spec.flops_per_token * step * tokens_per_step, "n_tokens_trained": step * tokens_per_step,
+            "train_loss": float(state["ema"]) if state["ema"] is not None else math.nan,
+            "train_seconds": seconds, "status": "diverged" if state["diverged"] else "ok"}
+
+
+# ---- the driver side: one TorchTrainer per trial --------------------------------------
+
+
+def make_trainer(loop_config: dict, settings: DistributedSettings, *, storage_path: str, name: str,
+                 callbacks: list | None = None):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    return TorchTrainer(
+        worker_loop,
+        train_loop_config={**loop_config, "distributed": asdict(settings)},
+        scaling_config=scaling_config(settings),
+        torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
+        run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],
+                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             failure_config=FailureConfig(max_failures=settings.max_failures)),
+    )
+
+
+def train_distributed(spec, hp: TrainHParams, *, n_tokens: int, seed: int, settings: DistributedSettings,
+                      storage_path: str, name: str, stop_at_step: int | None = None,
+                      resume_from: str | None = None):
+    """Run one point through TorchTrainer; returns Ray Train's Result (metrics: the final summary)."""
+    point = {"kind": spec.kind, "size": spec.size, "n_tokens": int(n_tokens)}
+    loop_config = {"point": point, "hparams": _hp_dict(hp), "seed": seed, "stop_at_step": stop_at_step,
+                   "resume_from": resume_from}
+    result = make_trainer(loop_config, settings, storage_path=storage_path, name=name).fit()
+    return result
+
+
+def result_from(metrics: dict, wall_time_s: float) -> TrainResult:
+    losses = {t: metrics[f"loss_{t}"] for t in TARGETS if math.isfinite(metrics.get(f"loss_{t}", math.nan))}
+    losses["avg"] = metrics.get("loss", math.nan)
+    return TrainResult(steps=int(metrics["step"]), n_tokens=int(metrics["n_tokens_trained"]), flops=metrics["flops"],
+                       losses=losses, train_loss=metrics["train_loss"], wall_time_s=wall_time_s,
+                       diverged=metrics["status"] == "diverged")
+
+
+def _hp_dict(hp: TrainHParams) -> dict:
+    out = asdict(hp)
+    out["mixture"] = list(hp.mixture) if isinstance(hp.mixture, tuple) else hp.mixture
+    return out
+
+
+def train_point_distributed(config: dict) -> None:
+    """Tune function trainable: the point of `config` through TorchTrainer; metrics flow back to Tune."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    started = time.perf_counter()
+    settings = settings_from(config.get("distributed"))
+    storage = (config.get("train_storage_path") or settings.storage_path
+               or os.path.expanduser("~/ray_results/sweeper-train"))
+    trial = tune.get_context()
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in
+                   f"{trial.get_experiment_name()}-{trial.get_trial_id()}-{config['point']['point_id']}")
+    loop_config = {k: config[k] for k in ("point", "hparams", "seed") if k in config}
+    result = make_trainer(loop_config, settings, storage_path=storage, name=name,
+                          callbacks=[TuneReportCallback()]).fit()
+    final = dict(result.metrics or {})
+    final["wall_time_s"] = time.perf_counter() - started
+    final.setdefault("status", "failed" if result.error else "ok")
+    tune.report(final)

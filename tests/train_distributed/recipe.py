@@ -1,0 +1,21 @@
+"""The tiny recipe every distributed test trains: small enough for seconds per run on one core."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from sweeper.train.loop import TrainHParams
+
+KIND, SIZE, SEED = "early_fusion", "tiny-1", 3
+STEPS = 10
+HP = TrainHParams(lr=3e-3, batch_size=4, eval_every=2, eval_batches=1, warmup_frac=0.2)
+
+
+def hp_dict(hp: TrainHParams = HP) -> dict:
+    out = asdict(hp)
+    out["mixture"] = list(hp.mixture)
+    return out
+
+
+def n_tokens(steps: int = STEPS, hp: TrainHParams = HP) -> int:
+    return steps * hp.batch_size * 128
