@@ -10,7 +10,6 @@ starts, so a mistyped key or a budget that cannot fill a slice costs nothing.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +66,16 @@ class Sweeper:
         return make_plan(self.config)
 
     def run(self, *, sweep_id: str | None = None, progress=None) -> SweepResult:
-        from sweeper.execution import run_sweep  # Ray and MLflow load only when a sweep runs
+        from sweeper.execution import (
+            run_sweep,  # Ray and MLflow load only when a sweep runs
+        )
+        from sweeper.progress import ConsoleProgress
 
-        return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=progress or _print_progress)
-
-
-def _print_progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+        console = progress or ConsoleProgress()
+        try:
+            return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console)
+        finally:
+            getattr(console, "close", lambda: None)()
 
 
 def trial_config(cfg: SweepConfig) -> dict[str, Any]:

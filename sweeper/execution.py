@@ -6,6 +6,7 @@ does not import Ray or MLflow.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -20,22 +21,22 @@ from ray.tune import PlacementGroupFactory
 
 from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
+from sweeper.errors import SweeperInputError
 from sweeper.plan import Plan, PlannedTrial
+from sweeper.progress import ProgressPrinter
+from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
+from sweeper.stopping import ConvergenceStopper, OnlineFitter, RefitHistory
 from sweeper.tracking import (
     FINISHED,
-    DriverOnly,
     TrialRecorder,
     client_for,
     ensure_experiment,
     find_sweep_run,
     new_sweep_id,
-    redact_uri,
     start_sweep_run,
     trial_runs_by_point,
 )
-from sweeper.errors import SweeperInputError
-from sweeper.stopping import ConvergenceStopper, OnlineFitter, RefitHistory
 
 
 def ensure_ray(cfg: SweepConfig) -> bool:
@@ -45,8 +46,8 @@ def ensure_ray(cfg: SweepConfig) -> bool:
     if cfg.ray.address:
         ray.init(address=cfg.ray.address, log_to_driver=False)
     else:
-        # Local Ray: its dashboard binds to loopback only.
-        ray.init(dashboard_host="127.0.0.1", include_dashboard=False, log_to_driver=False)
+        # Local Ray: no dashboard unless asked for, and then on loopback unless configured.
+        ray.init(include_dashboard=cfg.ray.dashboard, dashboard_host=cfg.ray.dashboard_host, log_to_driver=False)
     return True
 
 
@@ -67,35 +68,7 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
 
 
 def format_plan_json(plan: Plan) -> str:
-    import json
-
     return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
-
-
-class ProgressPrinter(DriverOnly, tune.Callback):
-    """One plain line per finished trial: count, loss, compute spent, current watched CIs."""
-
-    def __init__(self, total: int, budget: float, history: RefitHistory, emit: Callable[[str], None]):
-        self.total, self.budget, self.history, self.emit, self.done = total, budget, history, emit, 0
-
-    def _finish(self, trial, status: str) -> None:
-        self.done += 1
-        result = trial.last_result or {}
-        loss = result.get("loss")
-        shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
-        count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        line = (f"[{count}] {trial.config['point']['point_id']} {shown} ({status}); "
-                f"spent {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs")
-        if self.history.refits:
-            last = self.history.refits[-1]
-            line += "; CI half-width " + ", ".join(f"{k}={v:.3f}" for k, v in last.halfwidths.items())
-        self.emit(line)
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._finish(trial, (trial.last_result or {}).get("status", "ok"))
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "failed")
 
 
 def make_searcher(cfg: SweepConfig, plan: Plan, base: dict, finished: dict[str, float], spent: float):
@@ -189,8 +162,9 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     history = RefitHistory(flops_spent=float(finished["flops"].sum()))
+    adaptive = cfg.design == "adaptive"
     stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                                 budget=cfg.budget if cfg.design == "adaptive" else float("inf"))
+                                 budget=cfg.budget if adaptive else float("inf"), on_convergence=adaptive)
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
              f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")

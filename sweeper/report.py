@@ -282,7 +282,8 @@ def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = No
     frame = table.frame
     meta = dict(meta or {})
     sources = sorted(set(frame["source"]) - {""})
-    meta.setdefault("runs", f"{len(frame)} ({int((frame['status'] == 'ok').sum())} ok)")
+    counts = frame["status"].value_counts()
+    meta.setdefault("runs", f"{len(frame)} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")")
     meta.setdefault("compute spent", f"{table.total_flops:.4g} FLOPs")
     meta.setdefault("source", ", ".join(sources) + (" (losses from a known law plus noise, not training)" if "simulated" in sources else ""))
     figures = {}
@@ -345,7 +346,8 @@ def load_fit_json(client, run_id: str):
 def open_experiment(tracking_uri: str | None, experiment: str):
     """(client, experiment_id) for an existing experiment; a clear error if there is none."""
     from sweeper.config import DEFAULT_TRACKING_URI
-    from sweeper.tracking import client_for, redact_uri
+    from sweeper.redaction import redact_uri
+    from sweeper.tracking import client_for
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     client = client_for(uri)
@@ -359,7 +361,8 @@ def open_experiment(tracking_uri: str | None, experiment: str):
 def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, sweep_id: str | None = None,
                           all_sweeps: bool = False, n_bootstrap: int | None = None, seed: int = 0) -> Report:
     """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the experiment."""
-    from sweeper.tracking import find_sweep_run, redact_uri
+    from sweeper.redaction import redact_uri
+    from sweeper.tracking import find_sweep_run
 
     client, experiment_id, uri = open_experiment(tracking_uri, experiment)
     parent = find_sweep_run(client, experiment_id, sweep_id)

@@ -50,8 +50,10 @@ def converged(history: RefitHistory, *, watch: tuple[str, ...], target_ci: float
 class ConvergenceStopper(DriverOnly, tune.Stopper):
     """Ends the whole sweep once converged or once the budget is spent; records why."""
 
-    def __init__(self, history: RefitHistory, *, watch: tuple[str, ...], target_ci: float, patience: int, budget: float):
+    def __init__(self, history: RefitHistory, *, watch: tuple[str, ...], target_ci: float, patience: int, budget: float,
+                 on_convergence: bool = True):
         self.history, self.watch, self.target_ci, self.patience, self.budget = history, watch, target_ci, patience, budget
+        self.on_convergence = on_convergence  # False for the grid baseline: it runs every planned trial
         self.stop_reason = ""
 
     def __call__(self, trial_id: str, result: dict) -> bool:
@@ -59,7 +61,8 @@ class ConvergenceStopper(DriverOnly, tune.Stopper):
 
     def stop_all(self) -> bool:
         if not self.stop_reason:
-            if converged(self.history, watch=self.watch, target_ci=self.target_ci, patience=self.patience):
+            if self.on_convergence and converged(self.history, watch=self.watch, target_ci=self.target_ci,
+                                                 patience=self.patience):
                 last = self.history.refits[-1].halfwidths
                 shown = ", ".join(f"{k}={last[k]:.4f}" for k in self.watch)
                 self.stop_reason = f"converged: CI half-widths {shown} <= {self.target_ci} for {self.patience} refits"

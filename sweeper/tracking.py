@@ -14,7 +14,6 @@ import os
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
@@ -23,11 +22,17 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from sweeper.outbox import MlflowOutbox
+from sweeper.redaction import redact, redact_uri
 
 ROLE = "sweeper.role"
 CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
 FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "wall_time_s")
 FINISHED = ("ok", "diverged")
+EXTRA_PREFIXES = ("moe_", "aux_loss")  # model-specific metrics (MoE routing) logged as they come
+
+
+def metric_keys(result: dict[str, Any], keys) -> tuple[str, ...]:
+    return tuple(keys) + tuple(k for k in result if k.startswith(EXTRA_PREFIXES))
 
 
 def client_for(tracking_uri: str) -> MlflowClient:
@@ -52,41 +57,6 @@ def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str
         root = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
         artifacts = root.as_uri()
     return client.create_experiment(name, artifact_location=artifacts)
-
-
-SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "credential")
-
-
-def redact_uri(uri: str | None) -> str | None:
-    """user:password@host -> user:***@host; query values named like secrets -> ***."""
-    if not uri or "://" not in uri:
-        return uri
-    parts = urlsplit(uri)
-    secret_query = any(any(w in k.lower() for w in SECRET_WORDS) for k, _ in parse_qsl(parts.query))
-    if "@" not in parts.netloc and not secret_query:
-        return uri  # nothing to mask; and urlunsplit would drop the slashes of sqlite:////abs/path
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
-    query = "&".join(
-        f"{k}=***" if any(w in k.lower() for w in SECRET_WORDS) else f"{k}={v}" for k, v in parse_qsl(parts.query)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """A config-like structure safe to log: secret-named keys and URI credentials masked."""
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact(v, key) for v in value)
-    if isinstance(value, str):
-        if any(w in key.lower() for w in SECRET_WORDS):
-            return "***"
-        return redact_uri(value) if "://" in value else value
-    return value
 
 
 def new_sweep_id() -> str:
@@ -213,14 +183,15 @@ class TrialRecorder(DriverOnly, Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         step = int(result.get("step", result.get("training_iteration", 0)))
-        metrics = _finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)
+        metrics = _finite_metrics(result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000)
         if metrics:
             self.outbox.put("log", self._point(trial), metrics=metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
         status = result.get("status", "ok")
-        metrics = _finite_metrics(result, FINAL_KEYS, int(result.get("step", 0)), int(result.get("timestamp", 0)) * 1000)
+        metrics = _finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
+                                  int(result.get("timestamp", 0)) * 1000)
         tags = [["sweeper.status", status]]
         self.in_flight.discard(self._point(trial))
         if status == "diverged":

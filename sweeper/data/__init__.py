@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sweeper.data.batches import DataConfig, Layout, collate, pack_sequence, targets_of, token_composition
+from sweeper.data.batches import (
+    DataConfig,
+    Layout,
+    collate,
+    pack_sequence,
+    targets_of,
+    token_composition,
+)
 from sweeper.data.documents import TARGETS
 from sweeper.data.mixtures import DEFAULT_MIXTURE, MIXTURES, as_mixture, target_schedule
 from sweeper.data.tokenizer import TOKENIZER, CharTokenizer

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from sweeper.data.images import Scene, caption, random_scene
-from sweeper.data.world import animal_sentence, arithmetic_sentence, fact_sentences, world
+from sweeper.data.world import (
+    animal_sentence,
+    arithmetic_sentence,
+    fact_sentences,
+    world,
+)
 
 TARGETS = ("caption", "interleaved", "text")
 Segment = str | Scene  # a str is text; a tuple is an image scene

@@ -24,6 +24,9 @@ from dataclasses import asdict
 
 import torch
 
+from sweeper.config import (
+    DistributedSection as DistributedSettings,  # the `distributed:` section
+)
 from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
 from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (
@@ -35,8 +38,6 @@ from sweeper.train.loop import (
     n_steps_for,
 )
 from sweeper.train.metrics import evaluate
-
-from sweeper.config import DistributedSection as DistributedSettings  # the `distributed:` section
 
 IGNORE = -100
 
@@ -214,7 +215,9 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
 
 
 def hparams_from(config: dict) -> TrainHParams:
-    from sweeper.trainable import hparams_from as resolved  # one recipe resolution for both trainables
+    from sweeper.trainable import (
+        hparams_from as resolved,  # one recipe resolution for both trainables
+    )
 
     return resolved(config)
 

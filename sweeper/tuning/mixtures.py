@@ -61,7 +61,12 @@ def comparison_table(fits: dict) -> str:
 def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = print) -> MixtureStudy:
     from sweeper.execution import ensure_ray, run_sweep
     from sweeper.plan import make_plan
-    from sweeper.tracking import client_for, ensure_experiment, new_sweep_id, start_sweep_run
+    from sweeper.tracking import (
+        client_for,
+        ensure_experiment,
+        new_sweep_id,
+        start_sweep_run,
+    )
 
     labels = [as_mixture_label(m, f"tune.mixtures[{i}]") for i, m in enumerate(cfg.tune.mixtures)]
     if len(labels) < 2:

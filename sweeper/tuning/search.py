@@ -96,7 +96,12 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
     import ray
 
     from sweeper.execution import ensure_ray
-    from sweeper.tracking import client_for, ensure_experiment, new_sweep_id, start_sweep_run
+    from sweeper.tracking import (
+        client_for,
+        ensure_experiment,
+        new_sweep_id,
+        start_sweep_run,
+    )
 
     if trainable is None and cfg.trainable == "simulated":
         from sweeper.tuning.trainable import SIM_DEFAULTS, simulate_tune_point

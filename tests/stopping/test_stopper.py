@@ -92,3 +92,10 @@ def test_online_fitter_waits_for_enough_runs_and_identifiable_laws():
     assert OnlineFitter(history=history, load_table=lambda: table_of(3), fit=lambda t: 1 / 0, watch=("a",)).refit() is None
     assert OnlineFitter(history=history, load_table=lambda: table_of(8), fit=unidentifiable, watch=("a",)).refit() is None
     assert history.refits == []
+
+
+def test_grid_baseline_ignores_convergence():
+    history = RefitHistory()
+    s = stopper(history, patience=1, on_convergence=False)
+    history.add(refit(0.001, 0.001))
+    assert not s.stop_all() and s.stop_reason == ""
