@@ -66,9 +66,8 @@ class Sweeper:
         return make_plan(self.config)
 
     def run(self, *, sweep_id: str | None = None, progress=None) -> SweepResult:
-        from sweeper.execution import (
-            run_sweep,  # Ray and MLflow load only when a sweep runs
-        )
+        # Ray and MLflow load only when a sweep runs, not when the API is imported.
+        from sweeper.execution import run_sweep
         from sweeper.progress import ConsoleProgress
 
         console = progress or ConsoleProgress()
@@ -84,9 +83,8 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
 
     # hparams carries recipe/recipe_run, so every trial's MLflow run records them (hp.recipe);
     # "recipe" holds what the trainable needs to apply it per point (fitted laws inlined).
-    training = {k: v for k, v in cfg.training.__dict__.items()}
     return {
-        "hparams": training,
+        "hparams": dataclasses.asdict(cfg.training),
         "recipe": recipe_spec(cfg),
         "seed": cfg.seed,
         "cpus_per_trial": cfg.ray.cpus_per_trial,

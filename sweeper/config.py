@@ -406,9 +406,8 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
     if cfg.training.recipe == "fitted" and not cfg.training.recipe_run:
         raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job")
-    from sweeper.tuning.space import (
-        check_tune_section,  # the rules live beside the code that samples
-    )
+    # The tune-space rules live beside the code that samples from them.
+    from sweeper.tuning.space import check_tune_section
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,29 @@ def flatten(prefix: str, value: Any) -> dict[str, str]:
     return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
 
 
+def code_version() -> dict[str, str]:
+    """The package version, and the git commit when run from a checkout (MLflow's own tag name)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tags = {"sweeper.version": version("sweeper")}
+    except PackageNotFoundError:
+        tags = {"sweeper.version": "unknown"}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode == 0:
+            tags["mlflow.source.git.commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return tags
+
+
 def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, config: dict, tags: dict[str, str]) -> str:
     run = client.create_run(
         experiment_id,
         run_name=f"sweep-{config.get('space', '')}-{sweep_id}",
-        tags={ROLE: "sweep", "sweeper.sweep_id": sweep_id, **tags},
+        tags={ROLE: "sweep", "sweeper.sweep_id": sweep_id, **code_version(), **tags},
     )
     params = [Param(k, v[:6000]) for k, v in flatten("", redact(config)).items()]
     for i in range(0, len(params), 100):

@@ -24,9 +24,8 @@ from dataclasses import asdict
 
 import torch
 
-from sweeper.config import (
-    DistributedSection as DistributedSettings,  # the `distributed:` section
-)
+# The `distributed:` section of the sweep config is the settings object itself.
+from sweeper.config import DistributedSection as DistributedSettings
 from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
 from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (
@@ -215,9 +214,8 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
 
 
 def hparams_from(config: dict) -> TrainHParams:
-    from sweeper.trainable import (
-        hparams_from as resolved,  # one recipe resolution for both trainables
-    )
+    # One recipe resolution for both trainables.
+    from sweeper.trainable import hparams_from as resolved
 
     return resolved(config)
 

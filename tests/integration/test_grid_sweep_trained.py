@@ -81,6 +81,7 @@ def test_the_fit_is_finite_and_logged_to_the_parent(trained_sweep):
     assert parent.info.status == "FINISHED"
     assert math.isfinite(parent.data.metrics["fit.alpha"])
     assert parent.data.tags["sweeper.stop_reason"] == "plan complete"
+    assert parent.data.tags["sweeper.version"] and parent.data.tags["mlflow.source.git.commit"]  # code version
     mlflow.set_tracking_uri(uri)
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(result.parent_run_id)}
     assert {"fit.json", "runs.csv", "plan.json"} <= artifacts
