@@ -184,7 +184,10 @@ class TrialRecorder(DriverOnly, Callback):
             "sweeper.status": "running",
             "source": config.get("source", "trained"),
         }
-        run = self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
+        # Idempotent: a create whose reply was lost (server going down) must not leave a twin run behind.
+        query = f"tags.`sweeper.sweep_id` = '{self.sweep_id}' and tags.`sweeper.point_id` = '{point['point_id']}'"
+        found = self.client.search_runs([self.experiment_id], query, max_results=1)
+        run = found[0] if found else self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
         params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
                   "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config))}
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
