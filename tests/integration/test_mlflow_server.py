@@ -52,8 +52,11 @@ def test_parent_children_and_refits_are_on_the_server(server_sweep):
 
     refits = client.get_metric_history(parent.info.run_id, "refit.ci_halfwidth.a")
     spent = client.get_metric_history(parent.info.run_id, "refit.flops_spent")
-    assert len(refits) >= 3 and len(spent) == len(refits)
-    assert sorted(m.step for m in refits) == list(range(1, len(refits) + 1))
+    # Every refit logs its compute; its CI half-width only where the bootstrap gave an interval
+    # (an early refit on a handful of runs may not), so the CI steps are a subset, ending at the last refit.
+    assert sorted(m.step for m in spent) == list(range(1, len(spent) + 1))
+    assert len(refits) >= 3 and {m.step for m in refits} <= {m.step for m in spent}
+    assert max(m.step for m in refits) == len(spent)
     assert all(m.value > 0 for m in refits)
     assert [m.value for m in sorted(spent, key=lambda m: m.step)] == sorted(m.value for m in spent)
 
