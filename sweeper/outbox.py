@@ -22,7 +22,7 @@ class MlflowOutbox:
     def __init__(self, path: Path, client, create_run: Callable[[dict], str], run_ids: dict[str, str]):
         self.path = path
         self.client = client
-        self.create_run = create_run  # trial config -> new child run id
+        self.create_run = create_run  # trial config -> the point's child run id (found or new), params logged
         self.run_ids = run_ids  # point id -> child run id, shared with the recorder
         self.pending: list[dict[str, Any]] = self._load()
 
@@ -67,8 +67,9 @@ class MlflowOutbox:
     def _apply(self, op: dict[str, Any]) -> None:
         point = op["point_id"]
         if op["op"] == "create":
-            if point not in self.run_ids:
-                self.run_ids[point] = self.create_run(op["config"])
+            # Always find-or-create: a driver killed between creating a run and logging
+            # its params left a run without N and D, which this completes.
+            self.run_ids[point] = self.create_run(op["config"])
             return
         run_id = self.run_ids[point]
         if op["op"] == "log":

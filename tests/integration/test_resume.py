@@ -71,4 +71,6 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(ray_local, tmp_p
         assert len(client.get_metric_history(run_id, "loss")) == 1
     assert len(client.search_runs([experiment_id], "tags.`sweeper.role` = 'sweep'")) == 1
     assert client.get_run(result.parent_run_id).info.status == "FINISHED"
-    assert len(result.runs) == len(plan.trials) and result.fit is not None
+    assert len(result.runs) == len(plan.trials)
+    fit_error = client.get_run(result.parent_run_id).data.tags.get("sweeper.fit_error")
+    assert result.fit is not None, fit_error

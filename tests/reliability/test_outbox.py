@@ -47,3 +47,20 @@ def test_replayed_create_reuses_the_run(tmp_path):
     second = rec._create_child({"point": POINT, "seed": 0})  # the create a lost reply made the outbox retry
     assert first == second
     assert len(MlflowClient(uri).search_runs([experiment_id], "tags.`sweeper.role` = 'trial'")) == 1
+
+
+def test_a_run_left_without_params_by_a_killed_driver_gets_them_on_resume(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = client_for(uri)
+    experiment_id = ensure_experiment(client, "half-created", uri)
+    parent = start_sweep_run(client, experiment_id, sweep_id="s1", config={"space": "t"}, tags={})
+    # The driver died right after create_run: the run has its tags but no params.
+    half = client.create_run(experiment_id, tags={"sweeper.role": "trial", "sweeper.sweep_id": "s1",
+                                                  "sweeper.point_id": POINT["point_id"], "sweeper.status": "running"})
+    resumed = TrialRecorder(tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent, sweep_id="s1",
+                            design="grid", outbox_dir=tmp_path / "outbox",
+                            existing={POINT["point_id"]: (half.info.run_id, "running")})
+    resumed.outbox.put("create", POINT["point_id"], config={"point": POINT, "seed": 0})
+    params = client.get_run(half.info.run_id).data.params
+    assert params["n_params"] == "1" and params["n_tokens"] == "3"
+    assert len(client.search_runs([experiment_id], "tags.`sweeper.role` = 'trial'")) == 1
