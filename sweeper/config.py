@@ -60,6 +60,7 @@ class TrainingSection:
     aux_loss_weight: float = 0.01
     eval_every: int = 50
     eval_batches: int = 4
+    checkpoint_every: int = 250  # steps between trial checkpoints (Tune retries resume from the last); 0: none
     # Where each trial's lr, batch and warmup come from: these fixed values, the
     # reference's Table 6 ("paper"; the tiny ladder's hand recipe for tiny sizes), or a
     # hyperparameter law fitted by `sweeper tune` ("fitted", from MLflow run `recipe_run`).
@@ -395,6 +396,8 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
     if cfg.distributed.workers < 1:
         raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
+    if cfg.training.checkpoint_every < 0:
+        raise SweeperInputError("training.checkpoint_every", cfg.training.checkpoint_every, "must be >= 0 (0: no trial checkpoints)")
     if cfg.ray.max_failures < 0:
         raise SweeperInputError("ray.max_failures", cfg.ray.max_failures, "must be >= 0")
     if not 0 <= cfg.faults.rate <= 1:

@@ -122,7 +122,8 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
                                     trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
                                     search_alg=searcher[0] if searcher else None, num_samples=num_samples),
         run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, stop=stopper, verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=cfg.ray.max_failures)),
+                                  failure_config=tune.FailureConfig(max_failures=cfg.ray.max_failures),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
     tuner.fit()
 

@@ -7,10 +7,22 @@ elsewhere, and the driver's TrialRecorder turns its reports into MLflow runs.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from ray import tune
+
+STATE_FILE = "train_state.pt"
+
+
+def load_state(checkpoint) -> dict | None:
+    """The training state in a trial checkpoint this trial wrote (tensors only: no arbitrary unpickling)."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return torch.load(Path(directory) / STATE_FILE, weights_only=True)
 
 
 def hparams_from(config: dict):
@@ -48,11 +60,18 @@ def train_point(config: dict) -> None:
     started = time.perf_counter()
     faults = config.get("faults", {})
 
-    def report(metrics: dict) -> None:
-        tune.report(dict(metrics))
+    def report(metrics: dict, state: dict | None = None) -> None:
+        if state is None:
+            tune.report(dict(metrics))
+        else:
+            with tempfile.TemporaryDirectory(prefix="sweeper-ckpt-") as directory:
+                torch.save(state, Path(directory) / STATE_FILE)
+                tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(directory))
         inject(faults, point["point_id"])  # mid-training, after the first evaluation (tests only)
 
-    result = train(spec, hparams_from(config), n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report)
+    resume = load_state(tune.get_checkpoint())  # set when Tune retries this trial after a crash
+    result = train(spec, hparams_from(config), n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)),
+                   report=report, checkpoint=report, resume=resume)
     losses = result.losses
     tune.report(
         {
@@ -64,6 +83,7 @@ def train_point(config: dict) -> None:
             "train_loss": result.train_loss,
             "wall_time_s": time.perf_counter() - started,
             "status": "diverged" if result.diverged else "ok",
+            "resumed_from_step": int(resume["step"]) if resume else 0,
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
         }
     )

@@ -38,6 +38,7 @@ class TrainHParams:
     eval_every: int = 50
     eval_batches: int = 4
     eval_batch_size: int | None = None  # defaults to batch_size
+    checkpoint_every: int = 250  # steps between trial checkpoints (at the next evaluation); 0: none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,8 +106,14 @@ def _set_threads() -> None:
 
 
 def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
-          report: Callable[[dict], None] | None = None, device: str = "cpu") -> TrainResult:
-    """Train `spec` from scratch on ceil(n_tokens / (batch*seq_len)) steps of the mixture."""
+          report: Callable[[dict], None] | None = None, device: str = "cpu",
+          checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None) -> TrainResult:
+    """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
+
+    With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
+    last checkpoint calls checkpoint(metrics, state) instead of report(metrics);
+    `resume` (such a state) continues that run exactly where it stopped.
+    """
     from models.registry import build_model
 
     start = time.perf_counter()
@@ -121,7 +128,14 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
                           seed=VALIDATION_SEED)
     batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
     ema, first, diverged, metrics, step = None, None, False, {}, 0
-    for step in range(1, total + 1):
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        ema, first, step = resume["ema"], resume["first"], int(resume["step"])
+        for _ in range(step):  # the data stream is deterministic: skip what was trained on
+            next(batches)
+    saved_at = step
+    for step in range(step + 1, total + 1):
         lr_mult = lr_at(step - 1, total, hp)
         stats = train_step(model, _to(next(batches), device), optimizer, hp, lr_mult)
         loss = stats["lm_loss"]
@@ -131,7 +145,13 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             diverged = True
         if diverged or step % hp.eval_every == 0 or step == total:
             metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
-            if report is not None:
+            due = (checkpoint is not None and hp.checkpoint_every > 0 and not diverged and step < total
+                   and step - saved_at >= hp.checkpoint_every)
+            if due:
+                saved_at = step
+                checkpoint(metrics, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "step": step, "ema": ema, "first": first})
+            elif report is not None:
                 report(metrics)
         if diverged:
             break

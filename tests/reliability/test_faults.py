@@ -54,3 +54,23 @@ def test_failed_and_diverged_trials_are_recorded_and_excluded(ray_local, tmp_pat
     n_ok = sum(kind is None for kind in hit.values())
     assert 0 < n_ok < len(plan.trials)
     assert result.fit.n_runs == n_ok  # failed and diverged runs never reach the fit
+
+
+def test_a_killed_training_trial_resumes_from_its_checkpoint(ray_local, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweeper = Sweeper("tiny", kind="dense_text", trainable="torch", design="grid", budget=2e11, slices=[3e10],
+                      sizes=["tiny-1", "tiny-2", "tiny-3"], tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0,
+                      **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 20,
+                         "training.eval_batches": 1, "training.checkpoint_every": 20,
+                         "faults.rate": 1.0, "faults.kinds": ["kill"], "ray.max_failures": 1})
+    plan = sweeper.plan()
+    assert all(t.steps > 40 for t in plan.trials)  # a checkpoint at step 20 lies well inside every run
+    result = sweeper.run(progress=lambda line: None)
+    client = MlflowClient(result.tracking_uri)
+    runs = children(result)
+    assert sorted(runs) == sorted(t.point_id for t in plan.trials)
+    for point, run in runs.items():
+        assert run.data.tags["sweeper.status"] == "ok", point
+        assert run.data.metrics["resumed_from_step"] == 20  # SIGKILLed after its first checkpoint, resumed there
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+        assert len(steps) == len(set(steps)) and min(steps) == 20  # no step trained twice: not restarted from scratch

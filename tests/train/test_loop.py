@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -77,3 +78,19 @@ def test_lr_at_follows_warmup_stable_decay():
     assert lr_at(0, 100, hp) == pytest.approx(0.1)
     assert lr_at(50, 100, hp) == 1.0
     assert lr_at(99, 100, hp) < 0.15 and not math.isnan(lr_at(99, 100, hp))
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_where_the_uninterrupted_run_does():
+    spec = get_model_spec("early_fusion", "tiny-1")
+    hp = TrainHParams(lr=8e-3, batch_size=4, eval_every=5, eval_batches=1, eval_batch_size=8, checkpoint_every=10)
+    n_tokens = 30 * 4 * spec.seq_len
+    whole = train(spec, hp, n_tokens=n_tokens, seed=3)
+    saved = []
+    train(spec, hp, n_tokens=n_tokens, seed=3, checkpoint=lambda metrics, state: saved.append(copy.deepcopy(state)))
+    assert [s["step"] for s in saved] == [10, 20]  # every 10 steps, never at the last step
+    reports = []
+    resumed = train(spec, hp, n_tokens=n_tokens, seed=3, resume=saved[0], report=reports.append)
+    assert reports[0]["step"] == 15  # continued from step 10, not from scratch
+    assert resumed.steps == whole.steps == 30
+    assert resumed.losses["avg"] == pytest.approx(whole.losses["avg"], rel=1e-5)
+    assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-5)
