@@ -80,7 +80,7 @@ def branching_numbers() -> tuple[float, float]:
     from sweeper.config import load_config
     from sweeper.plan import make_plan
     from sweeper.samplers.candidates import candidate_points
-    from sweeper.train.branching import branched_flops
+    from sweeper.branch_costs import branched_flops
 
     cfg = load_config("tiny")
     plan = make_plan(cfg)

@@ -61,6 +61,11 @@ class TrainingSection:
     eval_every: int = 50
     eval_batches: int = 4
     checkpoint_every: int = 250  # steps between trial checkpoints (Tune retries resume from the last); 0: none
+    # Cooldown branching: each trial continues its size's shared warmup-stable run
+    # (snapshots in `branch_store`, default ./.sweeper/stable; shared storage on a cluster)
+    # and trains only its own cooldown plus the stable steps no shorter point needed.
+    branching: bool = False
+    branch_store: str | None = None
     # Where each trial's lr, batch and warmup come from: these fixed values, the
     # reference's Table 6 ("paper"; the tiny ladder's hand recipe for tiny sizes), or a
     # hyperparameter law fitted by `sweeper tune` ("fitted", from MLflow run `recipe_run`).
@@ -396,6 +401,9 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
     if cfg.distributed.workers < 1:
         raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
+    if cfg.training.branching and cfg.training.cooldown_frac <= 0:
+        raise SweeperInputError("training.cooldown_frac", cfg.training.cooldown_frac,
+                                "cooldown branching needs a cooldown: set it above 0 (the paper uses 0.2) or branching: false")
     if cfg.training.checkpoint_every < 0:
         raise SweeperInputError("training.checkpoint_every", cfg.training.checkpoint_every, "must be >= 0 (0: no trial checkpoints)")
     if cfg.ray.max_failures < 0:

@@ -22,7 +22,7 @@ from ray.tune import PlacementGroupFactory
 from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
-from sweeper.plan import Plan, PlannedTrial
+from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
@@ -71,17 +71,27 @@ def format_plan_json(plan: Plan) -> str:
     return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
 
 
-def make_searcher(cfg: SweepConfig, plan: Plan, base: dict, finished: dict[str, float], spent: float):
+def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float], spent: float):
     """The adaptive design: FrontierSampler proposals through a thin Tune Searcher."""
-    from sweeper.samplers.candidates import candidate_points, initial_design
+    from sweeper.samplers.candidates import initial_design
     from sweeper.samplers.frontier import FrontierSampler
     from sweeper.samplers.searcher import PointSearcher
 
-    candidates = candidate_points(cfg, plan)
+    branch = plan_cooldown(cfg)
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
-                              watch=cfg.fit.watch, seed=cfg.seed)
+                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch)
     return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, budget=cfg.budget,
-                         finished=finished, spent=spent), len(candidates)
+                         finished=finished, spent=spent, cooldown_frac=branch), len(candidates)
+
+
+def branching_config(cfg: SweepConfig, trials) -> dict | None:
+    """What a trial needs to branch: the snapshot store and each size's shared warmup."""
+    from sweeper.branch_costs import shared_warmups
+
+    if plan_cooldown(cfg) is None:
+        return None
+    store = cfg.training.branch_store or str(Path(".sweeper/stable").resolve())
+    return {"store": store, "warmup_steps": shared_warmups(trials, cfg.training.warmup_frac)}
 
 
 def trial_dirname(trial) -> str:
@@ -162,7 +172,7 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
     before = load_table()
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
-    history = RefitHistory(flops_spent=float(finished["flops"].sum()))
+    history = RefitHistory(flops_spent=float(finished["flops_spent"].fillna(finished["flops"]).sum()))
     adaptive = cfg.design == "adaptive"
     stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
                                  budget=cfg.budget if adaptive else float("inf"), on_convergence=adaptive)
@@ -171,10 +181,15 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
              f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
     base = trial_config(cfg)
     base["faults"]["marker_dir"] = str(Path(".sweeper/faults", sweep_id).resolve())
-    searcher = None
+    searcher, adaptive_candidates = None, None
+    if cfg.design == "adaptive":
+        from sweeper.samplers.candidates import candidate_points
+
+        adaptive_candidates = candidate_points(cfg, plan)
+    base["branching"] = branching_config(cfg, plan.trials if adaptive_candidates is None else adaptive_candidates)
     if cfg.design == "adaptive":
         ok = before.ok().frame
-        searcher = make_searcher(cfg, plan, base, dict(zip(ok["point_id"], ok["loss"])),
+        searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])),
                                  history.flops_spent)
     recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
                              sweep_id=sweep_id, design=cfg.design, existing=existing)

@@ -10,7 +10,7 @@ out of that slice: they cannot spend the budget meaningfully.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,10 @@ class PlannedTrial:
     budget: float
     est_seconds: float
     batch_size: int = 0  # sequences per step the plan costed (from the recipe); 0: the training section's
+    # With cooldown branching every point of a size trains with the recipe of its
+    # shortest point (one stable run needs one lr, batch and warmup); 0: its own.
+    recipe_tokens: int = 0
+    recipe_budget: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,14 +49,22 @@ class Plan:
     trials: tuple[PlannedTrial, ...]
     budget: float
     max_concurrent_trials: int
+    cooldown_frac: float | None = None  # set when trials branch off shared stable runs
 
     @property
     def total_flops(self) -> float:
+        """The points' compute C, as independent runs (what the law sees)."""
         return float(sum(t.flops for t in self.trials))
 
     @property
+    def spent_flops(self) -> float:
+        """What running the plan costs: with branching each size's stable phase is paid once."""
+        return grid_cost(self.trials, self.cooldown_frac)
+
+    @property
     def est_wall_seconds(self) -> float:
-        return sum(t.est_seconds for t in self.trials) / self.max_concurrent_trials
+        share = self.spent_flops / self.total_flops if self.total_flops > 0 else 1.0  # branching trains less
+        return share * sum(t.est_seconds for t in self.trials) / self.max_concurrent_trials
 
     def by_slice(self) -> dict[float, list[PlannedTrial]]:
         grouped: dict[float, list[PlannedTrial]] = {c: [] for c in self.slices}
@@ -109,6 +121,28 @@ def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
     )
 
 
+def share_size_recipes(trials, specs, cfg: SweepConfig) -> list[PlannedTrial]:
+    """Cooldown branching: each size's points take the batch and recipe of its shortest point, so they
+    can share one stable run; D is re-derived so each point still spends its slice."""
+    by_size = {s.size: s for s in specs}
+    shortest: dict[tuple[str, str], PlannedTrial] = {}
+    for t in trials:
+        key = (t.kind, t.size)
+        if key not in shortest or t.n_tokens < shortest[key].n_tokens:
+            shortest[key] = t
+    out = []
+    for t in trials:
+        ref = shortest[(t.kind, t.size)]
+        spec = by_size[t.size]
+        tokens_per_step = ref.batch_size * spec.seq_len
+        steps = max(1, round(t.budget / (spec.flops_per_token * tokens_per_step)))
+        n_tokens = steps * tokens_per_step
+        out.append(replace(t, batch_size=ref.batch_size, steps=steps, n_tokens=n_tokens,
+                           flops=float(n_tokens * spec.flops_per_token), est_seconds=float(n_tokens * spec.flops_per_token / cfg.throughput_flops),
+                           recipe_tokens=ref.n_tokens, recipe_budget=ref.budget))
+    return out
+
+
 def batch_size_at(spec, budget: float, cfg: SweepConfig) -> int:
     """Sequences per step at this size and slice: the recipe's (Table 6, fitted) or the fixed one."""
     if cfg.training.recipe == "fixed":
@@ -133,6 +167,23 @@ def _grid_for(slices, specs, cfg) -> list[list[PlannedTrial]] | None:
     return per_slice
 
 
+def grid_cost(trials, cooldown_frac: float | None) -> float:
+    from sweeper.branch_costs import branched_flops
+
+    trials = list(trials)
+    return branched_flops(trials, cooldown_frac) if cooldown_frac is not None else float(sum(t.flops for t in trials))
+
+
+def branchable(trials, specs, cfg: SweepConfig) -> list[PlannedTrial]:
+    """The trials as they will train: with branching, on their size's shared recipe."""
+    return share_size_recipes(trials, specs, cfg) if plan_cooldown(cfg) is not None else list(trials)
+
+
+def plan_cooldown(cfg: SweepConfig) -> float | None:
+    """The cooldown fraction when trials branch (trained sweeps with training.branching); else None."""
+    return cfg.training.cooldown_frac if cfg.training.branching and cfg.trainable == "torch" else None
+
+
 def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     """The largest geometric slices whose full grid fits in the total budget."""
     n, ratio = cfg.budgets.n_slices, cfg.budgets.ratio
@@ -143,7 +194,7 @@ def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     for top in np.geomspace(low * ratio ** (n - 1), max(cfg.budget, low * 2), 600):
         slices = geometric_slices(float(top), n, ratio)
         grid = _grid_for(slices, specs, cfg)
-        if grid is not None and sum(t.flops for ts in grid for t in ts) <= cfg.budget:
+        if grid is not None and grid_cost(branchable([t for ts in grid for t in ts], specs, cfg), plan_cooldown(cfg)) <= cfg.budget:
             best = slices
     if best is None:
         raise SweeperInputError(
@@ -171,9 +222,10 @@ def make_plan(cfg: SweepConfig) -> Plan:
                 "move the slice, add sizes, or widen budgets.min/max_tokens_per_param",
             )
         trials.extend(in_slice)
-    plan = Plan(slices=slices, trials=tuple(trials), budget=cfg.budget, max_concurrent_trials=cfg.ray.max_concurrent_trials)
-    if plan.total_flops > cfg.budget * (1 + 1e-9):
-        raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.total_flops:.3g} FLOPs; raise --budget or drop slices")
+    plan = Plan(slices=slices, trials=tuple(branchable(trials, specs, cfg)), budget=cfg.budget, max_concurrent_trials=cfg.ray.max_concurrent_trials,
+                cooldown_frac=plan_cooldown(cfg))
+    if plan.spent_flops > cfg.budget * (1 + 1e-9):
+        raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.spent_flops:.3g} FLOPs; raise --budget or drop slices")
     return plan
 
 
@@ -188,7 +240,8 @@ def format_plan(plan: Plan) -> str:
     lines.append(
         f"{len(plan.trials)} trials on {len(plan.slices)} slices "
         f"({', '.join(f'{c:.3g}' for c in plan.slices)}); "
-        f"{plan.total_flops:.3g} of {plan.budget:.3g} FLOPs; "
+        f"{plan.spent_flops:.3g} of {plan.budget:.3g} FLOPs"
+        f"{f' with cooldown branching ({plan.total_flops:.3g} as independent runs)' if plan.cooldown_frac is not None else ''}; "
         f"~{_human(plan.est_wall_seconds)} at {plan.max_concurrent_trials} concurrent trials (estimate)"
     )
     return "\n".join(lines)

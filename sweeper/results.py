@@ -30,7 +30,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "n_params_total": ("params", "n_params_total", "float"),
     "n_tokens": ("params", "n_tokens", "float"),
     "budget": ("params", "budget", "float"),
-    "flops": ("metrics", "flops", "float"),
+    "flops": ("metrics", "flops", "float"),  # C of the (N, D) point, what the law uses
+    "flops_spent": ("metrics", "flops_spent", "float"),  # what the trial trained (less with cooldown branching)
     "loss": ("metrics", "loss", "float"),
     "loss_caption": ("metrics", "loss_caption", "float"),
     "loss_interleaved": ("metrics", "loss_interleaved", "float"),
@@ -100,7 +101,9 @@ class RunTable:
 
     @property
     def total_flops(self) -> float:
-        return float(np.nansum(self.frame["flops"].astype(float)))
+        """Compute really spent: a branched trial counts only what it added to the shared stable run."""
+        f = self.frame
+        return float(np.nansum(f["flops_spent"].astype(float).fillna(f["flops"].astype(float))))
 
     def to_csv(self, path) -> None:
         self.frame.to_csv(path, index=False)

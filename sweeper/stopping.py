@@ -84,7 +84,8 @@ class OnlineFitter(DriverOnly, tune.Callback):
         self.watch, self.log, self.min_runs, self.warn = watch, log, min_runs, warn
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.history.flops_spent += float((trial.last_result or {}).get("flops", 0.0) or 0.0)
+        result = trial.last_result or {}
+        self.history.flops_spent += float(result.get("flops_spent", result.get("flops", 0.0)) or 0.0)
         self._safe_refit()
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -70,8 +70,16 @@ def train_point(config: dict) -> None:
         inject(faults, point["point_id"])  # mid-training, after the first evaluation (tests only)
 
     resume = load_state(tune.get_checkpoint())  # set when Tune retries this trial after a crash
-    result = train(spec, hparams_from(config), n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)),
-                   report=report, checkpoint=report, resume=resume)
+    hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
+    branching, extra = config.get("branching"), {}
+    if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
+        from sweeper.train.branching import train_point_branched
+
+        result, extra = train_point_branched(spec, hp, n_tokens=n_tokens, seed=seed, store_root=branching["store"],
+                                             warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
+                                             report=report, checkpoint=report, resume=resume)
+    else:
+        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume)
     losses = result.losses
     tune.report(
         {
@@ -84,6 +92,7 @@ def train_point(config: dict) -> None:
             "wall_time_s": time.perf_counter() - started,
             "status": "diverged" if result.diverged else "ok",
             "resumed_from_step": int(resume["step"]) if resume else 0,
+            **extra,  # with branching: branch_step, stable_from_step, flops_spent
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
         }
     )

@@ -60,7 +60,7 @@ def sweep_status(client, experiment_id: str, parent) -> dict:
     trials = client.search_runs([experiment_id], f"tags.`sweeper.role` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}'",
                                 max_results=50000)
     statuses = pd.Series([t.data.tags.get("sweeper.status", "") for t in trials], dtype=str)
-    spent = float(sum(t.data.metrics.get("flops", 0.0) for t in trials if t.data.tags.get("sweeper.status") in ("ok", "diverged")))
+    spent = float(sum(t.data.metrics.get("flops_spent", t.data.metrics.get("flops", 0.0)) for t in trials if t.data.tags.get("sweeper.status") in ("ok", "diverged")))
     history = refit_history_from_mlflow(client, parent.info.run_id)
     target_ci = float(params.get("fit.target_ci", "nan"))
     watch = json.loads(params.get("fit.watch", "[]"))

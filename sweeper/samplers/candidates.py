@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sweeper.config import SweepConfig
-from sweeper.plan import Plan, PlannedTrial, model_specs, slice_trials
+from sweeper.plan import Plan, PlannedTrial, branchable, model_specs, slice_trials
 
 
 def slice_ratio(plan: Plan, default: float = 3.0) -> float:
@@ -54,7 +54,7 @@ def candidate_points(cfg: SweepConfig, plan: Plan, **budget_kwargs) -> tuple[Pla
     for budget in candidate_budgets(plan, **budget_kwargs):
         for p in slice_trials(specs, budget, cfg):
             points.setdefault(p.point_id, p)
-    return tuple(points.values())
+    return tuple(branchable(points.values(), specs, cfg))
 
 
 def initial_design(plan: Plan, candidates: tuple[PlannedTrial, ...], sizes_per_slice: int = 3,

@@ -142,8 +142,12 @@ class FrontierSampler(BaseSampler):
 
     def __init__(self, *, candidates: Sequence[PlannedTrial], initial: Sequence[str] = (), law: str = "chinchilla",
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
-                 extrapolate: bool = True, seed: int | None = None, fallback: BaseSampler | None = None):
+                 extrapolate: bool = True, seed: int | None = None, fallback: BaseSampler | None = None,
+                 cooldown_frac: float | None = None):
         self.candidates = {p.point_id: p for p in candidates}
+        # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
+        # stable steps of its size that no trained or in-flight point has covered.
+        self.cooldown_frac = cooldown_frac
         self.initial = tuple(initial)
         self.law, self.watch, self.window, self.explore = law, tuple(watch), float(window), float(explore)
         self.extrapolate, self.seed = bool(extrapolate), seed
@@ -166,13 +170,14 @@ class FrontierSampler(BaseSampler):
             return self.fallback.sample_independent(study, trial, param_name, param_distribution)
         done, pending = self._history(study, trial)
         remaining = study.user_attrs.get(REMAINING_FLOPS, float("inf"))
+        taken = [self.candidates[p] for p in [*done, *pending] if p in self.candidates]
         free = [pid for pid in param_distribution.choices
                 if pid in self.candidates and pid not in done and pid not in pending
-                and self.candidates[pid].flops <= remaining]
+                and self._cost(pid, taken) <= remaining]
         if not free:  # nothing affordable left: the searcher ends the sweep on this
             self.last_reason = "exhausted"
             return param_distribution.choices[0]
-        return self._choose(free, done, pending, np.random.default_rng([self.seed or 0, trial.number]))
+        return self._choose(free, done, pending, np.random.default_rng([self.seed or 0, trial.number]), taken)
 
     def _history(self, study, trial) -> tuple[dict[str, float], list[str]]:
         done: dict[str, float] = {}
@@ -187,7 +192,12 @@ class FrontierSampler(BaseSampler):
                 pending.append(pid)  # failed points are not proposed again either
         return done, pending
 
-    def _choose(self, free: list[str], done: dict[str, float], pending: list[str], rng) -> str:
+    def _cost(self, pid: str, taken) -> float:
+        from sweeper.branch_costs import point_cost
+
+        return point_cost(self.candidates[pid], taken, self.cooldown_frac)
+
+    def _choose(self, free: list[str], done: dict[str, float], pending: list[str], rng, taken=()) -> str:
         for pid in self.initial:
             if pid in free:
                 self.last_reason = "initial design"
@@ -195,7 +205,7 @@ class FrontierSampler(BaseSampler):
         fit = self._fit(done)
         if fit is None:
             self.last_reason = "cheapest (law not identified yet)"
-            return min(free, key=lambda pid: self.candidates[pid].flops)
+            return min(free, key=lambda pid: self._cost(pid, taken))
         near = self._near_frontier(free, fit)
         if rng.random() < self.explore:
             self.last_reason = "exploration"
@@ -203,7 +213,7 @@ class FrontierSampler(BaseSampler):
         observed = self._nd(list(done) + pending)
         gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch,
                                 predict_at=self._extrapolation_target(fit) if self.extrapolate else None)
-        cost = np.array([self.candidates[pid].flops for pid in near])
+        cost = np.array([self._cost(pid, taken) for pid in near])
         score = gain / cost
         if not np.any(np.isfinite(score)):
             self.last_reason = "exploration (degenerate fit)"

@@ -18,13 +18,15 @@ from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
 
 class PointSearcher(Searcher):
     def __init__(self, *, sampler: optuna.samplers.BaseSampler, candidates: tuple[PlannedTrial, ...],
-                 base_config: dict, budget: float, finished: dict[str, float] | None = None, spent: float = 0.0):
+                 base_config: dict, budget: float, finished: dict[str, float] | None = None, spent: float = 0.0,
+                 cooldown_frac: float | None = None):
         super().__init__(metric="loss", mode="min")
         self.by_id = {p.point_id: p for p in candidates}
         self.distribution = CategoricalDistribution([p.point_id for p in candidates])
         self.base_config = base_config
         self.budget = budget
         self.committed = spent  # FLOPs of finished and in-flight trials
+        self.cooldown_frac = cooldown_frac  # set with cooldown branching: points cost what they add
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
         self._live: dict[str, optuna.trial.Trial] = {}
@@ -34,17 +36,24 @@ class PointSearcher(Searcher):
 
     def suggest(self, trial_id: str):
         remaining = self.budget - self.committed
-        if not any(p.flops <= remaining for p in self.by_id.values()):
+        taken = [self.by_id[p] for t in self.study.get_trials(deepcopy=False) if (p := t.params.get(POINT)) in self.by_id]
+        if not any(self._cost(p, taken) <= remaining for p in self.by_id.values()):
             return Searcher.FINISHED
         self.study.set_user_attr(REMAINING_FLOPS, remaining)
         trial = self.study.ask({POINT: self.distribution})
         point = self.by_id[trial.params[POINT]]
-        if point.flops > remaining or any(t.params.get(POINT) == point.point_id for t in self._others(trial)):
+        cost = self._cost(point, taken)
+        if cost > remaining or any(t.params.get(POINT) == point.point_id for t in self._others(trial)):
             self.study.tell(trial, state=TrialState.FAIL)  # the sampler found nothing affordable and new
             return Searcher.FINISHED
         self._live[trial_id] = trial
-        self.committed += point.flops
+        self.committed += cost
         return {**self.base_config, "point": point.to_dict()}
+
+    def _cost(self, point: PlannedTrial, taken) -> float:
+        from sweeper.branch_costs import point_cost
+
+        return point_cost(point, taken, self.cooldown_frac)
 
     def _others(self, trial):
         return [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]

@@ -15,6 +15,11 @@ charged to the shortest point that needs it, so a point's `flops` is what it
 added (its cooldown and the stable steps no shorter point needed) and the sum
 over points is what was really spent. `equivalent_flops` is the cost of the
 same point as an independent run: C of the (N, D) point for the law.
+
+Two ways to run it: `train_point_branched`, one Tune trial per point through a
+snapshot store shared by the trials of a size (what `sweeper run` does with
+`training.branching: true`), and `train_branched`, one process training a size's
+stable run and all its branches (benchmarks). Costs live in sweeper.branch_costs.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 
+from sweeper.branch_costs import Branch, SizeBranches, branch_step
 from sweeper.data import train_batches, validation_sets
 from sweeper.train.loop import (
     VALIDATION_SEED,
@@ -40,87 +46,6 @@ from sweeper.train.loop import (
     train_step,
 )
 from sweeper.train.schedules import warmup_steps_for
-
-
-def branch_step(total_steps: int, cooldown_frac: float) -> int:
-    """First cooldown step of a run of `total_steps` (as wsd_multiplier defines it)."""
-    return total_steps - round(cooldown_frac * total_steps)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Branch:
-    point_id: str
-    branch_step: int  # the stable snapshot it starts from
-    total_steps: int
-
-    @property
-    def cooldown_steps(self) -> int:
-        return self.total_steps - self.branch_step
-
-
-@dataclass(frozen=True, kw_only=True)
-class SizeBranches:
-    """One model size: its stable run and the cooldown branches off it, shortest first."""
-
-    kind: str
-    size: str
-    flops_per_step: float
-    branches: tuple[Branch, ...]
-
-    @property
-    def stable_steps(self) -> int:
-        return max(b.branch_step for b in self.branches)
-
-    @property
-    def steps(self) -> int:
-        return self.stable_steps + sum(b.cooldown_steps for b in self.branches)
-
-    @property
-    def flops(self) -> float:
-        return self.steps * self.flops_per_step
-
-    @property
-    def independent_flops(self) -> float:
-        return sum(b.total_steps for b in self.branches) * self.flops_per_step
-
-    def charged_flops(self) -> dict[str, float]:
-        """Per point: its cooldown plus the stable steps first needed by it."""
-        out, reached = {}, 0
-        for b in self.branches:
-            out[b.point_id] = (max(0, b.branch_step - reached) + b.cooldown_steps) * self.flops_per_step
-            reached = max(reached, b.branch_step)
-        return out
-
-
-def plan_branches(trials: Iterable, cooldown_frac: float) -> list[SizeBranches]:
-    """Group planned trials (sweeper.plan.PlannedTrial) by model size into stable runs + branches."""
-    groups: dict[tuple[str, str], list] = {}
-    for t in trials:
-        groups.setdefault((t.kind, t.size), []).append(t)
-    out = []
-    for (kind, size), ts in groups.items():
-        ts = sorted(ts, key=lambda t: t.steps)
-        branches = tuple(Branch(point_id=t.point_id, branch_step=branch_step(t.steps, cooldown_frac),
-                                total_steps=t.steps) for t in ts)
-        out.append(SizeBranches(kind=kind, size=size, flops_per_step=ts[0].flops / ts[0].steps, branches=branches))
-    return out
-
-
-def branched_flops(trials: Iterable, cooldown_frac: float) -> float:
-    """What a plan costs with branching (each size's stable phase counted once)."""
-    return float(sum(s.flops for s in plan_branches(trials, cooldown_frac)))
-
-
-def marginal_flops(trial, *, stable_steps_done: int, cooldown_frac: float) -> float:
-    """Cost of adding `trial` when its size's stable run has already reached `stable_steps_done`.
-
-    What the planner and the adaptive sampler should charge a candidate point:
-    a fresh run costs trial.flops; a branch only its cooldown plus any stable
-    steps beyond what is already trained.
-    """
-    per_step = trial.flops / trial.steps
-    s = branch_step(trial.steps, cooldown_frac)
-    return (max(0, s - stable_steps_done) + (trial.steps - s)) * per_step
 
 
 def shared_warmup(hp: TrainHParams, shortest_steps: int) -> TrainHParams:
@@ -232,3 +157,27 @@ def train_size_branched(config: dict) -> None:
                      "branch_step": r.extra["branch_step"], "n_tokens_trained": r.n_tokens,
                      "train_loss": r.train_loss, "wall_time_s": r.wall_time_s,
                      "status": "diverged" if r.diverged else "ok"})
+
+
+def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, store_root, warmup_steps: int,
+                         report=None, checkpoint=None, resume: dict | None = None) -> tuple[TrainResult, dict]:
+    """One (N, D) point as a cooldown branch off its size's shared stable run (sweeper.train.stable_store).
+
+    Starts from the latest stored snapshot at or before its branch step (or from
+    `resume`, a Tune retry's checkpoint), leaves a snapshot at its branch step for
+    longer points, and returns the result with what it really spent.
+    """
+    from sweeper.train.loop import train
+    from sweeper.train.stable_store import StableStore, store_key
+
+    if hp.warmup_steps is None:
+        hp = replace(hp, warmup_steps=int(warmup_steps))
+    total = n_steps_for(spec, hp, n_tokens)
+    s = branch_step(total, hp.cooldown_frac)
+    store = StableStore(store_root, store_key(spec.kind, spec.size, hp, seed))
+    start = resume or store.latest(s)
+    start_step = int(start["step"]) if start else 0
+    result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=checkpoint, resume=start,
+                   snapshot_at=s if s > start_step else None, snapshot=store.save)
+    per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
+    return result, {"branch_step": s, "stable_from_step": start_step, "flops_spent": (result.steps - start_step) * per_step}

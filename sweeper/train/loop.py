@@ -107,12 +107,14 @@ def _set_threads() -> None:
 
 def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
           report: Callable[[dict], None] | None = None, device: str = "cpu",
-          checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None) -> TrainResult:
+          checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None,
+          snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
     With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
     last checkpoint calls checkpoint(metrics, state) instead of report(metrics);
     `resume` (such a state) continues that run exactly where it stopped.
+    `snapshot(state)` is called once, after step `snapshot_at` (cooldown branching).
     """
     from models.registry import build_model
 
@@ -143,14 +145,15 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         ema = loss if ema is None else 0.9 * ema + 0.1 * loss
         if not math.isfinite(loss) or loss > first + 3.0:  # NaN/inf, or far above the starting loss
             diverged = True
+        if snapshot is not None and step == snapshot_at and not diverged:
+            snapshot(_state(model, optimizer, step, ema, first))
         if diverged or step % hp.eval_every == 0 or step == total:
             metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
             due = (checkpoint is not None and hp.checkpoint_every > 0 and not diverged and step < total
                    and step - saved_at >= hp.checkpoint_every)
             if due:
                 saved_at = step
-                checkpoint(metrics, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "step": step, "ema": ema, "first": first})
+                checkpoint(metrics, _state(model, optimizer, step, ema, first))
             elif report is not None:
                 report(metrics)
         if diverged:
@@ -161,6 +164,11 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=spec.flops_per_token * step * tokens_per_step,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
                        wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra)
+
+
+def _state(model, optimizer, step: int, ema, first) -> dict:
+    """Everything `train(resume=...)` needs to continue exactly (the data stream is replayed by step)."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "ema": ema, "first": first}
 
 
 def _report(model, val, spec, step, tokens_per_step, lr, ema, stats, device) -> dict:

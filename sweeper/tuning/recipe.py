@@ -131,7 +131,9 @@ def resolve_hparams(config: dict, spec=None) -> dict:
             from models.registry import get_model_spec
 
             spec = get_model_spec(point["kind"], point["size"])
-        hp.update(recipe_values(recipe, spec, n_tokens=int(point["n_tokens"]), budget=float(point["budget"])))
+        # With branching a point trains on its size's shared recipe (sweeper.plan.share_size_recipes).
+        hp.update(recipe_values(recipe, spec, n_tokens=int(point.get("recipe_tokens") or point["n_tokens"]),
+                                budget=float(point.get("recipe_budget") or point["budget"])))
         if point.get("batch_size"):
             hp["batch_size"] = int(point["batch_size"])
     fields = train_fields()

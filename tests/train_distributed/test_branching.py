@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from sweeper.train.branching import (
+from sweeper.branch_costs import (
     branch_step,
     branched_flops,
     marginal_flops,
     plan_branches,
-    train_branched,
 )
+from sweeper.train.branching import train_branched
 from sweeper.train.loop import train
 from train_distributed.recipe import HP, SEED
 
@@ -65,6 +65,26 @@ def test_warmup_frac_branches_stay_within_noise(spec):
     assert abs(branched["b"].losses["avg"] - alone.losses["avg"]) <= max(2 * noise, 0.02)
 
 
+@pytest.fixture(scope="module")
+def tiny_plan():
+    from sweeper.config import load_config
+    from sweeper.plan import make_plan
+
+    return make_plan(load_config("tiny"))
+
+
+def test_a_branching_plan_affords_more_than_independent_runs_could():
+    from sweeper.config import load_config
+    from sweeper.plan import make_plan
+
+    plain = make_plan(load_config("tiny"))
+    branched = make_plan(load_config("tiny", **{"training.branching": True}))
+    assert plain.spent_flops == plain.total_flops <= plain.budget
+    assert branched.spent_flops <= branched.budget < branched.total_flops  # fits only because branches are cheaper
+    assert branched.spent_flops == pytest.approx(branched_flops(branched.trials, branched.cooldown_frac))
+    assert max(branched.slices) > max(plain.slices)
+
+
 def test_planner_costs_know_a_branch_is_cheaper():
     from sweeper.config import load_config
     from sweeper.plan import make_plan
@@ -108,3 +128,62 @@ def test_tune_trial_reports_every_branch(ray_local, tmp_path):
                run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[Finals()], verbose=0)).fit()
     assert sorted(r["point_id"] for r in finals) == ["p10", "p20"]
     assert all(r["status"] == "ok" and r["flops"] < r["equivalent_flops"] for r in finals if r["point_id"] == "p20")
+
+
+def test_a_trial_branches_off_the_snapshot_a_shorter_trial_of_its_size_left(spec, tmp_path):
+    from sweeper.train.branching import train_point_branched
+
+    hp = replace(HP, eval_every=5)
+    short, _ = train_point_branched(spec, hp, n_tokens=_tokens(10), seed=SEED, store_root=tmp_path, warmup_steps=2)
+    long, info = train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED, store_root=tmp_path, warmup_steps=2)
+    alone = train(spec, replace(hp, warmup_steps=2), n_tokens=_tokens(40), seed=SEED)
+    assert info["stable_from_step"] == branch_step(10, hp.cooldown_frac) == 8  # reused the short trial's stable steps
+    per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
+    assert info["flops_spent"] == pytest.approx((40 - 8) * per_step)
+    assert long.flops == pytest.approx(alone.flops)  # C of the point is unchanged: the law sees the same (N, D, C)
+    assert long.losses["avg"] == pytest.approx(alone.losses["avg"], rel=1e-4)  # the same run, not an approximation
+    other_seed, info = train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED + 1, store_root=tmp_path,
+                                            warmup_steps=2)
+    assert info["stable_from_step"] == 0  # snapshots never cross seeds (or any stable-phase hyperparameter)
+
+
+def test_point_cost_charges_only_stable_steps_no_other_point_trained(tiny_plan):
+    from sweeper.branch_costs import point_cost
+
+    frac = 0.2
+    by_size = {}
+    for t in tiny_plan.trials:
+        by_size.setdefault(t.size, []).append(t)
+    ts = sorted(max(by_size.values(), key=len), key=lambda t: t.steps)
+    shorter, longer = ts[0], ts[-1]
+    assert point_cost(longer, [], frac) == pytest.approx(longer.flops)
+    assert point_cost(longer, [], None) == longer.flops
+    with_short = point_cost(longer, [shorter], frac)
+    assert with_short == pytest.approx(marginal_flops(longer, stable_steps_done=branch_step(shorter.steps, frac),
+                                                      cooldown_frac=frac))
+    assert with_short < longer.flops
+    assert point_cost(shorter, [longer], frac) == pytest.approx(shorter.flops)  # a longer run's snapshot lies past it
+
+
+def test_a_branching_sweep_pays_each_sizes_stable_phase_once(ray_local, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from sweeper import Sweeper
+
+    monkeypatch.chdir(tmp_path)
+    sweeper = Sweeper("tiny", kind="dense_text", design="grid", budget=3e11, slices=[3e10, 6e10],
+                      sizes=["tiny-1", "tiny-2", "tiny-3"], tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0,
+                      **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 50,
+                         "training.eval_batches": 1, "training.branching": True})
+    plan = sweeper.plan()
+    result = sweeper.run(progress=lambda line: None)
+    runs = {r.data.tags["sweeper.point_id"]: r for r in MlflowClient(result.tracking_uri).search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")}
+    assert sorted(runs) == sorted(t.point_id for t in plan.trials)
+    for t in plan.trials:
+        m = runs[t.point_id].data.metrics
+        assert m["flops"] == pytest.approx(t.flops, rel=0.02)  # the law's C of the point
+        if t.budget == max(plan.slices):  # the longer point of each size starts where the shorter one branched
+            assert m["stable_from_step"] > 0 and m["flops_spent"] < m["flops"], t.point_id
+    assert result.total_flops < sum(t.flops for t in plan.trials)
+    assert result.total_flops == pytest.approx(plan.spent_flops, rel=0.05)
