@@ -77,17 +77,17 @@ def as_tune_trial(function, config: dict, resources: dict, storage: str) -> tupl
 
 
 def branching_numbers() -> tuple[float, float]:
+    """Share of compute saved: the tiny plan with training.branching on (its points on their size's
+    shared recipe, as `sweeper run` trains them), and its adaptive candidate set."""
     from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.plan import grid_cost, make_plan
     from sweeper.samplers.candidates import candidate_points
-    from sweeper.branch_costs import branched_flops
 
-    cfg = load_config("tiny")
+    cfg = load_config("tiny", **{"training.branching": True})
     plan = make_plan(cfg)
-    frac = cfg.training.cooldown_frac
-    grid = 1 - branched_flops(plan.trials, frac) / plan.total_flops
+    grid = 1 - plan.spent_flops / plan.total_flops
     candidates = candidate_points(cfg, plan)
-    adaptive = 1 - branched_flops(candidates, frac) / sum(t.flops for t in candidates)
+    adaptive = 1 - grid_cost(candidates, plan.cooldown_frac) / sum(t.flops for t in candidates)
     return grid, adaptive
 
 

@@ -22,7 +22,8 @@ def load_state(checkpoint) -> dict | None:
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        return torch.load(Path(directory) / STATE_FILE, weights_only=True)
+        path = Path(directory) / STATE_FILE
+        return torch.load(path, weights_only=True)
 
 
 def hparams_from(config: dict):
