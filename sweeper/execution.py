@@ -172,7 +172,7 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
     before = load_table()
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
-    history = RefitHistory(flops_spent=float(finished["flops_spent"].fillna(finished["flops"]).sum()))
+    history = RefitHistory(flops_spent=RunTable(finished).total_flops)
     adaptive = cfg.design == "adaptive"
     stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
                                  budget=cfg.budget if adaptive else float("inf"), on_convergence=adaptive)

@@ -10,7 +10,7 @@ out of that slice: they cannot spend the budget meaningfully.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -96,14 +96,19 @@ def select_sizes(specs: list, names, *, field: str, where: str) -> list:
 def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
     """The trial spending `budget` at this size, or None if the size cannot fill it."""
     batch_size = batch_size_at(spec, budget, cfg)
-    tokens_per_step = batch_size * spec.seq_len
-    steps = round(budget / (spec.flops_per_token * tokens_per_step))
+    steps = round(budget / (spec.flops_per_token * batch_size * spec.seq_len))
     if steps < cfg.budgets.min_steps:
         return None
-    n_tokens = steps * tokens_per_step
-    tokens_per_param = n_tokens / spec.n_params
+    trial = _trial(spec, budget, batch_size, steps, cfg)
+    tokens_per_param = trial.n_tokens / spec.n_params
     if not cfg.budgets.min_tokens_per_param <= tokens_per_param <= cfg.budgets.max_tokens_per_param:
         return None
+    return trial
+
+
+def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, **recipe_at) -> PlannedTrial:
+    """The point of `spec` on slice `budget` trained for `steps` steps of `batch_size` sequences."""
+    n_tokens = steps * batch_size * spec.seq_len
     flops = n_tokens * spec.flops_per_token
     return PlannedTrial(
         point_id=f"{spec.kind}/{spec.size}/C={budget:.4g}",
@@ -118,6 +123,7 @@ def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
         budget=float(budget),
         est_seconds=float(flops / cfg.throughput_flops),
         batch_size=int(batch_size),
+        **recipe_at,
     )
 
 
@@ -134,12 +140,8 @@ def share_size_recipes(trials, specs, cfg: SweepConfig) -> list[PlannedTrial]:
     for t in trials:
         ref = shortest[(t.kind, t.size)]
         spec = by_size[t.size]
-        tokens_per_step = ref.batch_size * spec.seq_len
-        steps = max(1, round(t.budget / (spec.flops_per_token * tokens_per_step)))
-        n_tokens = steps * tokens_per_step
-        out.append(replace(t, batch_size=ref.batch_size, steps=steps, n_tokens=n_tokens,
-                           flops=float(n_tokens * spec.flops_per_token), est_seconds=float(n_tokens * spec.flops_per_token / cfg.throughput_flops),
-                           recipe_tokens=ref.n_tokens, recipe_budget=ref.budget))
+        steps = max(1, round(t.budget / (spec.flops_per_token * ref.batch_size * spec.seq_len)))
+        out.append(_trial(spec, t.budget, ref.batch_size, steps, cfg, recipe_tokens=ref.n_tokens, recipe_budget=ref.budget))
     return out
 
 
