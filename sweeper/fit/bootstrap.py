@@ -15,7 +15,7 @@ import pandas as pd
 
 from sweeper.fit.laws import Law
 from sweeper.fit.lbfgs import batched_lbfgs, scipy_polish
-from sweeper.fit.objective import objective_and_grad
+from sweeper.fit.objective import objective_and_grad, scalar_objective
 
 
 def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -24,9 +24,9 @@ def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.ndarray,
-                     n_resamples: int, seed: int) -> np.ndarray:
+                     n_resamples: int, seed: int, design: dict | None = None) -> np.ndarray:
     """(n_resamples, P) optimal parameters, one row per resample of the runs."""
-    design = law.design(frame)
+    design = law.design(frame) if design is None else design
     weights = resample_weights(len(frame), n_resamples, seed)
     k = len(starts)
     x0 = np.tile(starts, (n_resamples, 1))
@@ -40,11 +40,5 @@ def bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.nd
     best = x.reshape(n_resamples, k, -1)[np.arange(n_resamples), np.argmin(f, axis=1)]
     out = np.empty_like(best)
     for i in range(n_resamples):
-        w = weights[i]
-
-        def fun_grad(v, w=w):
-            fv, gv = objective_and_grad(law, design, y, v[None, :], w)
-            return float(fv[0]), gv[0]
-
-        out[i] = scipy_polish(fun_grad, best[i], rounds=2)[0]
+        out[i] = scipy_polish(scalar_objective(law, design, y, weights[i]), best[i], rounds=2)[0]
     return out

@@ -109,5 +109,5 @@ class CompressionLaw(Law):
 
 
 COMPRESSION = CompressionLaw(
-    name="compression", theta_names=("a", "alpha", "b", "beta", "e"),
+    name="compression",
     description="L = E + A/N^alpha + B/(sum_m D_m/k_m)^beta (compression factors k_m)")

@@ -8,6 +8,7 @@ import pandas as pd
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS
 from sweeper.fit.derived import compute_of
+from sweeper.fit.laws import extra_columns
 from sweeper.fit.parametric import fit_law
 from sweeper.fit.result import FitResult
 
@@ -20,11 +21,6 @@ def prediction_errors(observed, predicted) -> dict[str, float]:
     return {"mse": float(np.mean(err ** 2)),
             "r2": float(1.0 - np.sum(err ** 2) / ss_tot) if ss_tot > 0 else float("nan"),
             "mae_pct": float(100.0 * np.mean(np.abs(err) / obs)), "n": int(obs.size)}
-
-
-def _extra_columns(frame: pd.DataFrame) -> dict:
-    return {c: frame[c].to_numpy() for c in frame.columns
-            if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
 
 
 def holdout_evaluate(frame: pd.DataFrame, *, compute_threshold: float,
@@ -42,7 +38,7 @@ def holdout_evaluate(frame: pd.DataFrame, *, compute_threshold: float,
     out = {"fit": fitted}
     for name, part in (("held_in", frame[below]), ("held_out", frame[~below])):
         pred = fitted.predict(part["n_params"].to_numpy(), part["n_tokens"].to_numpy(),
-                              **_extra_columns(part))
+                              **extra_columns(part))
         out[name] = prediction_errors(part[column].to_numpy(float), pred)
     return out
 

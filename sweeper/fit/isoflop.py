@@ -12,7 +12,7 @@ import pandas as pd
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS, validate_frame
-from sweeper.fit.derived import compute_of
+from sweeper.fit.derived import compute_of, flops_per_param_token
 from sweeper.fit.result import FitResult, summarise
 
 
@@ -44,7 +44,7 @@ def slice_optima(frame: pd.DataFrame, column: str, min_points: int = 3) -> pd.Da
             continue
         n_opt = float(np.exp(x_opt))
         # FLOPs per (parameter x token) as spent in this slice (6 if C = 6ND).
-        k = float(np.median(compute_of(sub) / (sub["n_params"] * sub["n_tokens"])))
+        k = flops_per_param_token(sub)
         rows.append({"budget": float(c), "n_opt": n_opt, "d_opt": float(c) / (k * n_opt)})
     return pd.DataFrame(rows, columns=["budget", "n_opt", "d_opt"])
 

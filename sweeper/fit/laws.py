@@ -41,7 +41,6 @@ class Law:
     """A parametric loss law L(N, D, ...) with internal parameters theta."""
 
     name: str
-    theta_names: tuple[str, ...]
     description: str
     min_distinct_sizes: int = 3
 
@@ -150,7 +149,7 @@ def _chinchilla_theta(p):
 
 
 CHINCHILLA = LinearLogLaw(
-    name="chinchilla", theta_names=("a", "alpha", "b", "beta", "e"),
+    name="chinchilla",
     description="L = E + A/N^alpha + B/D^beta (reference Eq 1)",
     features=_chinchilla_features, paper_axes=PAPER_AXES, coarse_axes=COARSE_AXES,
     param_map=_chinchilla_params, theta_map=_chinchilla_theta)
@@ -162,7 +161,12 @@ CHINCHILLA = LinearLogLaw(
 # we use the reading in which more sparsity lowers the loss at fixed active N (the
 # paper's MoE finding) for positive lambda and delta, as Table 12 reports.
 
-SPARSITY_NAMES = ("a", "alpha", "b", "beta", "c", "lambda", "dd", "delta", "gamma", "e")
+
+
+def extra_columns(frame: pd.DataFrame) -> dict:
+    """The columns a law's predict() takes besides N and D (tokens per modality, sparsity)."""
+    return {c: frame[c].to_numpy() for c in frame.columns
+            if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
 
 
 def sparsity_of(frame: pd.DataFrame) -> np.ndarray:
@@ -215,7 +219,7 @@ SPARSITY_COARSE = dict(SPARSITY_PAPER, a=(0.0, 10.0), alpha=(0.5, 1.0), b=(5.0, 
                        lam=(0.5,))
 
 SPARSITY = LinearLogLaw(
-    name="sparsity", theta_names=SPARSITY_NAMES,
+    name="sparsity",
     description="L = E + A/N^alpha + B/D^beta + C(1-S)^lambda + d(1-S)^delta/N^gamma "
                 "(reference Table 12, N = active parameters)",
     features=_sparsity_features, paper_axes=SPARSITY_PAPER, coarse_axes=SPARSITY_COARSE,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from sweeper.fit.laws import Law
 from sweeper.fit.lbfgs import batched_lbfgs, scipy_polish
-from sweeper.fit.objective import objective_and_grad
+from sweeper.fit.objective import objective_and_grad, scalar_objective
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,9 +64,9 @@ def distinct_rows(x: np.ndarray, f: np.ndarray, limit: int, tol: float) -> np.nd
 
 def find_optimum(law: Law, frame: pd.DataFrame, y: np.ndarray, grid: np.ndarray,
                  settings: SearchSettings = SearchSettings(),
-                 weights: np.ndarray | None = None) -> Optimum:
-    design = law.design(frame)
-    screened = _screen(law, frame, y, grid, settings, weights)
+                 weights: np.ndarray | None = None, design: dict | None = None) -> Optimum:
+    design = law.design(frame) if design is None else design
+    screened = _screen(law, frame, y, grid, settings, weights, design)
     f_full, _ = objective_and_grad(law, design, y, screened, weights, want_grad=False)
     keep = distinct_rows(screened, f_full, settings.keep, settings.distinct_tol)
 
@@ -76,10 +76,7 @@ def find_optimum(law: Law, frame: pd.DataFrame, y: np.ndarray, grid: np.ndarray,
     x_conv, f_conv, _ = batched_lbfgs(fg, screened[keep], max_iter=2000)
     best = distinct_rows(x_conv, f_conv, settings.n_polish, settings.distinct_tol)
 
-    def fun_grad(v):
-        f, g = objective_and_grad(law, design, y, v[None, :], weights)
-        return float(f[0]), g[0]
-
+    fun_grad = scalar_objective(law, design, y, weights)
     polished = [scipy_polish(fun_grad, x_conv[i]) for i in best]
     xs = np.array([p[0] for p in polished])
     fs = np.array([p[1] for p in polished])
@@ -88,13 +85,13 @@ def find_optimum(law: Law, frame: pd.DataFrame, y: np.ndarray, grid: np.ndarray,
                    local_optima=xs[order], n_starts=len(grid))
 
 
-def _screen(law, frame, y, grid, settings, weights):
+def _screen(law, frame, y, grid, settings, weights, design):
     if len(frame) > settings.screen_runs:
         sub = stratified_subsample(frame, settings.screen_runs)
         design, y_sub = law.design(frame.iloc[sub]), y[sub]
         w_sub = weights[sub] if weights is not None else None
     else:
-        design, y_sub, w_sub = law.design(frame), y, weights
+        y_sub, w_sub = y, weights
 
     def fg(x, rows):
         return objective_and_grad(law, design, y_sub, x, w_sub)
@@ -110,12 +107,7 @@ def per_start_scipy(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.nda
 
     from sweeper.fit.lbfgs import POLISH_OPTIONS
 
-    design = law.design(frame)
-
-    def fun_grad(v):
-        f, g = objective_and_grad(law, design, y, v[None, :], weights)
-        return float(f[0]), g[0]
-
+    fun_grad = scalar_objective(law, law.design(frame), y, weights)
     out = np.empty(len(starts))
     xs = np.empty_like(starts, dtype=float)
     for i, x0 in enumerate(starts):

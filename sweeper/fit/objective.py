@@ -20,12 +20,6 @@ HUBER_DELTA = 1e-3
 CHUNK_ELEMENTS = 1 << 20
 
 
-def huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
-    a = np.abs(r)
-    c = np.minimum(a, delta)
-    return c * (a - 0.5 * c)  # 0.5 r^2 inside [-delta, delta], linear outside
-
-
 def objective_and_grad(law: Law, design: dict, y: np.ndarray, theta: np.ndarray,
                        weights: np.ndarray | None = None, delta: float = HUBER_DELTA,
                        want_grad: bool = True):
@@ -75,3 +69,12 @@ def _chunk(law, design, y, theta, weights, delta, want_grad):
     # d LSE / d term_k is the softmax weight of term k.
     ex *= psi / se
     return f, law.terms_vjp(theta, design, ex)
+
+
+def scalar_objective(law: Law, design: dict, y: np.ndarray, weights: np.ndarray | None = None):
+    """v -> (f, grad) for one parameter vector: the form scipy's L-BFGS-B takes."""
+    def fun_grad(v: np.ndarray):
+        f, g = objective_and_grad(law, design, y, v[None, :], weights)
+        return float(f[0]), g[0]
+
+    return fun_grad

@@ -41,18 +41,18 @@ def fit_law(frame: pd.DataFrame, *, law: str | Law = "chinchilla", target: str =
     law = get_law(law)
     column = TARGET_COLUMNS.get(target, target)
     frame = validate_frame(frame, target=column, n_theta=None).reset_index(drop=True)
-    starts = resolve_grid(law, law.design(frame), grid)  # design: law-specific columns
+    design = law.design(frame)  # law-specific columns, built once for the fit and its bootstrap
+    starts = resolve_grid(law, design, grid)
     check_identifiable(frame, starts.shape[1], law.min_distinct_sizes)
     y = np.log(frame[column].to_numpy(float))
     # One BLAS thread: the work is many tiny products, which threads only slow down.
     with threadpool_limits(limits=1):
-        opt = find_optimum(law, frame, y, starts, settings or SearchSettings())
-        design = law.design(frame)
+        opt = find_optimum(law, frame, y, starts, settings or SearchSettings(), design=design)
         params = law.to_params(opt.theta, design)
         derived = derived_quantities(law, params, frame)
         mean, std, ci = {}, {}, {}
         if n_bootstrap > 0:
-            thetas = bootstrap_thetas(law, frame, y, opt.local_optima, n_bootstrap, seed)
+            thetas = bootstrap_thetas(law, frame, y, opt.local_optima, n_bootstrap, seed, design=design)
             mean, std, ci = _summarise_thetas(law, design, frame, thetas, ci_level)
     return FitResult(law=law.name, params=params, derived=derived, objective=opt.objective,
                      n_runs=len(frame), target=target, method="parametric", ci=ci, std=std,

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-METHODS = ("parametric", "isoflop", "envelope")
-
 
 @dataclass(frozen=True, kw_only=True)
 class FitResult:

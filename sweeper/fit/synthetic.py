@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sweeper.fit.laws import extra_columns
 from sweeper.fit.registry import get_law
 
 TABLE2_AVG = {"E": 1.904, "A": 300.0, "B": 1500.0, "alpha": 0.301, "beta": 0.335}
@@ -52,10 +53,8 @@ def draw_losses(frame: pd.DataFrame, params: dict, *, law: str = "chinchilla",
                 noise: float = 0.005, seed: int = 0, column: str = "loss") -> pd.DataFrame:
     """Loss from the law times lognormal noise (sigma `noise` in log space)."""
     rng = np.random.default_rng(seed)
-    extra = {c: frame[c].to_numpy() for c in frame.columns
-             if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
     clean = get_law(law).predict(params, frame["n_params"].to_numpy(),
-                                 frame["n_tokens"].to_numpy(), **extra)
+                                 frame["n_tokens"].to_numpy(), **extra_columns(frame))
     out = frame.copy()
     out[column] = clean * np.exp(noise * rng.standard_normal(len(frame)))
     return out
