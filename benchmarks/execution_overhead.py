@@ -42,7 +42,7 @@ def trial_config(spec, hp, n_tokens: int) -> dict:
     hparams = asdict(hp)
     hparams["mixture"] = list(hp.mixture)
     point = {"point_id": f"{KIND}/{SIZE}/bench", "kind": KIND, "size": SIZE, "n_tokens": n_tokens}
-    return {"point": point, "hparams": hparams, "seed": SEED, "cpus_per_trial": 1}
+    return {"point": point, "hparams": hparams, "seed": SEED}
 
 
 def bare(spec, hp, n_tokens: int) -> float:

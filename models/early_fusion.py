@@ -86,6 +86,3 @@ class DecoderLM(nn.Module):
         weight = getattr(self.cfg, "aux_loss_weight", 0.0)
         return ModelOutput(loss=lm_loss + weight * aux, lm_loss=lm_loss, aux_loss=aux,
                            n_targets=int(scored.sum()), routing=ctx["routing"])
-
-
-EarlyFusionLM = DecoderLM

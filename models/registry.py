@@ -21,8 +21,15 @@ from functools import lru_cache
 
 import torch
 
-from models.config import (BlockStack, EarlyFusionConfig, ImageConfig, LateFusionConfig, MoEConfig,
-                           TextConfig, swiglu_hidden)
+from models.config import (
+    BlockStack,
+    EarlyFusionConfig,
+    ImageConfig,
+    LateFusionConfig,
+    MoEConfig,
+    TextConfig,
+    swiglu_hidden,
+)
 from sweeper.errors import SweeperInputError
 
 KINDS = ("dense_text", "early_fusion", "late_fusion", "moe")

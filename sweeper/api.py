@@ -87,7 +87,6 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
         "hparams": dataclasses.asdict(cfg.training),
         "recipe": recipe_spec(cfg),
         "seed": cfg.seed,
-        "cpus_per_trial": cfg.ray.cpus_per_trial,
         "source": "simulated" if cfg.trainable == "simulated" else "trained",
         "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
                 "delay_s": cfg.simulation.delay_s},

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sweeper.train.schedules import warmup_steps_for
+from sweeper.train.schedules import cooldown_start, warmup_steps_for
 
 
 def branch_step(total_steps: int, cooldown_frac: float) -> int:
-    """First cooldown step of a run of `total_steps` (as wsd_multiplier defines it)."""
-    return total_steps - round(cooldown_frac * total_steps)
+    """The stable step a run of `total_steps` branches from: where its cooldown starts."""
+    return cooldown_start(total_steps, cooldown_frac)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,10 +50,6 @@ class SizeBranches:
     @property
     def flops(self) -> float:
         return self.steps * self.flops_per_step
-
-    @property
-    def independent_flops(self) -> float:
-        return sum(b.total_steps for b in self.branches) * self.flops_per_step
 
     def charged_flops(self) -> dict[str, float]:
         """Per point: its cooldown plus the stable steps first needed by it."""

@@ -125,6 +125,9 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
     # Tune's newer console output ignores verbose=0; progress is ours to print.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Short trials checkpoint often, and each checkpoint forces a (cheap, ~10 ms) experiment
+    # snapshot with num_to_keep set; Tune's warning about it is noise on every tiny sweep.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,

@@ -9,7 +9,6 @@ out of that slice: they cannot spend the budget meaningfully.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -255,7 +254,3 @@ def _human(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} days"
-
-
-def relative_budget_error(t: PlannedTrial) -> float:
-    return abs(t.flops - t.budget) / t.budget if t.budget > 0 else math.inf

@@ -56,8 +56,7 @@ def train_point(config: dict) -> None:
         from sweeper.train.distributed import train_point_distributed
 
         return train_point_distributed(config)
-    threads = max(1, int(config.get("cpus_per_trial", 1)))
-    torch.set_num_threads(threads)
+    # Threads: train() takes Ray's OMP_NUM_THREADS, which Ray sets to the trial's CPUs.
     started = time.perf_counter()
     faults = config.get("faults", {})
 

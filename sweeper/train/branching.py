@@ -32,6 +32,7 @@ from dataclasses import replace
 
 import torch
 
+from models.registry import build_model
 from sweeper.branch_costs import Branch, SizeBranches, branch_step
 from sweeper.data import train_batches, validation_sets
 from sweeper.train.loop import (
@@ -74,7 +75,7 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
                           seed=VALIDATION_SEED)
     torch.manual_seed(seed)
-    model = spec_model(spec)
+    model = build_model(spec)
     optimizer = make_optimizer(model, hp, spec)
     stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
     results: dict[str, TrainResult] = {}
@@ -96,12 +97,6 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     for r in results.values():
         r.extra["stable_wall_time_s"] = time.perf_counter() - started
     return results
-
-
-def spec_model(spec) -> torch.nn.Module:
-    from models.registry import build_model
-
-    return build_model(spec)
 
 
 def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, val, report, carried) -> TrainResult:
@@ -143,7 +138,7 @@ def train_size_branched(config: dict) -> None:
     from ray import tune
 
     from models.registry import get_model_spec
-    from sweeper.train.distributed import hparams_from
+    from sweeper.trainable import hparams_from
 
     points = config["points"]
     spec = get_model_spec(points[0]["kind"], points[0]["size"])

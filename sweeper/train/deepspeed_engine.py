@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-CLIENT_STATE_FILE = "sweeper_state.pt"
 TAG = "state"  # one tag per checkpoint directory: each Ray Train checkpoint is its own directory
 
 

@@ -20,12 +20,17 @@ def warmup_steps_for(total_steps: int, *, warmup_frac: float | None = None,
     return max(1, min(total_steps, round((warmup_frac or 0.0) * total_steps)))
 
 
+def cooldown_start(total_steps: int, cooldown_frac: float) -> int:
+    """First cooldown step (0-based) of a run of `total_steps`; cooldown branches start here."""
+    return total_steps - int(round(cooldown_frac * total_steps))
+
+
 def wsd_multiplier(step: int, total_steps: int, *, warmup: int, cooldown_frac: float) -> float:
     """LR multiplier in [0, 1] for 0-based `step` of a run of `total_steps` steps."""
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
-    cooldown = int(round(cooldown_frac * total_steps))
-    start = total_steps - cooldown
+    start = cooldown_start(total_steps, cooldown_frac)
+    cooldown = total_steps - start
     if cooldown <= 0 or step < start:
         return 1.0
     progress = (step - start) / cooldown  # 0 on the first cooldown step, ~1 on the last

@@ -20,7 +20,6 @@ from functools import lru_cache
 
 from sweeper.errors import SweeperInputError
 
-RECIPE_KEYS = ("recipe", "recipe_run")
 LAWS_ARTIFACT = "hparam_laws.json"
 _TRAIN_FIELDS: tuple[str, ...] | None = None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -226,7 +226,3 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
             client.log_metric(rung_run, key, float(value))
     client.set_terminated(rung_run, "FINISHED")
     return summary
-
-
-def with_overrides(cfg: SweepConfig, **tune_fields) -> SweepConfig:
-    return replace(cfg, tune=replace(cfg.tune, **tune_fields))

@@ -38,14 +38,11 @@ def _finite(value: float) -> float:
 
 
 def tune_point(config: dict) -> None:
-    import torch
-
     from models.registry import get_model_spec
     from sweeper.train.loop import TrainHParams, train
 
     point = config["point"]
     spec = get_model_spec(point["kind"], point["size"])
-    torch.set_num_threads(max(1, int(config.get("cpus_per_trial", 1))))
     hp = TrainHParams(**trial_hparams(config, spec))
     started = time.perf_counter()
 
