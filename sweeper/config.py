@@ -181,6 +181,11 @@ class TrackingSection:
     outage_timeout_s: float = 600.0  # at the end, how long to wait for an unreachable MLflow before giving up
 
 
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The given URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
 @dataclass(frozen=True, kw_only=True)
 class SweepConfig:
     space: str = "tiny"
@@ -206,7 +211,7 @@ class SweepConfig:
 
     @property
     def tracking_uri(self) -> str:
-        return self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return resolve_tracking_uri(self.tracking.uri)
 
     @property
     def experiment_name(self) -> str:

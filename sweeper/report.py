@@ -16,7 +16,6 @@ import html
 import io
 import json
 import math
-import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -152,7 +151,8 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _cell(value, ci) -> str:
+def format_ci_cell(value, ci) -> str:
+    """`value [lo, hi]` (4 significant digits), or '-' where there is no finite value."""
     if value is None or not math.isfinite(value):
         return "-"
     shown = f"{value:.4g}"
@@ -164,7 +164,7 @@ def fits_table(fits: list[KindTargetFits]) -> pd.DataFrame:
     rows = []
     for f in fits:
         row = {"kind": f.kind, "target": f.target, "runs": f.parametric.n_runs if f.parametric else 0}
-        row.update({GREEK.get(n, n): _cell(*f.value(n)) for n in TABLE_COLUMNS})
+        row.update({GREEK.get(n, n): format_ci_cell(*f.value(n)) for n in TABLE_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows, columns=["kind", "target", "runs"] + [GREEK.get(n, n) for n in TABLE_COLUMNS])
 
@@ -179,7 +179,7 @@ def approaches_table(fits: list[KindTargetFits]) -> pd.DataFrame:
             continue
         for name, c in compare_approaches(f.parametric, f.isoflop).items():
             rows.append({"kind": f.kind, "target": f.target, "exponent": name,
-                         "approach 3": _cell(c["approach3"], c["ci3"]), "approach 2": _cell(c["approach2"], c["ci2"]),
+                         "approach 3": format_ci_cell(c["approach3"], c["ci3"]), "approach 2": format_ci_cell(c["approach2"], c["ci2"]),
                          "agree": "no" if c["disagree"] else "yes"})
     return pd.DataFrame(rows, columns=["kind", "target", "exponent", "approach 3", "approach 2", "agree"])
 
@@ -334,22 +334,19 @@ def sweep_meta(run) -> dict:
 def load_fit_json(client, run_id: str):
     """The FitResult a parent run logged as fit.json, or None."""
     from sweeper.fit import FitResult
+    from sweeper.tracking import load_json_artifact
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar for one small file
-    if "fit.json" not in {a.path for a in client.list_artifacts(run_id)}:
-        return None
-    with tempfile.TemporaryDirectory(prefix="sweeper-fit-") as tmp:
-        path = client.download_artifacts(run_id, "fit.json", tmp)
-        return FitResult.from_dict(json.loads(Path(path).read_text()))
+    data = load_json_artifact(client, run_id, "fit.json")
+    return None if data is None else FitResult.from_dict(data)
 
 
 def open_experiment(tracking_uri: str | None, experiment: str):
     """(client, experiment_id) for an existing experiment; a clear error if there is none."""
-    from sweeper.config import DEFAULT_TRACKING_URI
+    from sweeper.config import resolve_tracking_uri
     from sweeper.redaction import redact_uri
     from sweeper.tracking import client_for
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(tracking_uri)
     client = client_for(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:

@@ -125,6 +125,17 @@ def search_trial_runs(*, experiment: str, tracking_uri: str | None = None, sweep
     return mlflow.search_runs([found.experiment_id], filter_string=query, output_format="pandas")
 
 
+def load_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | None:
+    """A small JSON artifact of a run (plan.json, fit.json), or None when the run has none."""
+    import tempfile
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar for one small file
+    if name not in {a.path for a in client.list_artifacts(run_id)}:
+        return None
+    with tempfile.TemporaryDirectory(prefix="sweeper-artifact-") as tmp:
+        return json.loads(Path(client.download_artifacts(run_id, name, tmp)).read_text())
+
+
 def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, tuple[str, str]]:
     """point_id -> (run_id, status) for every child run of a sweep."""
     query = f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}'"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import os
 
 from sweeper.errors import SweeperInputError
 
@@ -41,12 +39,11 @@ def load_fits(client, run_ids) -> list[tuple[str, str, object]]:
 
 
 def _cell(fit, name: str) -> str:
+    from sweeper.report import format_ci_cell
+
     if name not in fit.params and name not in fit.derived:
         return "-"
-    value, ci = fit.value(name), fit.ci.get(name)
-    if not math.isfinite(value):
-        return "-"
-    return f"{value:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"{value:.4g}"
+    return format_ci_cell(fit.value(name), fit.ci.get(name))
 
 
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
@@ -63,10 +60,10 @@ def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
 
 
 def run(args) -> int:
-    from sweeper.config import DEFAULT_TRACKING_URI
+    from sweeper.config import resolve_tracking_uri
     from sweeper.tracking import client_for
 
-    client = client_for(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    client = client_for(resolve_tracking_uri(args.tracking_uri))
     fits = load_fits(client, args.run_ids)
     if args.format == "json":
         print(json.dumps([{"run_id": rid, "label": label, **fit.to_dict()} for rid, label, fit in fits], indent=2, default=float))

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,11 +80,10 @@ def sweep_status(client, experiment_id: str, parent) -> dict:
 
 
 def _planned_count(client, run_id: str) -> int | None:
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if "plan.json" not in {a.path for a in client.list_artifacts(run_id)}:
-        return None
-    with tempfile.TemporaryDirectory(prefix="sweeper-plan-") as tmp:
-        return len(json.loads(Path(client.download_artifacts(run_id, "plan.json", tmp)).read_text())["trials"])
+    from sweeper.tracking import load_json_artifact
+
+    plan = load_json_artifact(client, run_id, "plan.json")
+    return None if plan is None else len(plan["trials"])
 
 
 def format_status(s: dict) -> str:
