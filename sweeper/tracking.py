@@ -145,7 +145,7 @@ def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str)
     return out
 
 
-def _finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[list]:
+def finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[list]:
     out = []
     for key in keys:
         value = values.get(key)
@@ -217,14 +217,14 @@ class TrialRecorder(DriverOnly, Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         step = int(result.get("step", result.get("training_iteration", 0)))
-        metrics = _finite_metrics(result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000)
+        metrics = finite_metrics(result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000)
         if metrics:
             self.outbox.put("log", self._point(trial), metrics=metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
         status = result.get("status", "ok")
-        metrics = _finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
+        metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
                                   int(result.get("timestamp", 0)) * 1000)
         tags = [["sweeper.status", status]]
         self.in_flight.discard(self._point(trial))

@@ -21,18 +21,15 @@ from functools import lru_cache
 from sweeper.errors import SweeperInputError
 
 LAWS_ARTIFACT = "hparam_laws.json"
-_TRAIN_FIELDS: tuple[str, ...] | None = None
 
 
+@lru_cache(maxsize=None)
 def train_fields() -> tuple[str, ...]:
-    global _TRAIN_FIELDS
-    if _TRAIN_FIELDS is None:
-        import dataclasses
+    import dataclasses
 
-        from sweeper.train.loop import TrainHParams
+    from sweeper.train.loop import TrainHParams
 
-        _TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainHParams))
-    return _TRAIN_FIELDS
+    return tuple(f.name for f in dataclasses.fields(TrainHParams))
 
 
 @lru_cache(maxsize=32)

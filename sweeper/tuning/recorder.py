@@ -15,7 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from sweeper.tracking import CURVE_KEYS, ROLE, flatten
+from sweeper.tracking import CURVE_KEYS, ROLE, finite_metrics, flatten
 
 STOPPED = "stopped"
 
@@ -63,8 +63,7 @@ class TuneRecorder(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self._last[trial.trial_id] = dict(result)
         step = int(result.get("step", result.get("training_iteration", 0)))
-        metrics = [Metric(k, float(result[k]), int(result.get("timestamp", 0)) * 1000, step) for k in CURVE_KEYS
-                   if isinstance(result.get(k), (int, float)) and math.isfinite(result[k])]
+        metrics = [Metric(*m) for m in finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)]
         if metrics:
             self.client.log_batch(self.run_id_for(trial), metrics=metrics)
 
@@ -75,8 +74,7 @@ class TuneRecorder(Callback):
         completed = "status" in result or result.get("tokens", 0) >= self._n_tokens.get(trial.trial_id, math.inf)
         status = result.get("status", "ok") if completed else STOPPED
         step = int(result.get("step", 0))
-        metrics = [Metric(k, float(result[k]), 0, step) for k in ("val_loss", "loss", "flops", "tokens")
-                   if isinstance(result.get(k), (int, float)) and math.isfinite(result[k])]
+        metrics = [Metric(*m) for m in finite_metrics(result, ("val_loss", "loss", "flops", "tokens"), step, 0)]
         tags = [RunTag("sweeper.status", status), RunTag("sweeper.stopped_early", str(not completed).lower())]
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, "FINISHED" if status in ("ok", STOPPED) else "FAILED")
