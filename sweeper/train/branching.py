@@ -172,7 +172,15 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
     store = StableStore(store_root, store_key(spec.kind, spec.size, hp, seed))
     start = resume or store.latest(s)
     start_step = int(start["step"]) if start else 0
-    result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=checkpoint, resume=start,
+    # Where this trial first picked up the shared run: a Tune retry resumes from the trial's
+    # own checkpoint, but what it spent still counts from there.
+    origin = int(resume.get("branched_from", start_step)) if resume else start_step
+
+    def checkpoint_with_origin(metrics: dict, state: dict) -> None:
+        checkpoint(metrics, {**state, "branched_from": origin})
+
+    result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, resume=start,
+                   checkpoint=checkpoint_with_origin if checkpoint is not None else None,
                    snapshot_at=s if s > start_step else None, snapshot=store.save)
     per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
-    return result, {"branch_step": s, "stable_from_step": start_step, "flops_spent": (result.steps - start_step) * per_step}
+    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": (result.steps - origin) * per_step}

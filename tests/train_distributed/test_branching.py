@@ -147,6 +147,23 @@ def test_a_trial_branches_off_the_snapshot_a_shorter_trial_of_its_size_left(spec
     assert info["stable_from_step"] == 0  # snapshots never cross seeds (or any stable-phase hyperparameter)
 
 
+def test_a_retried_branch_counts_what_it_spent_from_where_it_first_branched(spec, tmp_path):
+    from sweeper.train.branching import train_point_branched
+
+    hp = replace(HP, eval_every=5, checkpoint_every=5)
+    train_point_branched(spec, hp, n_tokens=_tokens(10), seed=SEED, store_root=tmp_path, warmup_steps=2)
+    saved = []
+    train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED, store_root=tmp_path, warmup_steps=2,
+                         checkpoint=lambda metrics, state: saved.append(state))
+    assert saved and all(s["branched_from"] == 8 for s in saved)
+    retried = saved[-1]  # the last checkpoint before a crash: Tune hands it back on the retry
+    _, info = train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED, store_root=tmp_path, warmup_steps=2,
+                                   resume=retried)
+    per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
+    assert retried["step"] > 8 and info["stable_from_step"] == 8
+    assert info["flops_spent"] == pytest.approx((40 - 8) * per_step)
+
+
 def test_point_cost_charges_only_stable_steps_no_other_point_trained(tiny_plan):
     from sweeper.branch_costs import point_cost
 
