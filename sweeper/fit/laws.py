@@ -145,7 +145,8 @@ def _chinchilla_params(theta):
 
 
 def _chinchilla_theta(p):
-    return np.array([np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], np.log(p["E"])])
+    with np.errstate(divide="ignore"):  # a coefficient of 0 is log -inf: its term drops out of the sum
+        return np.array([np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], np.log(p["E"])])
 
 
 CHINCHILLA = LinearLogLaw(

@@ -7,10 +7,11 @@ A watched quantity w (a = beta/(alpha+beta), b, alpha, beta) has variance
 s^2 g^T (J^T J)^-1 g. Adding a point x with Jacobian row j lowers it by
 s^2 (g^T S j)^2 / (1 + j^T S j), S = (J^T J)^-1 (Sherman-Morrison). The sampler
 proposes the candidate with the largest relative variance reduction, summed over
-watched quantities, divided by the point's FLOPs. With `extrapolate` the
-predicted log loss at the frontier of the largest candidate budget is watched
-too: exponents fitted on cheap points alone can look converged (a bootstrap over
-a dozen runs is narrow) yet extrapolate badly, and this term buys the few dearer
+watched quantities, divided by the point's FLOPs. The predicted log loss at the
+frontier of `extrapolate` x the largest candidate budget (where the law will be
+used) is watched too, at `prediction_weight` x the exponents: exponents fitted on
+cheap points alone can look converged (a bootstrap over a dozen runs is narrow)
+yet extrapolate badly, mostly through E, and this term buys the few dearer
 points that pin the law down at scale. Why this and not disagreement
 across bootstrap fits: it needs one fit instead of dozens per proposal, is exact
 for the local linearisation the bootstrap CIs also rely on, and needs no value
@@ -19,7 +20,8 @@ for points still in flight, so parallel proposals spread out (see below).
 Proposals are restricted to sizes within `window`x of the predicted
 compute-optimal size N_opt(C) of their budget (points far from the frontier
 say little about it and are where a wrong law hurts most); with probability
-`explore` a random candidate in that window is proposed instead, so a
+`explore` a random candidate in that window is proposed instead (drawn with
+weight 1/cost, so exploring does not mostly buy the dearest points), so a
 misspecified law still gets challenged. Trials in flight count as observed in
 J^T J (their information does not depend on their loss), so P parallel
 proposals do not pile onto one point. Each candidate is proposed at most once.
@@ -55,9 +57,10 @@ def watched_values(params: dict[str, float]) -> dict[str, float]:
 
 
 def _perturbed(params: dict[str, float], name: str, h: float) -> dict[str, float]:
-    # Positive parameters move in log space: their scale spans orders of magnitude.
+    # Non-negative parameters move in log space: their scale spans orders of magnitude, and one
+    # that underflowed to 0 (a term the fit switched off) stays 0, so its column is 0, not NaN.
     out = dict(params)
-    out[name] = params[name] * np.exp(h) if params[name] > 0 else params[name] + h
+    out[name] = params[name] * np.exp(h) if params[name] >= 0 else params[name] + h
     return out
 
 
@@ -84,11 +87,12 @@ def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float =
 
 
 def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
-                     predict_at: np.ndarray | None = None) -> np.ndarray:
+                     predict_at: np.ndarray | None = None, prediction_weight: float = 1.0) -> np.ndarray:
     """Relative variance reduction of the watched quantities for each candidate (N, D) row.
 
     `predict_at` rows (N, D) add the predicted log loss there as further watched
-    quantities; its gradient in theta is the Jacobian row at that point.
+    quantities (together `prediction_weight` times the weight of all the watched
+    ones); its gradient in theta is the Jacobian row at that point.
     """
     j_obs = log_loss_jacobian(law, params, observed[:, 0], observed[:, 1])
     j_new = log_loss_jacobian(law, params, candidates[:, 0], candidates[:, 1])
@@ -107,11 +111,11 @@ def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, 
     lever = np.einsum("cp,cp->c", u, j_new)
     reduction = (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (C, W)
     relative = reduction / np.maximum(var, 1e-300)
-    # The exponents and the prediction weigh equally, however many of each there are.
+    # The prediction's weight does not depend on how many quantities are watched.
     n_watch = len(g) - (0 if predict_at is None else len(predict_at))
     weights = np.ones(len(g))
     if n_watch < len(g):
-        weights[n_watch:] = n_watch / (len(g) - n_watch)
+        weights[n_watch:] = prediction_weight * n_watch / (len(g) - n_watch)
     return relative @ weights
 
 
@@ -142,15 +146,17 @@ class FrontierSampler(BaseSampler):
 
     def __init__(self, *, candidates: Sequence[PlannedTrial], initial: Sequence[str] = (), law: str = "chinchilla",
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
-                 extrapolate: bool = True, seed: int | None = None, fallback: BaseSampler | None = None,
-                 cooldown_frac: float | None = None):
+                 extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
+                 fallback: BaseSampler | None = None, cooldown_frac: float | None = None):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
         self.cooldown_frac = cooldown_frac
         self.initial = tuple(initial)
         self.law, self.watch, self.window, self.explore = law, tuple(watch), float(window), float(explore)
-        self.extrapolate, self.seed = bool(extrapolate), seed
+        # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
+        # watched too (0: not), weighing `prediction_weight` x the exponents together.
+        self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
@@ -207,25 +213,35 @@ class FrontierSampler(BaseSampler):
             self.last_reason = "cheapest (law not identified yet)"
             return min(free, key=lambda pid: self._cost(pid, taken))
         near = self._near_frontier(free, fit)
+        cost = np.array([self._cost(pid, taken) for pid in near])
         if rng.random() < self.explore:
             self.last_reason = "exploration"
-            return near[int(rng.integers(len(near)))]
+            return self._explore(near, cost, rng)
         observed = self._nd(list(done) + pending)
         gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch,
-                                predict_at=self._extrapolation_target(fit) if self.extrapolate else None)
-        cost = np.array([self._cost(pid, taken) for pid in near])
+                                predict_at=self._extrapolation_target(fit) if self.extrapolate > 0 else None,
+                                prediction_weight=self.prediction_weight)
         score = gain / cost
         if not np.any(np.isfinite(score)):
             self.last_reason = "exploration (degenerate fit)"
-            return near[int(rng.integers(len(near)))]
+            return self._explore(near, cost, rng)
         self.last_reason = "information per FLOP"
         return near[int(np.nanargmax(np.where(np.isfinite(score), score, -np.inf)))]
 
+    @staticmethod
+    def _explore(near: list[str], cost: np.ndarray, rng) -> str:
+        """A random candidate, drawn with probability proportional to 1/cost: any budget can be
+        challenged, but a uniform draw would mostly buy the dearest points (most candidates sit on
+        the large budgets, each costing as much as dozens of cheap ones)."""
+        weights = 1.0 / cost
+        return near[int(rng.choice(len(near), p=weights / weights.sum()))]
+
     def _extrapolation_target(self, fit) -> np.ndarray:
-        """(N, D) of the predicted optimum on the largest candidate budget."""
-        top = max(p.budget for p in self.candidates.values())
-        at = [p.point_id for p in self.candidates.values() if p.budget == top]
-        nd = self._nd(at)
+        """(N, D) of the predicted optimal ladder size at `extrapolate` x the largest candidate
+        budget: where the fitted law will be used, beyond any point the sweep affords."""
+        top = max(p.budget for p in self.candidates.values()) * self.extrapolate
+        per_token = {p.n_params: p.flops / p.n_tokens for p in self.candidates.values()}
+        nd = np.array([[n, top / f] for n, f in sorted(per_token.items())], dtype=float)
         return nd[[int(np.argmin(self._law().predict(fit.params, nd[:, 0], nd[:, 1])))]]
 
     def _law(self):

@@ -177,3 +177,16 @@ def test_a_degenerate_fit_gives_no_gain_and_infinite_halfwidths_not_an_error():
     assert np.isnan(information_gain(law, bad, nd, nd[:2], ("a", "b"))).all()
     hw = fisher_halfwidths(law, bad, nd[:, 0], nd[:, 1], np.zeros(len(nd)), ("a", "b"))
     assert hw == {"a": float("inf"), "b": float("inf")}
+
+
+def test_exploration_prefers_cheap_points_but_still_reaches_the_largest_budget(setting):
+    """Exploration draws with weight 1/cost: a uniform draw would mostly buy the dearest
+    budgets (they hold the most sizes and cost the most)."""
+    _, _, candidates = setting
+    cost = np.array([p.flops for p in candidates])
+    picks = [FrontierSampler._explore([p.point_id for p in candidates], cost, np.random.default_rng(i))
+             for i in range(400)]
+    by_id = {p.point_id: p for p in candidates}
+    drawn = np.array([by_id[pid].flops for pid in picks])
+    assert drawn.mean() < 0.5 * cost.mean()
+    assert {by_id[pid].budget for pid in picks} >= {max(p.budget for p in candidates)}
