@@ -94,10 +94,16 @@ class TuneSection:
     space: dict[str, DimensionSection] = field(default_factory=dict)
     sampler: str = "TPESampler"  # any optuna.samplers class that takes only a seed
     n_trials: int = 12  # per rung
+    # Random proposals before a model-based sampler (TPE, GP, CMA-ES) starts modelling; 0: a
+    # third of n_trials, at least 3 (Optuna's default of 10 makes a 10-trial TPE pure random search).
+    n_startup_trials: int = 0
     scheduler: Literal["asha", "none"] = "asha"
     time_attr: Literal["tokens", "step"] = "tokens"
     grace_frac: float = 0.2  # ASHA's first decision after this fraction of a rung's tokens
     reduction_factor: float = 3.0
+    # ASHA decides on the loss of a short cooldown branched off each trial at its milestones
+    # (sweeper.train.loop.cooled_metrics): mid-run WSD losses at peak LR favour small LRs.
+    cooled_decisions: bool = True
     max_concurrent_trials: int = 2
     rungs: Literal["ladder", "plan"] = "ladder"  # one point per size at tokens_per_param, or the isoFLOP plan's points
     sizes: tuple[str, ...] = ()  # empty: every size of the model section

@@ -17,7 +17,7 @@ import torch
 
 from sweeper.data import TARGETS, train_batches, validation_sets
 from sweeper.train.metrics import evaluate, moe_metrics
-from sweeper.train.schedules import warmup_steps_for, wsd_multiplier
+from sweeper.train.schedules import cooldown_start, warmup_steps_for, wsd_multiplier
 
 VALIDATION_SEED = 10_007  # the same held-out data for every trial, whatever its training seed
 
@@ -108,13 +108,16 @@ def _set_threads() -> None:
 def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
           report: Callable[[dict], None] | None = None, device: str = "cpu",
           checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None,
-          snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None) -> TrainResult:
+          snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None,
+          cooled_eval_at: frozenset[int] = frozenset()) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
     With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
     last checkpoint calls checkpoint(metrics, state) instead of report(metrics);
     `resume` (such a state) continues that run exactly where it stopped.
     `snapshot(state)` is called once, after step `snapshot_at` (cooldown branching).
+    At a step of `cooled_eval_at` still in the stable phase, the reported `val_loss` is
+    that of a cooled-down copy (see `cooled_metrics`); its FLOPs count in `flops`.
     """
     from models.registry import build_model
 
@@ -136,7 +139,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         ema, first, step = resume["ema"], resume["first"], int(resume["step"])
         for _ in range(step):  # the data stream is deterministic: skip what was trained on
             next(batches)
-    saved_at = step
+    saved_at, probe_flops = step, 0.0
+    stable_until = cooldown_start(total, hp.cooldown_frac)
     for step in range(step + 1, total + 1):
         lr_mult = lr_at(step - 1, total, hp)
         stats = train_step(model, _to(next(batches), device), optimizer, hp, lr_mult)
@@ -147,8 +151,14 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             diverged = True
         if snapshot is not None and step == snapshot_at and not diverged:
             snapshot(_state(model, optimizer, step, ema, first))
-        if diverged or step % hp.eval_every == 0 or step == total:
+        probe = step in cooled_eval_at and step <= stable_until and not diverged
+        if diverged or probe or step % hp.eval_every == 0 or step == total:
             metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
+            if probe:
+                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device)
+                probe_flops += flops
+                metrics = {**metrics, "val_loss_stable": metrics["val_loss"], **cooled}
+            metrics["flops"] += probe_flops
             due = (checkpoint is not None and hp.checkpoint_every > 0 and not diverged and step < total
                    and step - saved_at >= hp.checkpoint_every)
             if due:
@@ -161,9 +171,36 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
     losses["avg"] = metrics.get("val_loss", float("nan"))
     extra = {k: v for k, v in metrics.items() if k.startswith("moe_")}
-    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=spec.flops_per_token * step * tokens_per_step,
+    if probe_flops:
+        extra["cooled_eval_flops"] = probe_flops
+    return TrainResult(steps=step, n_tokens=step * tokens_per_step,
+                       flops=spec.flops_per_token * step * tokens_per_step + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
                        wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra)
+
+
+def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str) -> tuple[dict, float]:
+    """Validation losses of a copy of the run cooled down from `step`, and the FLOPs that cost.
+
+    Mid-run losses of a warmup-stable-decay run are taken at the peak learning rate, where a
+    larger LR looks worse than it ends up: comparing trials there (ASHA's early decisions)
+    favours small LRs. The copy takes the cooldown a run ending here would have had
+    (cooldown_frac of its length, on fresh batches of the same mixture); the run itself is untouched.
+    """
+    import copy
+
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    saved_rng = torch.get_rng_state()  # the run continues exactly as it would have without the probe
+    length = max(1, round(step * hp.cooldown_frac / (1.0 - hp.cooldown_frac)))
+    batches = train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step)  # not the run's own stream
+    for i in range(length):
+        train_step(model, _to(next(batches), device), optimizer, hp, max(0.0, 1.0 - math.sqrt(i / length)))
+    per_target, _ = evaluate(model, val, device=device)
+    model.load_state_dict(saved_model)
+    optimizer.load_state_dict(saved_opt)
+    torch.set_rng_state(saved_rng)
+    cooled = {"val_loss": per_target["avg"], **{f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target}}
+    return cooled, spec.flops_per_token * length * hp.batch_size * spec.seq_len
 
 
 def _state(model, optimizer, step: int, ema, first) -> dict:

@@ -69,17 +69,34 @@ def check_budget(cfg: SweepConfig, rungs: list[PlannedTrial]) -> float:
     return worst
 
 
-def make_sampler(name: str, seed: int):
+def make_sampler(name: str, seed: int, *, n_trials: int = 0, n_startup_trials: int = 0):
+    """The Optuna sampler `name`, seeded; a model-based one starts modelling after
+    `n_startup_trials` random trials (0: a third of `n_trials`, at least 3)."""
+    import inspect
+
     import optuna
 
     cls = getattr(optuna.samplers, name, None)
     if not isinstance(cls, type) or not issubclass(cls, optuna.samplers.BaseSampler):
         names = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler") and n != "BaseSampler")
         raise SweeperInputError("tune.sampler", name, f"use an Optuna sampler: {', '.join(names)}")
+    kwargs = {"seed": seed}
+    if "n_startup_trials" in inspect.signature(cls.__init__).parameters:
+        kwargs["n_startup_trials"] = n_startup_trials or max(3, n_trials // 3)
     try:
-        return cls(seed=seed)
+        return cls(**kwargs)
     except TypeError as exc:
         raise SweeperInputError("tune.sampler", name, f"needs more than a seed ({exc}); pick another sampler") from None
+
+
+def sampler_for(cfg: SweepConfig, seed: int):
+    return make_sampler(cfg.tune.sampler, seed, n_trials=cfg.tune.n_trials, n_startup_trials=cfg.tune.n_startup_trials)
+
+
+def asha_milestones(max_t: int, grace: int, reduction_factor: float) -> list[int]:
+    """Where Ray's ASHAScheduler (one bracket) compares trials: grace * rf**k below max_t."""
+    n = int(math.log(max_t / grace) / math.log(reduction_factor) + 1)
+    return [int(grace * reduction_factor ** k) for k in range(n) if grace * reduction_factor ** k < max_t]
 
 
 def tune_experiment(cfg: SweepConfig) -> str:
@@ -113,7 +130,7 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
         raise SweeperInputError("tune.space", {}, "declare at least one dimension, e.g. lr: {dist: loguniform, low: 1e-4, high: 1e-2}")
     rungs = select_rungs(cfg)
     worst = check_budget(cfg, rungs)
-    make_sampler(cfg.tune.sampler, cfg.seed)  # fail on a bad name before anything starts
+    sampler_for(cfg, cfg.seed)  # fail on a bad name before anything starts
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, tune_experiment(cfg), cfg.tracking_uri)
     job_id = new_sweep_id()
@@ -198,11 +215,14 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
             "rung": point.size}
     if trainable is not None:
         base["source"] = "simulated"
-    searcher = OptunaSearch(sampler=make_sampler(cfg.tune.sampler, seed), metric="val_loss", mode="min")
+    searcher = OptunaSearch(sampler=sampler_for(cfg, seed), metric="val_loss", mode="min")
     max_t = point.n_tokens if cfg.tune.time_attr == "tokens" else point.steps
+    grace = max(1, int(cfg.tune.grace_frac * max_t))
     scheduler = FIFOScheduler() if cfg.tune.scheduler == "none" else ASHAScheduler(
         time_attr=cfg.tune.time_attr, metric="val_loss", mode="min", max_t=max_t,
-        grace_period=max(1, int(cfg.tune.grace_frac * max_t)), reduction_factor=cfg.tune.reduction_factor)
+        grace_period=grace, reduction_factor=cfg.tune.reduction_factor)
+    if cfg.tune.scheduler == "asha" and cfg.tune.cooled_decisions:
+        base["cooled_eval_at"] = {cfg.tune.time_attr: asha_milestones(max_t, grace, cfg.tune.reduction_factor)}
     recorder = TuneRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=rung_run,
                             sweep_id=job_id)
     function = trainable or tune_point

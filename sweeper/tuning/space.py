@@ -149,6 +149,8 @@ def check_tune_section(tune, *, kind: str) -> None:
         raise SweeperInputError("tune.reduction_factor", tune.reduction_factor, "must be greater than 1")
     if tune.n_bootstrap < 0:
         raise SweeperInputError("tune.n_bootstrap", tune.n_bootstrap, "must be >= 0")
+    if tune.n_startup_trials < 0:
+        raise SweeperInputError("tune.n_startup_trials", tune.n_startup_trials, "must be >= 0 (0: a third of n_trials)")
     if not tune.sampler.isidentifier():
         raise SweeperInputError("tune.sampler", tune.sampler, "name an Optuna sampler class, e.g. TPESampler")
     for i, m in enumerate(tune.mixtures):

@@ -37,6 +37,14 @@ def _finite(value: float) -> float:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else DIVERGED_LOSS
 
 
+def cooled_eval_steps(milestones: dict, tokens_per_step: int) -> frozenset[int]:
+    """The first step at or past each ASHA milestone ({"tokens": [...]} or {"step": [...]}):
+    the report ASHA decides on there carries the cooled-down loss."""
+    steps = set(milestones.get("step", ()))
+    steps.update(math.ceil(t / tokens_per_step) for t in milestones.get("tokens", ()))
+    return frozenset(int(s) for s in steps)
+
+
 def tune_point(config: dict) -> None:
     from models.registry import get_model_spec
     from sweeper.train.loop import TrainHParams, train
@@ -49,7 +57,8 @@ def tune_point(config: dict) -> None:
     def report(metrics: dict) -> None:
         tune.report({**metrics, "val_loss": _finite(metrics.get("val_loss", math.nan))})
 
-    result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report)
+    result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report,
+                   cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len))
     losses = result.losses
     tune.report({
         "step": result.steps, "tokens": result.n_tokens, "flops": result.flops,

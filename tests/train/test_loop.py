@@ -94,3 +94,21 @@ def test_a_run_resumed_from_its_checkpoint_ends_where_the_uninterrupted_run_does
     assert resumed.steps == whole.steps == 30
     assert resumed.losses["avg"] == pytest.approx(whole.losses["avg"], rel=1e-5)
     assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-5)
+
+
+def test_a_cooled_evaluation_reports_the_cooled_loss_and_leaves_the_run_untouched():
+    spec = get_model_spec("early_fusion", "tiny-1")
+    hp = TrainHParams(lr=2e-2, batch_size=4, eval_every=1000, eval_batches=1, eval_batch_size=8)
+    n_tokens = 50 * 4 * spec.seq_len
+    plain = train(spec, hp, n_tokens=n_tokens, seed=0)
+    reports = []
+    probed = train(spec, hp, n_tokens=n_tokens, seed=0, report=reports.append, cooled_eval_at=frozenset({20, 45}))
+    assert probed.losses == plain.losses  # weights, optimizer and RNG restored after the probe
+    at = {r["step"]: r for r in reports}
+    # Step 20 is stable (the cooldown starts at 40): its copy cooled 5 steps (20% of a 25-step run)
+    # ends below the peak-LR loss. Step 45 is already in the cooldown: no probe there.
+    assert set(at) == {20, 50} and "val_loss_stable" not in at[50]
+    assert at[20]["val_loss"] < at[20]["val_loss_stable"]
+    probe_flops = spec.flops_per_token * 5 * 4 * spec.seq_len
+    assert at[20]["flops"] == pytest.approx(spec.flops_per_token * 20 * 4 * spec.seq_len + probe_flops)
+    assert probed.flops == pytest.approx(plain.flops + probe_flops)

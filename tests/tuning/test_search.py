@@ -60,5 +60,9 @@ def test_a_sampler_is_chosen_by_name(tune_overrides):
     from sweeper.tuning.search import make_sampler
 
     assert type(make_sampler("RandomSampler", 0)).__name__ == "RandomSampler"
+    # A model-based sampler models after a third of the trials (Optuna's own default, 10, would
+    # leave a 10-trial TPE search purely random); an explicit setting wins.
+    assert make_sampler("TPESampler", 0, n_trials=12)._n_startup_trials == 4
+    assert make_sampler("TPESampler", 0, n_trials=12, n_startup_trials=7)._n_startup_trials == 7
     with pytest.raises(SweeperInputError, match="tune.sampler"):
         make_sampler("NoSuchSampler", 0)
