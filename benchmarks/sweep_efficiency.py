@@ -16,8 +16,9 @@ Setup: the tiny dense_text ladder (6 sizes, 54k-804k parameters), isoFLOP slices
   a slice); its cost is the FLOPs spent up to the first trial after which the
   bootstrap CIs of a and b are <= target. This is the smallest in-order grid
   reaching the target, i.e. generous to the grid.
-- adaptive: FrontierSampler proposals from the candidate set (budgets sqrt(3)
-  apart up to the grid's largest slice); cost is the FLOPs of every trial
+- adaptive: FrontierSampler proposals from the candidate set (budgets 3**(1/4)
+  apart up to the grid's largest slice), with its defaults (`--extrapolate`,
+  `--prediction-weight` change them); cost is the FLOPs of every trial
   finished or in flight when its CIs first reach the target.
 
 Both are checked after every finished trial with the same procedure: a coarse
@@ -115,11 +116,12 @@ def run_grid(plan: Plan, sim: dict, seed: int, check: Checker):
     return float("nan"), float("nan"), None, len(done)
 
 
-def run_adaptive(cfg, plan: Plan, sim: dict, seed: int, check: Checker, parallel: int, timings: list):
+def run_adaptive(cfg, plan: Plan, sim: dict, seed: int, check: Checker, parallel: int, timings: list,
+                 **sampler_kwargs):
     candidates = candidate_points(cfg, plan)
     by_id = {p.point_id: p for p in candidates}
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=sim["law"],
-                              watch=WATCH, seed=seed)
+                              watch=WATCH, seed=seed, **sampler_kwargs)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dist = CategoricalDistribution([p.point_id for p in candidates])
     in_flight, done, losses, spent = [], [], [], 0.0
@@ -164,7 +166,8 @@ def one_seed(args, cfg, plan, held_out, job):
     sim = {"law": "chinchilla", "params": LAWS[name], "noise": args.noise}
     timings: list[float] = []
     g_flops, g_whole, g_fit, g_n = run_grid(plan, sim, seed, checker(args, seed))
-    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, checker(args, seed), args.parallel, timings)
+    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, checker(args, seed), args.parallel, timings,
+                                       extrapolate=args.extrapolate, prediction_weight=args.prediction_weight)
     row = (seed, g_flops, g_n, extrapolation_error(g_fit, sim, held_out),
            a_flops, a_n, extrapolation_error(a_fit, sim, held_out), g_whole)
     return row, timings
@@ -181,6 +184,8 @@ def main(argv=None) -> None:
     ap.add_argument("--screen", type=float, default=1.5)
     ap.add_argument("--patience", type=int, default=2, help="checks in a row within target, as the stopper")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes over (law, seed)")
+    ap.add_argument("--extrapolate", type=float, default=3.0, help="FrontierSampler: watched prediction's budget factor")
+    ap.add_argument("--prediction-weight", type=float, default=3.0, help="FrontierSampler: the prediction's weight")
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg, plan, held_out = setup(args.slices)

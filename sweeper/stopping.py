@@ -102,6 +102,8 @@ class OnlineFitter(DriverOnly, tune.Callback):
         table = self.load_table().ok()
         if len(table) < self.min_runs:
             return None
+        if self.history.refits and len(table) == self.history.refits[-1].n_runs:
+            return None  # a failed or diverged trial added no run: the same fit must not count twice
         try:
             fit = self.fit(table)
         except SweeperInputError:  # too few distinct sizes yet: wait for more runs

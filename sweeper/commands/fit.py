@@ -38,10 +38,8 @@ def _load(args) -> tuple:
     if args.experiment:
         from sweeper.results import load_run_table
 
-        frame = load_run_table(experiment=args.experiment, tracking_uri=args.tracking_uri).frame
-        if "status" in frame:
-            frame = frame[frame["status"] == "ok"]
-        return frame, args.target or "average"
+        table = load_run_table(experiment=args.experiment, tracking_uri=args.tracking_uri)
+        return table.ok().frame, args.target or "average"  # failed, diverged and stopped runs stay out
     if not args.file:
         raise SweeperInputError("FILE", None, "pass a CSV file of runs or --experiment NAME")
     frame = read_runs_csv(args.file)

@@ -120,3 +120,12 @@ def test_compare_names_a_run_without_a_fit(finished_sweep, capsys):
     child = result.runs.frame["trial_id"].iloc[0]
     assert main(["compare", child, "--tracking-uri", uri]) == 2
     assert "no fit.json" in capsys.readouterr().err
+
+
+def test_fit_command_refits_the_experiments_ok_runs(finished_sweep, capsys):
+    result, uri, _ = finished_sweep
+    assert main(["fit", "--experiment", "report-test", "--tracking-uri", uri, "--grid", "coarse",
+                 "--format", "json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["n_runs"] == len(result.runs.ok()) > 0
+    assert fit["params"]["alpha"] == pytest.approx(result.fit.params["alpha"], rel=0.05)

@@ -73,13 +73,29 @@ def test_online_fitter_refits_logs_and_feeds_the_stopper():
     widths = iter([0.5, 0.01, 0.01])
     history = RefitHistory()
     logged = []
-    fitter = OnlineFitter(history=history, load_table=lambda: table_of(8),
+    runs = iter([8, 9, 10])
+    fitter = OnlineFitter(history=history, load_table=lambda: table_of(next(runs)),
                           fit=lambda t: KnownFit(next(widths), {"E": 1.0}, {"a": 0.5}),
                           watch=("a", "b"), log=lambda r, i: logged.append((i, r.halfwidths["a"])))
     s = stopper(history)
     for _ in range(3):
         fitter.refit()
     assert logged == [(1, 0.5), (2, 0.01), (3, 0.01)]
+    assert s.stop_all()
+
+
+def test_a_trial_that_adds_no_run_adds_no_refit():
+    """A failed or diverged trial leaves the ok runs as they were: refitting them again would
+    count one fit twice towards `patience`."""
+    history = RefitHistory()
+    runs = iter([8, 9, 9, 10])  # the third trial failed
+    fitter = OnlineFitter(history=history, load_table=lambda: table_of(next(runs)),
+                          fit=lambda t: KnownFit(0.5 if len(t) < 9 else 0.01, {"E": 1.0}, {"a": 0.5}), watch=("a", "b"))
+    s = stopper(history)
+    assert fitter.refit() is not None and fitter.refit() is not None
+    assert fitter.refit() is None and [r.n_runs for r in history.refits] == [8, 9]
+    assert not s.stop_all()  # one converged fit so far, not two
+    fitter.refit()
     assert s.stop_all()
 
 
