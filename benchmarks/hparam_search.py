@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--lo", type=float, default=1e-3)
     ap.add_argument("--hi", type=float, default=1e-1)
     ap.add_argument("--grace", type=float, default=0.15)
+    ap.add_argument("--rf", type=float, default=3.0, help="ASHA reduction factor")
     ap.add_argument("--tokens-per-param", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noise-seeds", type=int, default=2, help="other seeds the grid's best lr is retrained with")
@@ -61,7 +62,7 @@ def main() -> None:
         "tune.scheduler": "none", "tune.n_trials": args.grid})
     tpe_cfg = load_config("tiny", **common, **{
         "tune.space": {"lr": {"dist": "loguniform", "low": args.lo, "high": args.hi}}, "tune.sampler": "TPESampler",
-        "tune.scheduler": "asha", "tune.grace_frac": args.grace, "tune.reduction_factor": 3.0,
+        "tune.scheduler": "asha", "tune.grace_frac": args.grace, "tune.reduction_factor": args.rf,
         "tune.n_trials": args.trials})
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     quiet = lambda line: None  # noqa: E731
@@ -74,7 +75,7 @@ def main() -> None:
     finally:
         ray.shutdown()
     print(f"tiny early-fusion ladder, {args.tokens_per_param:g} tokens/param, paper (tiny) recipe batch; "
-          f"grid: {args.grid} lrs in [{args.lo:g}, {args.hi:g}]; TPE+ASHA: {args.trials} trials, grace {args.grace:g}, rf 3")
+          f"grid: {args.grid} lrs in [{args.lo:g}, {args.hi:g}]; TPE+ASHA: {args.trials} trials, grace {args.grace:g}, rf {args.rf:g}")
     print(f"{'rung':<32} {'grid best':>10} {'grid lr':>9} {'TPE best':>10} {'TPE lr':>9} {'gap':>8} {'stopped':>8}")
     gaps = []
     for g, t in zip(grid.rungs, tpe.rungs):
