@@ -17,7 +17,7 @@ import torch
 
 from sweeper.data import TARGETS, train_batches, validation_sets
 from sweeper.train.metrics import evaluate, moe_metrics
-from sweeper.train.schedules import cooldown_start, warmup_steps_for, wsd_multiplier
+from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
 
 VALIDATION_SEED = 10_007  # the same held-out data for every trial, whatever its training seed
 
@@ -194,7 +194,7 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     length = max(1, round(step * hp.cooldown_frac / (1.0 - hp.cooldown_frac)))
     batches = train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step)  # not the run's own stream
     for i in range(length):
-        train_step(model, _to(next(batches), device), optimizer, hp, max(0.0, 1.0 - math.sqrt(i / length)))
+        train_step(model, _to(next(batches), device), optimizer, hp, cooldown_multiplier(i, length))
     per_target, _ = evaluate(model, val, device=device)
     model.load_state_dict(saved_model)
     optimizer.load_state_dict(saved_opt)

@@ -25,6 +25,11 @@ def cooldown_start(total_steps: int, cooldown_frac: float) -> int:
     return total_steps - int(round(cooldown_frac * total_steps))
 
 
+def cooldown_multiplier(i: int, length: int) -> float:
+    """LR multiplier on step i (0-based) of a cooldown of `length` steps: 1 - sqrt(progress)."""
+    return max(0.0, 1.0 - math.sqrt(i / length))
+
+
 def wsd_multiplier(step: int, total_steps: int, *, warmup: int, cooldown_frac: float) -> float:
     """LR multiplier in [0, 1] for 0-based `step` of a run of `total_steps` steps."""
     if warmup > 0 and step < warmup:
@@ -33,5 +38,4 @@ def wsd_multiplier(step: int, total_steps: int, *, warmup: int, cooldown_frac: f
     cooldown = total_steps - start
     if cooldown <= 0 or step < start:
         return 1.0
-    progress = (step - start) / cooldown  # 0 on the first cooldown step, ~1 on the last
-    return max(0.0, 1.0 - math.sqrt(progress))
+    return cooldown_multiplier(step - start, cooldown)  # 1 on the first cooldown step, ~0 on the last
