@@ -185,12 +185,12 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
     base = trial_config(cfg)
     base["faults"]["marker_dir"] = str(Path(".sweeper/faults", sweep_id).resolve())
     searcher, adaptive_candidates = None, None
-    if cfg.design == "adaptive":
+    if adaptive:
         from sweeper.samplers.candidates import candidate_points
 
         adaptive_candidates = candidate_points(cfg, plan)
     base["branching"] = branching_config(cfg, plan.trials if adaptive_candidates is None else adaptive_candidates)
-    if cfg.design == "adaptive":
+    if adaptive:
         ok = before.ok().frame
         searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])),
                                  history.flops_spent)
@@ -209,7 +209,7 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
             if started:
                 ray.shutdown()
     flush_outbox(recorder, cfg, progress)
-    reason = stopper.stop_reason or ("candidates or budget exhausted" if cfg.design == "adaptive" else "plan complete")
+    reason = stopper.stop_reason or ("candidates or budget exhausted" if adaptive else "plan complete")
     return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=reason)
 
 

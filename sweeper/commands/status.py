@@ -52,13 +52,14 @@ def estimate_compute_to_converge(history: pd.DataFrame, target_ci: float, *, rec
 
 def sweep_status(client, experiment_id: str, parent) -> dict:
     from sweeper.report import refit_history_from_mlflow
+    from sweeper.tracking import FINISHED
 
     params, tags = parent.data.params, parent.data.tags
     sweep_id = tags.get("sweeper.sweep_id", "")
     trials = client.search_runs([experiment_id], f"tags.`sweeper.role` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}'",
                                 max_results=50000)
     statuses = pd.Series([t.data.tags.get("sweeper.status", "") for t in trials], dtype=str)
-    spent = float(sum(t.data.metrics.get("flops_spent", t.data.metrics.get("flops", 0.0)) for t in trials if t.data.tags.get("sweeper.status") in ("ok", "diverged")))
+    spent = float(sum(t.data.metrics.get("flops_spent", t.data.metrics.get("flops", 0.0)) for t in trials if t.data.tags.get("sweeper.status") in FINISHED))
     history = refit_history_from_mlflow(client, parent.info.run_id)
     target_ci = float(params.get("fit.target_ci", "nan"))
     watch = json.loads(params.get("fit.watch", "[]"))
@@ -66,7 +67,7 @@ def sweep_status(client, experiment_id: str, parent) -> dict:
     current = {name: {"value": metrics.get(f"refit.{name}", math.nan), "ci_halfwidth": metrics.get(f"refit.ci_halfwidth.{name}", math.nan)}
                for name in watch}
     planned = _planned_count(client, parent.info.run_id) if tags.get("sweeper.design") == "grid" else None
-    done = int(statuses.isin(["ok", "diverged"]).sum())
+    done = int(statuses.isin(FINISHED).sum())
     return {
         "experiment_id": experiment_id, "sweep_id": sweep_id, "parent_run_id": parent.info.run_id,
         "run_status": parent.info.status, "space": tags.get("sweeper.space", ""), "design": tags.get("sweeper.design", ""),

@@ -156,18 +156,17 @@ CHINCHILLA = LinearLogLaw(
     param_map=_chinchilla_params, theta_map=_chinchilla_theta)
 
 
+def extra_columns(frame: pd.DataFrame) -> dict:
+    """The columns a law's predict() takes besides N and D (tokens per modality, sparsity)."""
+    return {c: frame[c].to_numpy() for c in frame.columns
+            if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
+
+
 # ---- Sparsity-aware (reference Table 12 / C.7, after Abnar et al.) -------------------
 # L = E + A/N^alpha + B/D^beta + C (1-S)^lambda + d (1-S)^delta / N^gamma, with S the
 # fraction of inactive experts. The extracted reference text loses the fraction bars;
 # we use the reading in which more sparsity lowers the loss at fixed active N (the
 # paper's MoE finding) for positive lambda and delta, as Table 12 reports.
-
-
-
-def extra_columns(frame: pd.DataFrame) -> dict:
-    """The columns a law's predict() takes besides N and D (tokens per modality, sparsity)."""
-    return {c: frame[c].to_numpy() for c in frame.columns
-            if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
 
 
 def sparsity_of(frame: pd.DataFrame) -> np.ndarray:
