@@ -25,11 +25,15 @@ Both are checked after every finished trial with the same procedure: a coarse
 fit, a Fisher-information (delta method) half-width as a cheap screen, and when
 that screen is within `screen` x of the target, the bootstrap fit (same
 n_bootstrap, grid and seed for both designs) that decides; as in the live
-ConvergenceStopper, `patience` checks in a row must pass. Extrapolation error:
-mean absolute % error of the converged fit's loss prediction against the
-noise-free law at every ladder size of the held-out budget.
+ConvergenceStopper, `patience` checks in a row must pass. `--watch-prediction`
+adds log L_opt at the held-out budget to the watched quantities (live:
+`--target-compute C` and log_L_opt in fit.watch): a and b converge on cheap
+points whose fit can still extrapolate badly. Extrapolation error of the
+converged fit against the noise-free law at the held-out budget: the mean
+absolute % error over every ladder size (the whole isoFLOP curve), and the
+absolute % error at the true compute-optimal (N, D) (what a user reads off).
 
-    .venv/bin/python benchmarks/sweep_efficiency.py --seeds 10
+    .venv/bin/python benchmarks/sweep_efficiency.py --seeds 10 [--watch-prediction]
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from optuna.trial import TrialState
 
 from sweeper.config import load_config
 from sweeper.fit import SearchSettings, fit_law, get_law
+from sweeper.fit.derived import closed_form
 from sweeper.fit.synthetic import TABLE2_AVG
 from sweeper.plan import Plan, geometric_slices, model_specs, slice_trials
 from sweeper.samplers.candidates import candidate_points, initial_design
@@ -78,8 +83,11 @@ def setup(n_slices: int):
 class Checker:
     """The convergence check both designs go through after every finished trial."""
 
-    def __init__(self, law: str, target: float, n_bootstrap: int, seed: int, screen: float, patience: int):
+    def __init__(self, law: str, target: float, n_bootstrap: int, seed: int, screen: float, patience: int,
+                 target_compute: float, watch: tuple[str, ...] = WATCH):
         self.law, self.target, self.n_bootstrap, self.seed, self.screen = law, target, n_bootstrap, seed, screen
+        # Every fit carries log_L_opt at target_compute; it decides only when watched (as fit.watch live).
+        self.target_compute, self.watch = target_compute, watch
         self.patience, self.streak = patience, 0
 
     def __call__(self, points, losses):
@@ -98,8 +106,9 @@ class Checker:
                                    frame["n_tokens"].to_numpy(float), np.log(frame["loss"].to_numpy()), WATCH)
         if max(approx.values()) > self.screen * self.target:
             return None
-        fit = fit_law(frame, law=self.law, grid="coarse", n_bootstrap=self.n_bootstrap, seed=self.seed)
-        return fit if all(fit.ci_halfwidth(w) <= self.target for w in WATCH) else None
+        fit = fit_law(frame, law=self.law, grid="coarse", n_bootstrap=self.n_bootstrap, seed=self.seed,
+                      target_compute=self.target_compute)
+        return fit if all(fit.ci_halfwidth(w) <= self.target for w in self.watch) else None
 
 
 def run_grid(plan: Plan, sim: dict, seed: int, check: Checker):
@@ -148,16 +157,28 @@ def run_adaptive(cfg, plan: Plan, sim: dict, seed: int, check: Checker, parallel
             return spent, fit, len(done)
 
 
-def extrapolation_error(fit, sim: dict, held_out) -> float:
+def extrapolation_error(fit, sim: dict, held_out) -> tuple[float, float, float]:
+    """(mean |%| error over every ladder size of the held-out budget, |%| error at its true
+    compute-optimal (N, D), the fit's own CI half-width of log L_opt there): the first is the
+    whole isoFLOP curve, the second what a user of the law reads off it."""
     if fit is None:
-        return float("nan")
-    truth = np.array([law_loss(sim["law"], sim["params"], t.n_params, t.n_tokens) for t in held_out])
-    pred = fit.predict(np.array([t.n_params for t in held_out], float), np.array([t.n_tokens for t in held_out], float))
-    return float(100.0 * np.mean(np.abs(pred - truth) / truth))
+        return float("nan"), float("nan"), float("nan")
+    n = np.array([t.n_params for t in held_out], float)
+    d = np.array([t.n_tokens for t in held_out], float)
+    truth = np.array([law_loss(sim["law"], sim["params"], *nd) for nd in zip(n, d)])
+    curve = float(100.0 * np.mean(np.abs(fit.predict(n, d) - truth) / truth))
+    k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
+    opt = closed_form(sim["params"], k)
+    budget = held_out[0].budget
+    n_opt, d_opt = opt["K_a"] * budget ** opt["a"], opt["K_b"] * budget ** opt["b"]
+    true_opt = law_loss(sim["law"], sim["params"], n_opt, d_opt)
+    at_opt = float(100.0 * abs(fit.predict(np.array([n_opt]), np.array([d_opt]))[0] - true_opt) / true_opt)
+    return curve, at_opt, fit.ci_halfwidth("log_L_opt")
 
 
-def checker(args, seed: int) -> Checker:
-    return Checker("chinchilla", args.target_ci, args.n_bootstrap, seed, args.screen, args.patience)
+def checker(args, seed: int, held_out) -> Checker:
+    return Checker("chinchilla", args.target_ci, args.n_bootstrap, seed, args.screen, args.patience,
+                   held_out[0].budget, WATCH + ("log_L_opt",) if args.watch_prediction else WATCH)
 
 
 def one_seed(args, cfg, plan, held_out, job):
@@ -165,11 +186,11 @@ def one_seed(args, cfg, plan, held_out, job):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sim = {"law": "chinchilla", "params": LAWS[name], "noise": args.noise}
     timings: list[float] = []
-    g_flops, g_whole, g_fit, g_n = run_grid(plan, sim, seed, checker(args, seed))
-    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, checker(args, seed), args.parallel, timings,
+    g_flops, g_whole, g_fit, g_n = run_grid(plan, sim, seed, checker(args, seed, held_out))
+    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, checker(args, seed, held_out), args.parallel, timings,
                                        extrapolate=args.extrapolate, prediction_weight=args.prediction_weight)
-    row = (seed, g_flops, g_n, extrapolation_error(g_fit, sim, held_out),
-           a_flops, a_n, extrapolation_error(a_fit, sim, held_out), g_whole)
+    row = (seed, g_flops, g_n, *extrapolation_error(g_fit, sim, held_out),
+           a_flops, a_n, *extrapolation_error(a_fit, sim, held_out), g_whole)
     return row, timings
 
 
@@ -181,6 +202,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n-bootstrap", type=int, default=30)
     ap.add_argument("--slices", type=int, default=7, help="grid slices available; one more is held out")
     ap.add_argument("--parallel", type=int, default=2, help="adaptive trials in flight")
+    ap.add_argument("--watch-prediction", action="store_true",
+                    help="also watch log L_opt at the held-out budget (live: --target-compute, fit.watch log_L_opt)")
     ap.add_argument("--screen", type=float, default=1.5)
     ap.add_argument("--patience", type=int, default=2, help="checks in a row within target, as the stopper")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes over (law, seed)")
@@ -191,7 +214,8 @@ def main(argv=None) -> None:
     cfg, plan, held_out = setup(args.slices)
     print(f"tiny dense_text ladder; grid slices {', '.join(f'{c:.3g}' for c in plan.slices)} "
           f"({len(plan.trials)} trials, {plan.total_flops:.3g} FLOPs); held out C={held_out[0].budget:.3g}; "
-          f"noise {args.noise}; target CI half-width {args.target_ci} on a, b; n_bootstrap {args.n_bootstrap}; "
+          f"noise {args.noise}; target CI half-width {args.target_ci} on a, b"
+          f"{', log L_opt' if args.watch_prediction else ''}; n_bootstrap {args.n_bootstrap}; "
           f"{args.parallel} adaptive trials in flight")
     all_ratios, whole_ratios, timings = [], [], []
     jobs = [(name, seed) for name in LAWS for seed in range(args.seeds)]
@@ -205,11 +229,11 @@ def main(argv=None) -> None:
             rows.append(row)
             timings.extend(seed_timings)
             r = row
-            print(f"  seed {seed}: grid {r[1]:.3g} FLOPs / {r[2]} trials (err {r[3]:.3f}%), "
-                  f"adaptive {r[4]:.3g} / {r[5]} (err {r[6]:.3f}%), ratio {r[4] / r[1]:.3f} "
-                  f"(vs whole grid slices {r[4] / r[7]:.3f})")
-        df = pd.DataFrame(rows, columns=["seed", "grid_flops", "grid_n", "grid_err", "ad_flops", "ad_n", "ad_err",
-                                         "grid_whole"])
+            print(f"  seed {seed}: grid {r[1]:.3g} FLOPs / {r[2]} trials (err {r[3]:.3f}%, at optimum "
+                  f"{r[4]:.3f}%, CI {100 * r[5]:.2f}%), adaptive {r[6]:.3g} / {r[7]} (err {r[8]:.3f}%, at optimum "
+                  f"{r[9]:.3f}%, CI {100 * r[10]:.2f}%), ratio {r[6] / r[1]:.3f} (vs whole grid slices {r[6] / r[11]:.3f})")
+        df = pd.DataFrame(rows, columns=["seed", "grid_flops", "grid_n", "grid_err", "grid_opt_err", "grid_pred_ci",
+                                         "ad_flops", "ad_n", "ad_err", "ad_opt_err", "ad_pred_ci", "grid_whole"])
         ratio = df["ad_flops"] / df["grid_flops"]
         all_ratios.extend(ratio.tolist())
         whole_ratios.extend((df["ad_flops"] / df["grid_whole"]).tolist())
@@ -217,8 +241,9 @@ def main(argv=None) -> None:
               f"(vs whole slices {np.nanmedian(df['ad_flops'] / df['grid_whole']):.3f}; "
               f"range {np.nanmin(ratio):.3f}-{np.nanmax(ratio):.3f}; grid converged {df['grid_flops'].notna().sum()}"
               f"/{len(df)}, adaptive {df['ad_flops'].notna().sum()}/{len(df)}); held-out error at C="
-              f"{held_out[0].budget:.3g}: grid {np.nanmedian(df['grid_err']):.3f}%, "
-              f"adaptive {np.nanmedian(df['ad_err']):.3f}% (medians)")
+              f"{held_out[0].budget:.3g} (medians), whole curve: grid {np.nanmedian(df['grid_err']):.3f}%, "
+              f"adaptive {np.nanmedian(df['ad_err']):.3f}%; at the optimum: grid {np.nanmedian(df['grid_opt_err']):.3f}%, "
+              f"adaptive {np.nanmedian(df['ad_opt_err']):.3f}%")
     print(f"ALL: median compute ratio adaptive/grid {np.nanmedian(all_ratios):.3f} over {len(all_ratios)} runs "
           f"(against whole grid slices: {np.nanmedian(whole_ratios):.3f}); "
           f"sampler proposal time median {1e3 * np.median(timings):.0f} ms, max {1e3 * np.max(timings):.0f} ms")

@@ -134,6 +134,10 @@ class FitSection:
     watch: tuple[str, ...] = ("a", "b")
     target_ci: float = 0.02
     patience: int = 2
+    # The compute the law will be used at. Every fit then carries log_L_opt, the log of the
+    # predicted compute-optimal loss there; watch it to stop only once that prediction is
+    # pinned too (a, b can converge on cheap points that extrapolate badly).
+    target_compute: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,6 +246,7 @@ ALIASES = {
     "law": "fit.law",
     "n_bootstrap": "fit.n_bootstrap",
     "target_ci": "fit.target_ci",
+    "target_compute": "fit.target_compute",
     "patience": "fit.patience",
     "ray_address": "ray.address",
     "max_concurrent_trials": "ray.max_concurrent_trials",
@@ -426,6 +431,11 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("faults.kinds", unknown[0], "allowed: raise, kill, nan")
     if cfg.fit.n_bootstrap < 0:
         raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
+    if cfg.fit.target_compute is not None and not cfg.fit.target_compute > 0:
+        raise SweeperInputError("fit.target_compute", cfg.fit.target_compute, "must be positive FLOPs, or unset")
+    if "log_L_opt" in cfg.fit.watch and cfg.fit.target_compute is None:
+        raise SweeperInputError("fit.watch", list(cfg.fit.watch), "log_L_opt is the prediction at fit.target_compute: "
+                                "set --target-compute C (the FLOPs you will train at) or drop log_L_opt")
     if cfg.training.recipe == "fitted" and not cfg.training.recipe_run:
         raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job")
     # The tune-space rules live beside the code that samples from them.

@@ -78,8 +78,11 @@ def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished
     from sweeper.samplers.searcher import PointSearcher
 
     branch = plan_cooldown(cfg)
+    extra = {}
+    if cfg.fit.target_compute:  # the sampler watches the prediction where the stopper does
+        extra["extrapolate"] = cfg.fit.target_compute / max(p.budget for p in candidates)
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
-                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch)
+                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch, **extra)
     return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, budget=cfg.budget,
                          finished=finished, spent=spent, cooldown_frac=branch), len(candidates)
 
@@ -146,7 +149,8 @@ def fit_runs(table: RunTable, cfg: SweepConfig, *, online: bool = False):
     from sweeper.fit import fit_law
 
     ok = table.ok().frame
-    kwargs = dict(law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed)
+    kwargs = dict(law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed,
+                  target_compute=cfg.fit.target_compute)
     if online:
         kwargs["grid"] = "coarse"  # refits after every trial: bootstrap on the cheap start grid
     try:

@@ -21,6 +21,8 @@ OVERRIDE_FLAGS = {
     "--law": dict(help="law to fit (default chinchilla)"),
     "--n-bootstrap": dict(dest="n_bootstrap", type=int),
     "--target-ci": dict(dest="target_ci", type=float, help="stop when every watched CI half-width is at most this"),
+    "--target-compute": dict(dest="target_compute", type=float,
+                             help="FLOPs the law will be used at: fits add log_L_opt, its predicted optimal loss there"),
     "--tracking-uri": dict(dest="tracking_uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"),
     "--experiment": dict(help="MLflow experiment name (default sweeper-SPACE)"),
     "--ray-address": dict(dest="ray_address", help='Ray cluster address ("auto" inside a cluster); default: local Ray'),

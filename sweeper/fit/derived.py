@@ -73,8 +73,12 @@ def flops_per_param_token(frame: pd.DataFrame) -> float:
 
 
 def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
-                       regression: bool = True) -> dict[str, float]:
-    """Closed form where the law has one, plus the regression route where it can run."""
+                       regression: bool = True, target_compute: float | None = None) -> dict[str, float]:
+    """Closed form where the law has one, plus the regression route where it can run.
+
+    With `target_compute` C, also log_L_opt: the log of the predicted loss of the
+    compute-optimal model at C, which is what an extrapolating user reads off the law.
+    """
     k = flops_per_param_token(frame)
     out = closed_form(params, k) if law.name in ("chinchilla", "compression") else {}
     extra = {}
@@ -93,4 +97,9 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
         if law.name == "sparsity" and reg:  # no closed form: the regression is the answer
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):
                 out[key] = reg[f"{key}_regression"]
+    if target_compute and "K_a" in out and law.name in ("chinchilla", "sparsity"):
+        n_opt = out["K_a"] * target_compute ** out["a"]
+        d_opt = out["K_b"] * target_compute ** out["b"]
+        loss = law.predict(params, np.array([n_opt]), np.array([d_opt]), **extra)[0]
+        out["log_L_opt"] = float(np.log(loss)) if loss > 0 else float("nan")
     return out

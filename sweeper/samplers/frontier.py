@@ -51,39 +51,40 @@ def _fast_search():
     return SearchSettings(keep=6, n_polish=2)
 
 
+EXPONENTS = ("a", "b", "alpha", "beta")  # what watched_values gives; log_L_opt is the prediction term
+
+
 def watched_values(params: dict[str, float]) -> dict[str, float]:
     alpha, beta = params["alpha"], params["beta"]
     return {"a": beta / (alpha + beta), "b": alpha / (alpha + beta), "alpha": alpha, "beta": beta}
 
 
-def _perturbed(params: dict[str, float], name: str, h: float) -> dict[str, float]:
-    # Non-negative parameters move in log space: their scale spans orders of magnitude, and one
-    # that underflowed to 0 (a term the fit switched off) stays 0, so its column is 0, not NaN.
-    out = dict(params)
-    out[name] = params[name] * np.exp(h) if params[name] >= 0 else params[name] + h
-    return out
+def _derivative(f, params: dict[str, float], name: str, h: float):
+    """d f / d theta_name, theta_name = params[name] on the scale max(|value|, 1).
+
+    Relative steps for the large coefficients (A, B span orders of magnitude),
+    absolute ones near 0. Not in log space: a term the fit switched off (E = 0,
+    say) would get a zero derivative there, i.e. look perfectly known, when it is
+    the least known parameter of all. A non-negative parameter within a step of 0
+    takes a one-sided step, as the law is undefined below 0.
+    """
+    value = params[name]
+    step = h * max(abs(value), 1.0)
+    up = f({**params, name: value + step})
+    if 0.0 <= value < step:
+        return (up - f(params)) / h
+    return (up - f({**params, name: value - step})) / (2 * h)
 
 
 def log_loss_jacobian(law, params: dict[str, float], n: np.ndarray, d: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """d log L / d theta at each (N, D), theta = params (log of the positive ones)."""
-    cols = []
-    for name in params:
-        up = np.log(law.predict(_perturbed(params, name, h), n, d))
-        down = np.log(law.predict(_perturbed(params, name, -h), n, d))
-        cols.append((up - down) / (2 * h))
-    return np.stack(cols, axis=1)
+    """d log L / d theta at each (N, D) (theta as in `_derivative`)."""
+    log_loss = lambda p: np.log(law.predict(p, n, d))  # noqa: E731
+    return np.stack([_derivative(log_loss, params, name, h) for name in params], axis=1)
 
 
 def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float = 1e-6) -> np.ndarray:
-    rows = []
-    for w in watch:
-        row = []
-        for name in params:
-            up = watched_values(_perturbed(params, name, h)).get(w, 0.0)
-            down = watched_values(_perturbed(params, name, -h)).get(w, 0.0)
-            row.append((up - down) / (2 * h))
-        rows.append(row)
-    return np.array(rows)
+    return np.array([[_derivative(lambda p: watched_values(p).get(w, 0.0), params, name, h) for name in params]
+                     for w in watch])
 
 
 def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
@@ -153,7 +154,9 @@ class FrontierSampler(BaseSampler):
         # stable steps of its size that no trained or in-flight point has covered.
         self.cooldown_frac = cooldown_frac
         self.initial = tuple(initial)
-        self.law, self.watch, self.window, self.explore = law, tuple(watch), float(window), float(explore)
+        # A watched log_L_opt is served by the prediction term (`extrapolate`), not as an exponent.
+        self.watch = tuple(w for w in watch if w in EXPONENTS)
+        self.law, self.window, self.explore = law, float(window), float(explore)
         # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
         # watched too (0: not), weighing `prediction_weight` x the exponents together.
         self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed

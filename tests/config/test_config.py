@@ -65,6 +65,8 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("ray:\n  max_concurrent_trials: 0\n", "ray.max_concurrent_trials", "positive"),
         ("resume: yes please\n", "resume", "true or false"),
         ("fit:\n  n_bootstrap: -1\n", "fit.n_bootstrap", ">= 0"),
+        ("fit:\n  target_compute: 0\n", "fit.target_compute", "positive FLOPs"),
+        ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
         ("model: dense\n", "model", "mapping"),
     ],

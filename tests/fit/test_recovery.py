@@ -58,3 +58,22 @@ def test_compression_law_recovers_factor():
     res = fit_law(frame, law="compression", grid="coarse")
     assert abs(np.log(res.params["k_image"] / 4.0)) < 0.3
     assert res.params["k_text"] == 1.0
+
+
+def test_target_compute_adds_the_predicted_optimal_loss_with_an_interval_that_covers_the_truth():
+    from sweeper.fit import get_law
+    from sweeper.fit.derived import closed_form
+
+    frame = draw_losses(token_design(80, seed=3), TABLE2_AVG, noise=0.005, seed=1003)
+    target = 1e24  # beyond every run: an extrapolation
+    res = fit_law(frame, grid="coarse", n_bootstrap=30, seed=3, target_compute=target)
+    opt = closed_form(res.params)
+    n_opt, d_opt = opt["K_a"] * target ** opt["a"], opt["K_b"] * target ** opt["b"]
+    fitted = get_law("chinchilla").predict(res.params, np.array([n_opt]), np.array([d_opt]))[0]
+    assert res.derived["log_L_opt"] == np.log(fitted)
+    true = closed_form(TABLE2_AVG)
+    n_true, d_true = true["K_a"] * target ** true["a"], true["K_b"] * target ** true["b"]
+    truth = np.log(get_law("chinchilla").predict(TABLE2_AVG, np.array([n_true]), np.array([d_true]))[0])
+    lo, hi = res.ci["log_L_opt"]
+    assert lo <= truth <= hi and 0 < hi - lo < 0.2
+    assert "log_L_opt" not in fit_law(frame, grid="coarse").derived  # only when asked for

@@ -29,7 +29,10 @@ def adaptive_sweep(ray_local, tmp_path_factory):
         tracking_uri=uri,
         experiment="it-adaptive",
         batch_size=16,
-        **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0, "budgets.min_steps": 20},
+        # The prediction where the law will be used is watched too: its CI must pass as well.
+        target_compute=1e14,
+        **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0, "budgets.min_steps": 20,
+           "fit.watch": ["a", "b", "log_L_opt"]},
     )
     start = time.monotonic()
     result = sweeper.run(progress=lambda line: None)
@@ -72,5 +75,8 @@ def test_refit_metrics_are_logged_on_the_parent(adaptive_sweep):
     client = MlflowClient(uri)
     history = client.get_metric_history(result.parent_run_id, "refit.ci_halfwidth.a")
     assert history and history[-1].value <= 0.06
+    prediction = client.get_metric_history(result.parent_run_id, "refit.ci_halfwidth.log_L_opt")
+    assert prediction and prediction[-1].value <= 0.06
+    assert "log_L_opt" in result.stop_reason
     assert client.get_metric_history(result.parent_run_id, "refit.flops_spent")
 

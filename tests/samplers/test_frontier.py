@@ -190,3 +190,21 @@ def test_exploration_prefers_cheap_points_but_still_reaches_the_largest_budget(s
     drawn = np.array([by_id[pid].flops for pid in picks])
     assert drawn.mean() < 0.5 * cost.mean()
     assert {by_id[pid].budget for pid in picks} >= {max(p.budget for p in candidates)}
+
+
+def test_a_term_the_fit_switched_off_still_counts_as_unknown():
+    """A fit on cheap points can put E at 0; E must then look least known, not perfectly known
+    (in log space its column would vanish and the sampler would never buy a point to pin it)."""
+    from sweeper.fit import get_law
+    from sweeper.samplers.frontier import log_loss_jacobian
+
+    law = get_law("chinchilla")
+    switched_off = {**TRUE, "E": 0.0}
+    n, d = np.array([1e5, 1e6, 1e8]), np.array([1e6, 1e8, 1e12])
+    column = log_loss_jacobian(law, switched_off, n, d)[:, list(switched_off).index("E")]
+    loss = law.predict(switched_off, n, d)
+    assert np.allclose(column, 1.0 / loss, rtol=1e-3)  # d log L / dE = 1/L, on E's unit scale
+    observed = np.array([[1e5, 1e6], [3e5, 1e6], [1e5, 3e6], [3e5, 3e6], [2e5, 5e6], [5e5, 2e6]])
+    dear = np.array([[1e8, 1e12]])
+    gain = information_gain(law, switched_off, observed, dear, ("a", "b"), predict_at=dear, prediction_weight=1.0)
+    assert np.isfinite(gain).all() and gain[0] > 0.1
