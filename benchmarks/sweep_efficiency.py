@@ -16,10 +16,10 @@ Setup: the tiny dense_text ladder (6 sizes, 54k-804k parameters), isoFLOP slices
   a slice); its cost is the FLOPs spent up to the first trial after which the
   bootstrap CIs of a and b are <= target. This is the smallest in-order grid
   reaching the target, i.e. generous to the grid.
-- adaptive: FrontierSampler proposals from the candidate set (budgets 3**(1/4)
-  apart up to the grid's largest slice), with its defaults (`--extrapolate`,
-  `--prediction-weight` change them); cost is the FLOPs of every trial
-  finished or in flight when its CIs first reach the target.
+- adaptive: FrontierSampler proposals from the candidate set (budgets
+  3**(1/`--steps-per-slice`) apart up to the grid's largest slice), with its
+  defaults (`--extrapolate`, `--prediction-weight` change them); cost is the
+  FLOPs of every trial finished or in flight when its CIs first reach the target.
 
 Both are checked after every finished trial with the same procedure: a coarse
 fit, a Fisher-information (delta method) half-width as a cheap screen, and when
@@ -54,7 +54,7 @@ from sweeper.fit import SearchSettings, fit_law, get_law
 from sweeper.fit.derived import closed_form
 from sweeper.fit.synthetic import TABLE2_AVG
 from sweeper.plan import Plan, geometric_slices, model_specs, slice_trials
-from sweeper.samplers.candidates import candidate_points, initial_design
+from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points, initial_design
 from sweeper.samplers.frontier import POINT, FrontierSampler, fisher_halfwidths
 from sweeper.simulated import law_loss, simulated_loss
 
@@ -126,11 +126,12 @@ def run_grid(plan: Plan, sim: dict, seed: int, check: Checker):
 
 
 def run_adaptive(cfg, plan: Plan, sim: dict, seed: int, check: Checker, parallel: int, timings: list,
-                 **sampler_kwargs):
-    candidates = candidate_points(cfg, plan)
+                 steps_per_slice: int, **sampler_kwargs):
+    candidates = candidate_points(cfg, plan, steps_per_slice=steps_per_slice)
     by_id = {p.point_id: p for p in candidates}
-    sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=sim["law"],
-                              watch=WATCH, seed=seed, **sampler_kwargs)
+    initial = initial_design(plan, candidates, spacing=steps_per_slice)
+    sampler = FrontierSampler(candidates=candidates, initial=initial, law=sim["law"], watch=check.watch, seed=seed,
+                              **sampler_kwargs)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dist = CategoricalDistribution([p.point_id for p in candidates])
     in_flight, done, losses, spent = [], [], [], 0.0
@@ -187,8 +188,11 @@ def one_seed(args, cfg, plan, held_out, job):
     sim = {"law": "chinchilla", "params": LAWS[name], "noise": args.noise}
     timings: list[float] = []
     g_flops, g_whole, g_fit, g_n = run_grid(plan, sim, seed, checker(args, seed, held_out))
-    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, checker(args, seed, held_out), args.parallel, timings,
-                                       extrapolate=args.extrapolate, prediction_weight=args.prediction_weight)
+    check = checker(args, seed, held_out)
+    # As make_searcher: a sampler aims at the stopper's target once the prediction is watched.
+    a_flops, a_fit, a_n = run_adaptive(cfg, plan, sim, seed, check, args.parallel, timings, args.steps_per_slice,
+                                       extrapolate=args.extrapolate, prediction_weight=args.prediction_weight,
+                                       target_ci=args.target_ci if "log_L_opt" in check.watch else None)
     row = (seed, g_flops, g_n, *extrapolation_error(g_fit, sim, held_out),
            a_flops, a_n, *extrapolation_error(a_fit, sim, held_out), g_whole)
     return row, timings
@@ -204,6 +208,7 @@ def main(argv=None) -> None:
     ap.add_argument("--parallel", type=int, default=2, help="adaptive trials in flight")
     ap.add_argument("--watch-prediction", action="store_true",
                     help="also watch log L_opt at the held-out budget (live: --target-compute, fit.watch log_L_opt)")
+    ap.add_argument("--steps-per-slice", type=int, default=STEPS_PER_SLICE, help="candidate budgets per slice ratio")
     ap.add_argument("--screen", type=float, default=1.5)
     ap.add_argument("--patience", type=int, default=2, help="checks in a row within target, as the stopper")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes over (law, seed)")

@@ -25,10 +25,14 @@ def closed_form(params: dict[str, float], k: float = 6.0) -> dict[str, float]:
     if not (alpha > 0 and beta > 0):
         return {}  # no interior optimum: one resource is useless to the law
     a, b = beta / s, alpha / s
-    g = (alpha * params["A"] / (beta * params["B"])) ** (1.0 / s)
-    k_a, k_b = g * k ** -a, k ** -b / g
-    return {"a": a, "b": b, "G": g, "K_a": k_a, "K_b": k_b, "d": b / a,
-            "K_d": k_b * k_a ** (-b / a), "n": a / b, "dn": b - a}
+    # numpy powers: a degenerate fit (one exponent near 0) overflows to inf instead of raising,
+    # so a bootstrap resample or online refit reports it rather than crashing.
+    with np.errstate(over="ignore", divide="ignore"):
+        g = np.float64(alpha * params["A"] / (beta * params["B"])) ** (1.0 / s)
+        k_a, k_b = g * np.float64(k) ** -a, np.float64(k) ** -b / g
+        k_d = k_b * k_a ** (-b / a)
+    return {"a": a, "b": b, "G": float(g), "K_a": float(k_a), "K_b": float(k_b), "d": b / a,
+            "K_d": float(k_d), "n": a / b, "dn": b - a}
 
 
 def regression_route(law: Law, params: dict, compute: np.ndarray, *,

@@ -15,6 +15,11 @@ import numpy as np
 from sweeper.config import SweepConfig
 from sweeper.plan import Plan, PlannedTrial, branchable, model_specs, slice_trials
 
+# Candidate budgets per slice ratio. Finer budgets give the sampler more distinct cheap points
+# (each adds information at its own noise draw) before it must climb to dearer budgets:
+# 4 -> 8 cut the benchmark's compute by about 40%; 16 gained little more and extrapolated worse.
+STEPS_PER_SLICE = 8
+
 
 def slice_ratio(plan: Plan, default: float = 3.0) -> float:
     slices = sorted(plan.slices)
@@ -23,7 +28,7 @@ def slice_ratio(plan: Plan, default: float = 3.0) -> float:
     return float((slices[-1] / slices[0]) ** (1.0 / (len(slices) - 1)))
 
 
-def candidate_budgets(plan: Plan, *, lowest: float, steps_per_slice: int = 4) -> tuple[float, ...]:
+def candidate_budgets(plan: Plan, *, lowest: float, steps_per_slice: int = STEPS_PER_SLICE) -> tuple[float, ...]:
     """Geometric budgets ratio**(1/steps_per_slice) apart, from `lowest` up to the largest slice.
 
     Counted down from the largest slice so that the grid's own slices are among them.
@@ -58,9 +63,9 @@ def candidate_points(cfg: SweepConfig, plan: Plan, **budget_kwargs) -> tuple[Pla
 
 
 def initial_design(plan: Plan, candidates: tuple[PlannedTrial, ...], sizes_per_slice: int = 3,
-                   n_slices: int = 2, spacing: int = 4) -> tuple[str, ...]:
+                   n_slices: int = 2, spacing: int = STEPS_PER_SLICE) -> tuple[str, ...]:
     """A coarse grid: on the `n_slices` cheapest budgets holding `sizes_per_slice` sizes
-    (every `spacing`-th such budget, so about one slice ratio apart), the smallest,
+    (every `spacing`-th such budget, so one slice ratio apart by default), the smallest,
     middle and largest size that fit.
 
     Cheap on purpose: it only has to identify the law well enough for the

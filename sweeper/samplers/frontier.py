@@ -12,10 +12,16 @@ frontier of `extrapolate` x the largest candidate budget (where the law will be
 used) is watched too, at `prediction_weight` x the exponents: exponents fitted on
 cheap points alone can look converged (a bootstrap over a dozen runs is narrow)
 yet extrapolate badly, mostly through E, and this term buys the few dearer
-points that pin the law down at scale. Why this and not disagreement
-across bootstrap fits: it needs one fit instead of dozens per proposal, is exact
-for the local linearisation the bootstrap CIs also rely on, and needs no value
-for points still in flight, so parallel proposals spread out (see below).
+points that pin the law down at scale. When the stopper waits for that
+prediction too (`target_ci` given), a candidate instead scores its progress
+towards the stopper's target, summed over the quantities still above it
+(information_gain's `target_var`): the sweep stops when the last one gets there,
+so information on a quantity already within target buys nothing.
+
+Why this and not disagreement across bootstrap fits: it needs one fit instead
+of dozens per proposal, is exact for the local linearisation the bootstrap CIs
+also rely on, and needs no value for points still in flight, so parallel
+proposals spread out (see below).
 
 Proposals are restricted to sizes within `window`x of the predicted
 compute-optimal size N_opt(C) of their budget (points far from the frontier
@@ -88,12 +94,18 @@ def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float =
 
 
 def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
-                     predict_at: np.ndarray | None = None, prediction_weight: float = 1.0) -> np.ndarray:
+                     predict_at: np.ndarray | None = None, prediction_weight: float = 1.0,
+                     target_var: float | None = None) -> np.ndarray:
     """Relative variance reduction of the watched quantities for each candidate (N, D) row.
 
     `predict_at` rows (N, D) add the predicted log loss there as further watched
     quantities (together `prediction_weight` times the weight of all the watched
     ones); its gradient in theta is the Jacobian row at that point.
+
+    With `target_var` (the target variance over the noise variance), the gain is
+    instead the progress towards the target: sum over quantities of
+    log(max(var, t) / max(var - reduction, t)). A quantity already within target
+    counts nothing, so proposals go to what still keeps the sweep from stopping.
     """
     j_obs = log_loss_jacobian(law, params, observed[:, 0], observed[:, 1])
     j_new = log_loss_jacobian(law, params, candidates[:, 0], candidates[:, 1])
@@ -111,6 +123,9 @@ def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, 
     u = j_new @ inv  # (C, P)
     lever = np.einsum("cp,cp->c", u, j_new)
     reduction = (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (C, W)
+    if target_var is not None:
+        above = np.maximum(var, target_var)
+        return np.log(above / np.maximum(var - reduction, target_var)).sum(axis=1)
     relative = reduction / np.maximum(var, 1e-300)
     # The prediction's weight does not depend on how many quantities are watched.
     n_watch = len(g) - (0 if predict_at is None else len(predict_at))
@@ -148,7 +163,8 @@ class FrontierSampler(BaseSampler):
     def __init__(self, *, candidates: Sequence[PlannedTrial], initial: Sequence[str] = (), law: str = "chinchilla",
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
                  extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
-                 fallback: BaseSampler | None = None, cooldown_frac: float | None = None):
+                 fallback: BaseSampler | None = None, cooldown_frac: float | None = None,
+                 target_ci: float | None = None):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
@@ -160,6 +176,8 @@ class FrontierSampler(BaseSampler):
         # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
         # watched too (0: not), weighing `prediction_weight` x the exponents together.
         self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed
+        # With target_ci (the stopper's), proposals score progress towards it (see information_gain).
+        self.target_ci = target_ci
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
@@ -221,15 +239,29 @@ class FrontierSampler(BaseSampler):
             self.last_reason = "exploration"
             return self._explore(near, cost, rng)
         observed = self._nd(list(done) + pending)
-        gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch,
-                                predict_at=self._extrapolation_target(fit) if self.extrapolate > 0 else None,
-                                prediction_weight=self.prediction_weight)
+        kwargs = dict(predict_at=self._extrapolation_target(fit) if self.extrapolate > 0 else None,
+                      prediction_weight=self.prediction_weight)
+        target_var = self._target_var(fit, done)
+        gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch, **kwargs,
+                                target_var=target_var)
+        if target_var is not None and not np.nanmax(gain, initial=0.0) > 0:
+            # Within target by the linearisation, not yet by the bootstrap: shrink what is left.
+            gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch, **kwargs)
         score = gain / cost
         if not np.any(np.isfinite(score)):
             self.last_reason = "exploration (degenerate fit)"
             return self._explore(near, cost, rng)
         self.last_reason = "information per FLOP"
         return near[int(np.nanargmax(np.where(np.isfinite(score), score, -np.inf)))]
+
+    def _target_var(self, fit, done: dict[str, float]) -> float | None:
+        """(target_ci / 1.96)^2 over the noise variance the fit's residuals show; None: no target."""
+        if not self.target_ci:
+            return None
+        nd = self._nd(list(done))
+        resid = np.log(np.array(list(done.values()))) - np.log(self._law().predict(fit.params, nd[:, 0], nd[:, 1]))
+        s2 = float(resid @ resid) / max(len(resid) - len(fit.params), 1)
+        return (self.target_ci / 1.96) ** 2 / max(s2, 1e-12)
 
     @staticmethod
     def _explore(near: list[str], cost: np.ndarray, rng) -> str:

@@ -81,6 +81,13 @@ def test_closed_form_reproduces_table9_from_table2():
     assert got["a"] + got["b"] == pytest.approx(1.0)
 
 
+def test_a_degenerate_fit_gives_an_infinite_coefficient_not_an_error():
+    # beta near 0 with a small A: K_d = K_b * K_a^(-b/a) is far beyond any float.
+    got = closed_form({"E": 1.0, "A": 1e-3, "B": 2000.0, "alpha": 1.0, "beta": 1e-4})
+    assert got["K_d"] == float("inf")
+    assert np.isfinite([got["a"], got["b"], got["K_a"], got["K_b"]]).all()
+
+
 def test_regression_route_close_to_closed_form_like_table9():
     law = get_law("chinchilla")
     compute = np.geomspace(1e20, 1e23, 40)

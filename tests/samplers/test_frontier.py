@@ -208,3 +208,24 @@ def test_a_term_the_fit_switched_off_still_counts_as_unknown():
     dear = np.array([[1e8, 1e12]])
     gain = information_gain(law, switched_off, observed, dear, ("a", "b"), predict_at=dear, prediction_weight=1.0)
     assert np.isfinite(gain).all() and gain[0] > 0.1
+
+
+def test_with_a_target_only_what_is_still_above_it_earns_gain():
+    from sweeper.fit import get_law
+    from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
+
+    law = get_law("chinchilla")
+    observed = np.array([[1e5, 1e6], [3e5, 1e6], [1e5, 3e6], [3e5, 3e6], [2e5, 5e6], [5e5, 2e6], [8e5, 8e6]])
+    candidates = np.array([[4e5, 8e6], [1e5, 3e7], [6e5, 1e6]])
+    j = log_loss_jacobian(law, TRUE, observed[:, 0], observed[:, 1])
+    g = watched_gradients(TRUE, ("alpha", "beta"))
+    var = np.einsum("wp,pq,wq->w", g, np.linalg.pinv(j.T @ j), g)
+    target = float(np.sqrt(var[0] * var[1]))  # between the two variances: one is within target already
+    lower = ("alpha", "beta")[int(np.argmin(var))]
+    higher = ("alpha", "beta")[int(np.argmax(var))]
+    both = information_gain(law, TRUE, observed, candidates, ("alpha", "beta"), target_var=target)
+    above_only = information_gain(law, TRUE, observed, candidates, (higher,), target_var=target)
+    assert np.allclose(both, above_only) and (both > 0).all()
+    assert np.allclose(information_gain(law, TRUE, observed, candidates, (lower,), target_var=target), 0.0)
+    # Progress is capped at the target: no candidate earns more than getting there.
+    assert (both <= np.log(var.max() / target) + 1e-12).all()
