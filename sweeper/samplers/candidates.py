@@ -17,7 +17,7 @@ from sweeper.plan import Plan, PlannedTrial, branchable, model_specs, slice_tria
 
 # Candidate budgets per slice ratio. Finer budgets give the sampler more distinct cheap points
 # (each adds information at its own noise draw) before it must climb to dearer budgets:
-# 4 -> 8 cut the benchmark's compute by about 40%; 16 gained little more and extrapolated worse.
+# 4 -> 8 cut sweep_efficiency's compute by 25-40%; 16 gained little more and extrapolated worse.
 STEPS_PER_SLICE = 8
 
 
