@@ -51,7 +51,7 @@ from optuna.trial import TrialState
 
 from sweeper.config import load_config
 from sweeper.fit import SearchSettings, fit_law, get_law
-from sweeper.fit.derived import closed_form
+from sweeper.fit.derived import closed_form, optimum_at
 from sweeper.fit.synthetic import TABLE2_AVG
 from sweeper.plan import Plan, geometric_slices, model_specs, slice_trials
 from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points, initial_design
@@ -169,11 +169,9 @@ def extrapolation_error(fit, sim: dict, held_out) -> tuple[float, float, float]:
     truth = np.array([law_loss(sim["law"], sim["params"], *nd) for nd in zip(n, d)])
     curve = float(100.0 * np.mean(np.abs(fit.predict(n, d) - truth) / truth))
     k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
-    opt = closed_form(sim["params"], k)
-    budget = held_out[0].budget
-    n_opt, d_opt = opt["K_a"] * budget ** opt["a"], opt["K_b"] * budget ** opt["b"]
-    true_opt = law_loss(sim["law"], sim["params"], n_opt, d_opt)
-    at_opt = float(100.0 * abs(fit.predict(np.array([n_opt]), np.array([d_opt]))[0] - true_opt) / true_opt)
+    n_opt, d_opt = optimum_at(closed_form(sim["params"], k), [held_out[0].budget])
+    true_opt = law_loss(sim["law"], sim["params"], n_opt[0], d_opt[0])
+    at_opt = float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true_opt) / true_opt)
     return curve, at_opt, fit.ci_halfwidth("log_L_opt")
 
 

@@ -35,6 +35,12 @@ def closed_form(params: dict[str, float], k: float = 6.0) -> dict[str, float]:
             "K_d": float(k_d), "n": a / b, "dn": b - a}
 
 
+def optimum_at(derived: dict[str, float], compute):
+    """(N_opt, D_opt) at compute C from N = K_a C^a, D = K_b C^b."""
+    c = np.asarray(compute, float)
+    return derived["K_a"] * c ** derived["a"], derived["K_b"] * c ** derived["b"]
+
+
 def regression_route(law: Law, params: dict, compute: np.ndarray, *,
                      d_range: tuple[float, float], n_grid: int = 2000, k: float = 6.0, **extra) -> dict:
     """(C, N_opt, D_opt) by grid search at each C, then log-log regressions.
@@ -102,8 +108,7 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):
                 out[key] = reg[f"{key}_regression"]
     if target_compute and "K_a" in out and law.name in ("chinchilla", "sparsity"):
-        n_opt = out["K_a"] * target_compute ** out["a"]
-        d_opt = out["K_b"] * target_compute ** out["b"]
-        loss = law.predict(params, np.array([n_opt]), np.array([d_opt]), **extra)[0]
+        n_opt, d_opt = optimum_at(out, [target_compute])
+        loss = law.predict(params, n_opt, d_opt, **extra)[0]
         out["log_L_opt"] = float(np.log(loss)) if loss > 0 else float("nan")
     return out

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sweeper.fit.derived import optimum_at
+
 
 @dataclass(frozen=True, kw_only=True)
 class FitResult:
@@ -39,9 +41,7 @@ class FitResult:
 
     def predict_optimum(self, compute) -> tuple[np.ndarray, np.ndarray]:
         """(N_opt, D_opt) at compute C from N = K_a C^a, D = K_b C^b."""
-        c = np.asarray(compute, float)
-        d = self.derived
-        return d["K_a"] * c ** d["a"], d["K_b"] * c ** d["b"]
+        return optimum_at(self.derived, compute)
 
     def ci_halfwidth(self, name: str) -> float:
         """Half the width of the bootstrap interval of `name`; inf if there is none."""

@@ -135,6 +135,14 @@ def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, 
     return relative @ weights
 
 
+def residual_variance(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.ndarray) -> float:
+    """The noise variance of log loss the fit's residuals show (nan if the fit predicts none)."""
+    resid = log_loss - np.log(law.predict(params, n, d))
+    if not np.all(np.isfinite(resid)):
+        return float("nan")
+    return float(resid @ resid) / max(len(resid) - len(params), 1)
+
+
 def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.ndarray, watch: Sequence[str],
                       z: float = 1.96) -> dict[str, float]:
     """Delta-method CI half-widths of the watched quantities, noise estimated from the residuals.
@@ -143,11 +151,9 @@ def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.nd
     when a bootstrap is worth running, never as the stopping rule itself.
     """
     j = log_loss_jacobian(law, params, n, d)
-    resid = log_loss - np.log(law.predict(params, n, d))
-    if not (np.all(np.isfinite(j)) and np.all(np.isfinite(resid))):
+    s2 = residual_variance(law, params, n, d, log_loss)
+    if not (np.all(np.isfinite(j)) and np.isfinite(s2)):
         return {w: float("inf") for w in watch}  # a degenerate fit identifies nothing
-    dof = max(len(resid) - j.shape[1], 1)
-    s2 = float(resid @ resid) / dof
     try:
         inv = np.linalg.pinv(j.T @ j)
     except np.linalg.LinAlgError:
@@ -259,8 +265,7 @@ class FrontierSampler(BaseSampler):
         if not self.target_ci:
             return None
         nd = self._nd(list(done))
-        resid = np.log(np.array(list(done.values()))) - np.log(self._law().predict(fit.params, nd[:, 0], nd[:, 1]))
-        s2 = float(resid @ resid) / max(len(resid) - len(fit.params), 1)
+        s2 = residual_variance(self._law(), fit.params, nd[:, 0], nd[:, 1], np.log(list(done.values())))
         return (self.target_ci / 1.96) ** 2 / max(s2, 1e-12)
 
     @staticmethod
