@@ -33,6 +33,9 @@ converged fit against the noise-free law at the held-out budget: the mean
 absolute % error over every ladder size (the whole isoFLOP curve), and the
 absolute % error at the true compute-optimal (N, D) (what a user reads off).
 
+benchmarks/design_bound.py gives the least compute any design could spend on this
+setup (linearised, true law known), with and without the extrapolation requirement.
+
     .venv/bin/python benchmarks/sweep_efficiency.py --seeds 10 [--watch-prediction]
 """
 

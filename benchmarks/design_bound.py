@@ -1,0 +1,130 @@
+"""The least compute any design could spend on sweep_efficiency's setup: a lower bound.
+
+sweep_efficiency measures what the FrontierSampler spends; this asks what the
+best possible design would spend, to tell a weak sampler from a goal no design
+can reach. Linearised, as the sampler's own criterion: with log-loss noise s,
+a design w (w_i runs of candidate i) gives the law's parameters the covariance
+s^2 (sum_i w_i j_i j_i^T)^-1 (j_i the Jacobian row of log L at candidate i) and a
+watched quantity with gradient g the variance s^2 g^T (...)^-1 g. Even knowing
+the true law, and even allowed fractions of a run, no design reaching the
+targets below spends less than
+
+    min  sum_i w_i FLOPs_i   s.t.  var(a), var(b) <= (target / 1.96)^2,
+                                   var(log L at the held-out optimum) <= f x the grid's,
+                                   0 <= w_i <= max_repeats,
+
+a convex problem (g^T M(w)^-1 g is convex in w), solved with scipy's SLSQP.
+The grid is taken at the in-order prefix where its own linearised half-widths
+of a and b first reach the target, as sweep_efficiency takes it by bootstrap;
+f = 1 is "no worse extrapolation", f = inf drops the extrapolation requirement.
+The prediction's gradient is the Jacobian row at the true compute-optimal
+(N, D) of the held-out budget (by the envelope theorem the optimum's own shift
+does not enter). Each candidate runs at most once by default: the simulated
+noise is seeded by the point, so a repeat teaches nothing.
+
+    .venv/bin/python benchmarks/design_bound.py [--factors 1 1.5 2 4 inf] [--max-repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from scipy.optimize import minimize
+
+from sweep_efficiency import LAWS, WATCH, setup
+from sweeper.fit import get_law
+from sweeper.fit.derived import closed_form, optimum_at
+from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points
+from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
+
+Z = 1.96
+
+
+def jacobian(law, params, points) -> np.ndarray:
+    return log_loss_jacobian(law, params, np.array([p.n_params for p in points], float),
+                             np.array([p.n_tokens for p in points], float))
+
+
+def watched(law, params, held_out) -> np.ndarray:
+    """Gradients (rows) of a, b and log L at the held-out budget's true compute-optimal (N, D)."""
+    k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
+    n_opt, d_opt = optimum_at(closed_form(params, k), [held_out[0].budget])
+    return np.vstack([watched_gradients(params, WATCH), log_loss_jacobian(law, params, n_opt, d_opt)])
+
+
+def variances(j: np.ndarray, g: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """g^T (J^T diag(w) J)^-1 g for each row of g (noise variance 1)."""
+    fisher = (j if w is None else j * w[:, None]).T @ j
+    return np.einsum("wp,pq,wq->w", g, np.linalg.pinv(fisher), g)
+
+
+def grid_at_convergence(j_grid: np.ndarray, flops: np.ndarray, g: np.ndarray, target_var: float):
+    """(FLOPs, trials, variances) of the shortest in-order grid prefix with a and b within target."""
+    for k in range(len(g[0]) + 1, len(flops) + 1):
+        var = variances(j_grid[:k], g)
+        if np.all(var[:len(WATCH)] <= target_var):
+            return float(flops[:k].sum()), k, var
+    raise SystemExit("the whole grid does not reach the target: raise --slices or --target-ci")
+
+
+def least_compute(j: np.ndarray, cost: np.ndarray, g: np.ndarray, limits: np.ndarray, max_repeats: float):
+    """(minimal cost, weights) of the relaxed design problem; None if the solver did not converge."""
+    scale = np.abs(j).max(axis=0)  # column scaling: the parameters span orders of magnitude
+    j, g = j / scale, g / scale
+
+    def slack(w):
+        return 1.0 - variances(j, g, w) / limits
+
+    def slack_jacobian(w):
+        inv = np.linalg.pinv((j * w[:, None]).T @ j)
+        return (g @ inv @ j.T) ** 2 / limits[:, None]  # d var / d w_i = -(g^T M^-1 j_i)^2
+
+    result = minimize(lambda w: cost @ w, np.full(len(cost), min(max_repeats, 1.0)), jac=lambda w: cost,
+                      bounds=[(0.0, max_repeats)] * len(cost), method="SLSQP", options={"maxiter": 1000},
+                      constraints=[{"type": "ineq", "fun": slack, "jac": slack_jacobian}])
+    if not result.success or np.min(slack(result.x)) < -1e-4:
+        return None
+    return float(result.fun), result.x
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--noise", type=float, default=0.005)
+    ap.add_argument("--target-ci", type=float, default=0.02)
+    ap.add_argument("--slices", type=int, default=7, help="grid slices available; one more is held out")
+    ap.add_argument("--steps-per-slice", type=int, default=STEPS_PER_SLICE, help="candidate budgets per slice ratio")
+    ap.add_argument("--max-repeats", type=float, default=1.0, help="runs allowed per candidate")
+    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.5, 2.0, 4.0, float("inf")],
+                    help="allowed prediction variance at the held-out budget, in units of the grid's")
+    args = ap.parse_args(argv)
+    cfg, plan, held_out = setup(args.slices)
+    candidates = candidate_points(cfg, plan, steps_per_slice=args.steps_per_slice)
+    grid = sorted(plan.trials, key=lambda t: (t.budget, t.n_params))
+    target_var = (args.target_ci / Z / args.noise) ** 2
+    law = get_law("chinchilla")
+    print(f"{len(candidates)} candidates (budgets {args.steps_per_slice} per slice ratio, up to the grid's largest "
+          f"slice), at most {args.max_repeats:g} runs each; grid of {len(grid)} trials; held out "
+          f"C={held_out[0].budget:.3g}; noise {args.noise}; target CI half-width {args.target_ci} on a, b")
+    for name, params in LAWS.items():
+        g = watched(law, params, held_out)
+        g_flops, g_n, g_var = grid_at_convergence(jacobian(law, params, grid), np.array([t.flops for t in grid]),
+                                                  g, target_var)
+        print(f"{name}: grid reaches the target after {g_n} trials, {g_flops:.3g} FLOPs; its held-out log L "
+              f"half-width {Z * args.noise * np.sqrt(g_var[-1]):.4f}")
+        j = jacobian(law, params, candidates)
+        cost = np.array([p.flops for p in candidates]) / g_flops
+        for factor in args.factors:
+            limits = np.array([target_var] * len(WATCH) + [factor * g_var[-1]])
+            solved = least_compute(j, cost, g, limits, args.max_repeats)
+            if solved is None:
+                print(f"  prediction variance <= {factor:g} x grid's: the solver did not converge")
+                continue
+            ratio, w = solved
+            top = max(p.budget for p, wi in zip(candidates, w) if wi > 0.05)
+            print(f"  prediction variance <= {factor:g} x grid's: no design spends less than {ratio:.3f} of the "
+                  f"grid's compute ({w.sum():.1f} runs, largest budget used {top:.3g})")
+
+
+if __name__ == "__main__":
+    main()
