@@ -31,8 +31,8 @@ import argparse
 
 import numpy as np
 from scipy.optimize import minimize
-
 from sweep_efficiency import LAWS, WATCH, setup
+
 from sweeper.fit import get_law
 from sweeper.fit.derived import closed_form, optimum_at
 from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points
