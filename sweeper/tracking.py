@@ -104,9 +104,9 @@ def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, 
     return run.info.run_id
 
 
-def find_sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str | None):
-    """The sweep to resume: the given id, else the most recent sweep in the experiment."""
-    query = f"tags.`{ROLE}` = 'sweep'"
+def find_sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str | None, role: str = "sweep"):
+    """The sweep (or tune job, `role` tune) to resume: the given id, else the most recent in the experiment."""
+    query = f"tags.`{ROLE}` = '{role}'"
     if sweep_id:
         query += f" and tags.`sweeper.sweep_id` = '{sweep_id}'"
     runs = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)

@@ -23,6 +23,9 @@ def register(sub) -> None:
     parser.add_argument("--n-trials", dest="n_trials", type=int, help="trials per rung")
     parser.add_argument("--sizes", help="comma-separated ladder sizes to tune")
     parser.add_argument("--mixtures", help="comma-separated mixtures (e.g. 45-45-10,20-40-40): run a mixture sweep")
+    parser.add_argument("--resume", action="store_true", default=None,
+                        help="continue the latest tune job of the experiment (or --sweep-id); finished rungs are kept")
+    parser.add_argument("--sweep-id", help="tune job to resume, or the id to give a new one")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(func=run)
 
@@ -34,6 +37,8 @@ def run(args) -> int:
     for flag, key in (("sampler", "tune.sampler"), ("n_trials", "tune.n_trials")):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
+    if args.resume:
+        overrides["resume"] = True
     for flag, key in (("sizes", "tune.sizes"), ("mixtures", "tune.mixtures")):
         if getattr(args, flag):
             overrides[key] = [s.strip() for s in getattr(args, flag).split(",") if s.strip()]
@@ -55,6 +60,6 @@ def run(args) -> int:
     from sweeper.tuning.report import format_tune_result
     from sweeper.tuning.search import run_tune
 
-    result = run_tune(cfg, progress=emit)
+    result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
     print(json.dumps(result.to_dict(), indent=2, default=float) if args.format == "json" else format_tune_result(result))
     return 0

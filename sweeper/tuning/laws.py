@@ -43,6 +43,11 @@ class RungSummary:
                 "n_stopped": self.n_stopped, "flops_spent": self.flops_spent, "best_loss": self.best_loss,
                 "best": self.best, "near": {k: list(v) for k, v in self.near.items()}, "near_values": self.near_values}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> RungSummary:
+        """The inverse of to_dict (a rung.json artifact): how a resumed tune job reads a finished rung."""
+        return cls(**{**data, "near": {k: tuple(v) for k, v in data["near"].items()}})
+
 
 def summarise_rung(point: dict, trials: list[dict], tolerance: float) -> RungSummary:
     """trials: [{"hparams": {...}, "val_loss": float, "completed": bool, "flops": float}]."""

@@ -68,6 +68,10 @@ def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = pri
         start_sweep_run,
     )
 
+    if cfg.resume:  # each mixture is its own sweep: "the latest sweep" would be the same one for all
+        raise SweeperInputError("resume", True, "a mixture study resumes one mixture at a time: sweeper run "
+                                "SPACE --resume --sweep-id ID --set 'training.mixture=[caption,interleaved,text]' "
+                                "(each sweep's id is in its progress line and in MLflow)")
     labels = [as_mixture_label(m, f"tune.mixtures[{i}]") for i, m in enumerate(cfg.tune.mixtures)]
     if len(labels) < 2:
         raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a mixture sweep compares two or more mixtures")

@@ -104,21 +104,17 @@ def tune_experiment(cfg: SweepConfig) -> str:
 
 
 def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, trainable=None,
-             extra_config: dict | None = None) -> TuneResult:
+             extra_config: dict | None = None, sweep_id: str | None = None) -> TuneResult:
     """Tune every selected rung, fit the hyperparameter laws, log everything to MLflow.
 
     `trainable` replaces the real one (tests and benchmarks pass the labelled
-    simulated one, with its law in `extra_config`).
+    simulated one, with its law in `extra_config`). With `cfg.resume` the latest
+    tune job (or `sweep_id`) goes on: see open_tune_job.
     """
     import ray
 
     from sweeper.execution import ensure_ray
-    from sweeper.tracking import (
-        client_for,
-        ensure_experiment,
-        new_sweep_id,
-        start_sweep_run,
-    )
+    from sweeper.tracking import client_for, ensure_experiment
 
     if trainable is None and cfg.trainable == "simulated":
         from sweeper.tuning.trainable import SIM_DEFAULTS, simulate_tune_point
@@ -133,16 +129,19 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
     sampler_for(cfg, cfg.seed)  # fail on a bad name before anything starts
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, tune_experiment(cfg), cfg.tracking_uri)
-    job_id = new_sweep_id()
-    job = start_sweep_run(client, experiment_id, sweep_id=job_id, config=cfg.to_dict(),
-                          tags={"sweeper.role": "tune", "sweeper.space": cfg.space, "sweeper.sampler": cfg.tune.sampler,
-                                "source": "simulated" if trainable is not None else "trained"})
+    job, job_id, finished = open_tune_job(client, experiment_id, cfg, sweep_id,
+                                          source="simulated" if trainable is not None else "trained")
     progress(f"tune job {job_id}: {len(rungs)} rungs x {cfg.tune.n_trials} trials, {cfg.tune.sampler} + "
-             f"{cfg.tune.scheduler}; MLflow {cfg.tracking_uri} run {job}")
-    started = ensure_ray(cfg)
+             f"{cfg.tune.scheduler}; {sum(r.point_id in finished for r in rungs)} rungs already tuned; "
+             f"MLflow {cfg.tracking_uri} run {job}")
+    started = ensure_ray(cfg) if any(r.point_id not in finished for r in rungs) else False
     summaries = []
     try:
         for i, point in enumerate(rungs):
+            if point.point_id in finished:
+                summaries.append(finished[point.point_id])
+                continue
+            # Seeded by the rung's place, so a resumed job searches a rung as the first attempt would.
             summaries.append(tune_rung(cfg, point, client=client, experiment_id=experiment_id, job_run=job,
                                        job_id=job_id, seed=cfg.seed + i, trainable=trainable,
                                        extra_config=extra_config))
@@ -158,6 +157,49 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
                         flops_without_stopping=worst, tuned=tuple(sorted(_tuned(cfg))))
     log_job(client, job, result, cfg)
     return result
+
+
+def open_tune_job(client, experiment_id: str, cfg: SweepConfig, sweep_id: str | None, *,
+                  source: str) -> tuple[str, str, dict[str, RungSummary]]:
+    """(job run id, job id, finished rungs by point id): a new job, or with `cfg.resume` the latest
+    tune job of the experiment (or `sweep_id`) and the rungs it finished.
+
+    A rung resumes whole: its search is one Optuna study, and a study cut off mid-way
+    would not propose what an uninterrupted one would. A rung run that did not finish
+    (the job stopped inside its search) is marked KILLED, its trial records kept, and
+    the rung is searched again.
+    """
+    from sweeper.tracking import ROLE, find_sweep_run, load_json_artifact, new_sweep_id, start_sweep_run
+
+    if not cfg.resume:
+        job_id = sweep_id or new_sweep_id()
+        job = start_sweep_run(client, experiment_id, sweep_id=job_id, config=cfg.to_dict(),
+                              tags={ROLE: "tune", "sweeper.space": cfg.space, "sweeper.sampler": cfg.tune.sampler,
+                                    "source": source})
+        return job, job_id, {}
+    run = find_sweep_run(client, experiment_id, sweep_id, role="tune")
+    if run is None:
+        raise SweeperInputError("resume", sweep_id or True, f"no tune job to resume in experiment "
+                                f"'{tune_experiment(cfg)}'; run without --resume")
+    job_id = run.data.tags["sweeper.sweep_id"]
+    client.update_run(run.info.run_id, status="RUNNING")
+    finished: dict[str, RungSummary] = {}
+    query = f"tags.`{ROLE}` = 'tune_rung' and tags.`sweeper.sweep_id` = '{job_id}'"
+    for rung in client.search_runs([experiment_id], query, max_results=10_000):
+        summary = load_json_artifact(client, rung.info.run_id, "rung.json") if rung.info.status == "FINISHED" else None
+        if summary is not None:
+            finished[rung.data.tags["sweeper.point_id"]] = RungSummary.from_dict(summary)
+        else:
+            mark_interrupted(client, experiment_id, rung.info.run_id)
+    return run.info.run_id, job_id, finished
+
+
+def mark_interrupted(client, experiment_id: str, rung_run: str) -> None:
+    """KILLED, with `sweeper.status` interrupted: a rung run and its trial runs still open."""
+    query = f"tags.`mlflow.parentRunId` = '{rung_run}' and attributes.status = 'RUNNING'"
+    for run_id in [rung_run, *(r.info.run_id for r in client.search_runs([experiment_id], query, max_results=10_000))]:
+        client.set_tag(run_id, "sweeper.status", "interrupted")
+        client.set_terminated(run_id, "KILLED")
 
 
 def _tuned(cfg: SweepConfig) -> set[str]:
@@ -234,7 +276,8 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
                                     max_concurrent_trials=cfg.tune.max_concurrent_trials, reuse_actors=True,
                                     trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
         run_config=tune.RunConfig(storage_path=cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve()),
-                                  name=f"tune-{job_id}-{point.size}", callbacks=[recorder], verbose=0),
+                                  # per rung run: a rung searched again after a crash gets a fresh folder
+                                  name=f"tune-{job_id}-{point.size}-{rung_run[:8]}", callbacks=[recorder], verbose=0),
     )
     tuner.fit()
     summary = summarise_rung(point.to_dict(), recorder.trials(), cfg.tune.near_optimal)
