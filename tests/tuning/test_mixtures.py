@@ -25,3 +25,13 @@ def test_two_mixtures_give_per_target_fits_compared_side_by_side(ray_local, trac
     assert "45-45-10.caption.alpha" in run.data.metrics
     for mixture, sweep in study.sweeps.items():
         assert client.get_run(sweep.parent_run_id).data.tags["sweeper.mixture"] == mixture
+
+
+def test_a_mixture_study_refuses_resume_and_says_how_to_resume_a_mixture(tracking_uri):
+    import pytest
+
+    from sweeper.errors import SweeperInputError
+
+    cfg = load_config("tiny_mixtures", tracking_uri=tracking_uri, resume=True)
+    with pytest.raises(SweeperInputError, match=r"resume.*--sweep-id ID --set 'training.mixture="):
+        run_mixture_study(cfg, progress=lambda line: None)
