@@ -14,8 +14,10 @@ targets below spends less than
                                    0 <= w_i <= max_repeats,
 
 a convex problem (g^T M(w)^-1 g is convex in w), solved with scipy's SLSQP.
-The grid is taken at the in-order prefix where its own linearised half-widths
-of a and b first reach the target, as sweep_efficiency takes it by bootstrap;
+The grid is the in-order prefix of its first k trials, for every k from where
+its own linearised half-widths of a and b first reach the target to the whole
+grid: sweep_efficiency's bootstrap check stops it later than the linearisation
+(after 21-31 trials), and both its cost and its extrapolation grow with k.
 f = 1 is "no worse extrapolation", f = inf drops the extrapolation requirement.
 The prediction's gradient is the Jacobian row at the true compute-optimal
 (N, D) of the held-out budget (by the envelope theorem the optimum's own shift
@@ -59,12 +61,11 @@ def variances(j: np.ndarray, g: np.ndarray, w: np.ndarray | None = None) -> np.n
     return np.einsum("wp,pq,wq->w", g, np.linalg.pinv(fisher), g)
 
 
-def grid_at_convergence(j_grid: np.ndarray, flops: np.ndarray, g: np.ndarray, target_var: float):
-    """(FLOPs, trials, variances) of the shortest in-order grid prefix with a and b within target."""
-    for k in range(len(g[0]) + 1, len(flops) + 1):
-        var = variances(j_grid[:k], g)
-        if np.all(var[:len(WATCH)] <= target_var):
-            return float(flops[:k].sum()), k, var
+def first_converged(j_grid: np.ndarray, g: np.ndarray, target_var: float) -> int:
+    """The length of the shortest in-order grid prefix with a and b within target (linearised)."""
+    for k in range(len(g[0]) + 1, len(j_grid) + 1):
+        if np.all(variances(j_grid[:k], g)[:len(WATCH)] <= target_var):
+            return k
     raise SystemExit("the whole grid does not reach the target: raise --slices or --target-ci")
 
 
@@ -96,7 +97,8 @@ def main(argv=None) -> None:
     ap.add_argument("--steps-per-slice", type=int, default=STEPS_PER_SLICE, help="candidate budgets per slice ratio")
     ap.add_argument("--max-repeats", type=float, default=1.0, help="runs allowed per candidate")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.5, 2.0, 4.0, float("inf")],
-                    help="allowed prediction variance at the held-out budget, in units of the grid's")
+                    help="allowed prediction variance at the held-out budget, in units of the grid's (n/c: the "
+                    "solver did not converge)")
     args = ap.parse_args(argv)
     cfg, plan, held_out = setup(args.slices)
     candidates = candidate_points(cfg, plan, steps_per_slice=args.steps_per_slice)
@@ -106,25 +108,21 @@ def main(argv=None) -> None:
     print(f"{len(candidates)} candidates (budgets {args.steps_per_slice} per slice ratio, up to the grid's largest "
           f"slice), at most {args.max_repeats:g} runs each; grid of {len(grid)} trials; held out "
           f"C={held_out[0].budget:.3g}; noise {args.noise}; target CI half-width {args.target_ci} on a, b")
+    print("per law: the grid stopped after k trials (its FLOPs, its held-out log L half-width), and the least "
+          "compute of any design, as a fraction of the grid's, with the prediction variance <= f x the grid's")
     for name, params in LAWS.items():
         g = watched(law, params, held_out)
-        g_flops, g_n, g_var = grid_at_convergence(jacobian(law, params, grid), np.array([t.flops for t in grid]),
-                                                  g, target_var)
-        print(f"{name}: grid reaches the target after {g_n} trials, {g_flops:.3g} FLOPs; its held-out log L "
-              f"half-width {Z * args.noise * np.sqrt(g_var[-1]):.4f}")
+        j_grid, flops = jacobian(law, params, grid), np.array([t.flops for t in grid])
         j = jacobian(law, params, candidates)
-        cost = np.array([p.flops for p in candidates]) / g_flops
-        for factor in args.factors:
-            limits = np.array([target_var] * len(WATCH) + [factor * g_var[-1]])
-            solved = least_compute(j, cost, g, limits, args.max_repeats)
-            if solved is None:
-                print(f"  prediction variance <= {factor:g} x grid's: the solver did not converge")
-                continue
-            ratio, w = solved
-            top = max(p.budget for p, wi in zip(candidates, w) if wi > 0.05)
-            print(f"  prediction variance <= {factor:g} x grid's: no design spends less than {ratio:.3f} of the "
-                  f"grid's compute ({w.sum():.1f} runs, largest budget used {top:.3g})")
-
+        print(f"{name}\n  {'k':>3} {'grid FLOPs':>10} {'half-width':>10} " + " ".join(f"{f'f={f:g}':>7}" for f in args.factors))
+        for k in range(first_converged(j_grid, g, target_var), len(grid) + 1):
+            g_flops, g_var = float(flops[:k].sum()), variances(j_grid[:k], g)[-1]
+            cells = []
+            for factor in args.factors:
+                limits = np.array([target_var] * len(WATCH) + [factor * g_var])
+                solved = least_compute(j, np.array([p.flops for p in candidates]) / g_flops, g, limits, args.max_repeats)
+                cells.append("   n/c" if solved is None else f"{solved[0]:.3f}")
+            print(f"  {k:>3} {g_flops:>10.3g} {Z * args.noise * np.sqrt(g_var):>10.4f} " + " ".join(f"{c:>7}" for c in cells))
 
 if __name__ == "__main__":
     main()
