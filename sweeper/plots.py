@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sweeper.fit.derived import compute_of
-from sweeper.fit.isoflop import slice_keys, slice_optima
+from sweeper.fit.isoflop import resampled_optima, slice_keys, slice_optima
 
 SIM_NOTE = "simulated runs (a known law plus noise), not training"
 
@@ -79,19 +79,12 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
 def isoflop_band(frame: pd.DataFrame, compute: np.ndarray, *, column: str = "loss", n_boot: int = 200,
                  seed: int = 0, level: float = 0.95) -> dict[str, np.ndarray]:
     """Pointwise bootstrap band of N_opt(C), D_opt(C) from resampling runs within slices."""
-    rng = np.random.default_rng(seed)
-    keys = slice_keys(frame)
-    groups = [np.flatnonzero(keys == c) for c in np.unique(keys)]
     curves: dict[str, list] = {"n_opt": [], "d_opt": []}
     lc = np.log(compute)
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        opt = slice_optima(frame.iloc[idx], column)
-        if len(opt) < 2:
-            continue
-        for name in curves:
+    for opt in resampled_optima(frame, column, n_boot, seed):
+        for name, values in curves.items():
             slope, icept = np.polyfit(np.log(opt["budget"]), np.log(opt[name]), 1)
-            curves[name].append(np.exp(icept + slope * lc))
+            values.append(np.exp(icept + slope * lc))
     tail = 50.0 * (1.0 - level)
     out = {}
     for name, values in curves.items():

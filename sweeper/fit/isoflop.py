@@ -78,18 +78,24 @@ def isoflop_fit(frame: pd.DataFrame, *, target: str = "loss", n_bootstrap: int =
                      extras={"slices": opt.to_dict(orient="list")})
 
 
-def _bootstrap(frame, column, min_points, n, seed, level):
+def resampled_optima(frame: pd.DataFrame, column: str, n: int, seed: int, min_points: int = 3):
+    """Slice optima of `n` bootstrap resamples (runs drawn with replacement within each
+    slice), skipping resamples that leave fewer than 2 slices bracketed."""
     rng = np.random.default_rng(seed)
     keys = slice_keys(frame)
     groups = [np.flatnonzero(keys == c) for c in np.unique(keys)]
-    samples: dict[str, list] = {k: [] for k in ("a", "b", "K_a", "K_b", "d", "dn")}
     for _ in range(n):
         idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         opt = slice_optima(frame.iloc[idx], column, min_points)
-        if len(opt) < 2:
-            continue
+        if len(opt) >= 2:
+            yield opt
+
+
+def _bootstrap(frame, column, min_points, n, seed, level):
+    samples: dict[str, list] = {k: [] for k in ("a", "b", "K_a", "K_b", "d", "dn")}
+    for opt in resampled_optima(frame, column, n, seed, min_points):
         p = _power_laws(opt)
         p.update(d=p["b"] / p["a"], dn=p["b"] - p["a"])
-        for k in samples:
-            samples[k].append(p[k])
+        for k, values in samples.items():
+            values.append(p[k])
     return summarise({k: np.array(v) for k, v in samples.items()}, level)
