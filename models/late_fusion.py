@@ -35,7 +35,7 @@ class VisionEncoder(nn.Module):
         ctx: dict = {}
         for layer in self.layers:
             x = layer(x, None, None, ctx)  # mask None: every patch sees its whole image
-        return self.proj(self.norm(x)).reshape(patches.shape[0], -1)
+        return self.proj(self.norm(x)).flatten(0, 1)  # no images: [0, out_dim]
 
 
 class LateFusionLM(DecoderLM):

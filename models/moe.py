@@ -55,9 +55,11 @@ class MoEFFN(nn.Module):
         gate, expert = probs.max(dim=-1)
         out = torch.zeros_like(x)
         for e, ffn in enumerate(self.experts):
+            # Every routed token is processed (no capacity, no drops), and every expert is
+            # called, on no tokens when none chose it: ranks under ZeRO-2/3 must call the same
+            # modules, and an unrouted expert gets a zero gradient, as in expert-parallel training.
             idx = (expert == e).nonzero(as_tuple=True)[0]
-            if idx.numel():  # every routed token is processed: no capacity, no drops
-                out.index_add_(0, idx, ffn(x[idx]) * gate[idx, None].to(x.dtype))
+            out.index_add_(0, idx, ffn(x[idx]) * gate[idx, None].to(x.dtype))
         ctx["aux"].append(load_balancing_loss(probs, expert, self.n_experts))
         ctx["routing"].append((expert.detach(), is_image))
         return out.view(shape)

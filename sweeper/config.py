@@ -417,6 +417,11 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
     if cfg.distributed.workers < 1:
         raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
+    if (cfg.distributed.enabled and cfg.distributed.zero_stage == 3 and cfg.model.kind != "dense_text"
+            and cfg.training.mixture[2] > 0):  # as train.distributed.for_zero, before any trial starts
+        raise SweeperInputError("distributed.zero_stage", 3, f"{cfg.model.kind} skips its image embedding on a "
+                                "text-only micro-batch and ZeRO-3 ranks must call the same modules: use zero_stage 2, "
+                                "or a mixture without text (training.mixture=[c, i, 0])")
     if cfg.training.branching and cfg.training.cooldown_frac <= 0:
         raise SweeperInputError("training.cooldown_frac", cfg.training.cooldown_frac,
                                 "cooldown branching needs a cooldown: set it above 0 (the paper uses 0.2) or branching: false")

@@ -81,15 +81,17 @@ def slice_batch(batch: dict, start: int, stop: int) -> dict:
 
 
 class SameCallsOnEveryRank(torch.nn.Module):
-    """Early fusion under ZeRO-2/3: call the patch embedding even for a micro-batch without images.
+    """Image-input models under ZeRO-2/3: call the image embedding even for a micro-batch without images.
 
     ZeRO-2 reduces gradients from per-parameter hooks and ZeRO-3 gathers
     parameters per module call (forward, then backward in reverse), so every
     rank must call the same modules in the same order. The model skips
-    `embed_images` when a batch has no image positions; here it is then called
-    on zero patches just before the first block (where the model would have
+    `embed_images` (early fusion's patch embedding, late fusion's vision
+    encoder) when a batch has no image positions; here it is then called on
+    zero patches just before the first block (where the model would have
     called it: after the token embedding) and joined to the graph with weight 0,
-    which changes neither the loss nor any gradient value.
+    which changes neither the loss nor any gradient value. (MoE layers call
+    every expert themselves.)
     """
 
     def __init__(self, model: torch.nn.Module):
@@ -97,13 +99,13 @@ class SameCallsOnEveryRank(torch.nn.Module):
         self.model = model
         self.cfg = model.cfg
         self._no_images = False
-        model.layers[0].register_forward_pre_hook(self._touch_patch_embedding)
+        model.layers[0].register_forward_pre_hook(self._touch_image_embedding)
 
-    def _touch_patch_embedding(self, module, args):
+    def _touch_image_embedding(self, module, args):
         if not self._no_images:
             return None
         h, *rest = args
-        empty = h.new_zeros((0, self.cfg.image.patch_dim), dtype=self.model.patch_embed.weight.dtype)
+        empty = h.new_zeros((0, self.cfg.image.patch_dim))  # h: after the token embedding, in the model's dtype
         return (h + 0.0 * self.model.embed_images(empty).sum().to(h.dtype), *rest)
 
     def forward(self, batch: dict):
@@ -118,17 +120,13 @@ def for_zero(model: torch.nn.Module, spec, zero_stage: int, mixture) -> torch.nn
     """The module DeepSpeed wraps: data-independent module calls where ZeRO needs them."""
     if zero_stage < 2 or spec.kind == "dense_text":
         return model
-    if spec.kind == "early_fusion" and zero_stage == 2:
+    if zero_stage == 2:
         return SameCallsOnEveryRank(model)
-    if spec.kind == "early_fusion" and as_mixture(mixture)[TARGETS.index("text")] == 0:
+    if as_mixture(mixture)[TARGETS.index("text")] == 0:
         return model  # every sequence holds an image: every rank calls the same modules
-    if spec.kind == "early_fusion":
-        raise ValueError("zero_stage=3 with early_fusion and text-only sequences in the mixture: ZeRO-3 gathers "
-                         "parameters per module call, and the model skips its patch embedding for a micro-batch "
-                         "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
-    raise ValueError(f"zero_stage={zero_stage} with kind {spec.kind!r}: ZeRO-2/3 need every rank to call the same "
-                     "modules, and this model skips modules per batch (vision encoder / unrouted experts); "
-                     "use distributed.zero_stage 0 or 1 for it")
+    raise ValueError(f"zero_stage=3 with {spec.kind} and text-only sequences in the mixture: ZeRO-3 gathers "
+                     "parameters per module call, and the model skips its image embedding for a micro-batch "
+                     "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
 
 
 def _cast(batch: dict, device, dtype) -> dict:

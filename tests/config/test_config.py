@@ -68,6 +68,8 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("fit:\n  target_compute: 0\n", "fit.target_compute", "positive FLOPs"),
         ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
+        ("model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n", "distributed.zero_stage",
+         "use zero_stage 2, or a mixture without text"),
         ("model: dense\n", "model", "mapping"),
     ],
 )
@@ -97,3 +99,8 @@ def test_yaml_tags_are_not_executed(tmp_path):
     # yaml.safe_load refuses python object tags instead of constructing them.
     with pytest.raises(SweeperInputError, match="YAML syntax"):
         load_config(write(tmp_path, "budget: !!python/object/apply:os.system ['true']\n"))
+
+
+def test_zero3_takes_an_image_model_whose_mixture_has_no_text(tmp_path):
+    text = "model:\n  kind: late_fusion\ndistributed:\n  enabled: true\n  zero_stage: 3\ntraining:\n  mixture: [0.5, 0.5, 0]\n"
+    assert load_config(write(tmp_path, text)).distributed.zero_stage == 3
