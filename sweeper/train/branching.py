@@ -34,16 +34,16 @@ import torch
 
 from models.registry import build_model
 from sweeper.branch_costs import Branch, SizeBranches, branch_step
-from sweeper.data import train_batches, validation_sets
+from sweeper.data import train_batches
 from sweeper.train.loop import (
-    VALIDATION_SEED,
     TrainHParams,
     TrainResult,
-    _report,
     _set_threads,
+    _state,
     lr_at,
     make_optimizer,
     n_steps_for,
+    train,
     train_step,
 )
 from sweeper.train.schedules import warmup_steps_for
@@ -72,8 +72,6 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     sizes = SizeBranches(kind=spec.kind, size=spec.size, branches=tuple(branches),
                          flops_per_step=spec.flops_per_token * hp.batch_size * spec.seq_len)
     charged = sizes.charged_flops()
-    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
-                          seed=VALIDATION_SEED)
     torch.manual_seed(seed)
     model = build_model(spec)
     optimizer = make_optimizer(model, hp, spec)
@@ -84,7 +82,7 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
         while pending and pending[0].branch_step == step:
             b = pending.pop(0)
             t0 = time.perf_counter()
-            results[b.point_id] = _cooldown(spec, hp, model, optimizer, b, seed, val, report, ema)
+            results[b.point_id] = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
             results[b.point_id] = replace(results[b.point_id], flops=charged[b.point_id],
                                           wall_time_s=time.perf_counter() - t0,
                                           extra={**results[b.point_id].extra, "branch_step": b.branch_step,
@@ -99,34 +97,14 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     return results
 
 
-def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, val, report, carried) -> TrainResult:
-    """Continue a copy of the stable state from b.branch_step to b.total_steps with its own cooldown."""
-    model = copy.deepcopy(stable_model)
-    optimizer = make_optimizer(model, hp, spec)
-    optimizer.load_state_dict(copy.deepcopy(stable_optimizer.state_dict()))
-    stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
-    for _ in range(b.branch_step):  # the same data an independent run would see next
-        next(stream)
-    tokens_per_step = hp.batch_size * spec.seq_len
-    (ema, first), diverged, metrics, step = carried, False, {}, b.branch_step
-    for step in range(b.branch_step + 1, b.total_steps + 1):
-        lr_mult = lr_at(step - 1, b.total_steps, hp)
-        stats = train_step(model, next(stream), optimizer, hp, lr_mult)
-        loss = stats["lm_loss"]
-        first = loss if first is None else first
-        ema = loss if ema is None else 0.9 * ema + 0.1 * loss
-        diverged = not math.isfinite(loss) or loss > first + 3.0
-        if diverged or step == b.total_steps or step % hp.eval_every == 0:
-            metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, "cpu")
-            if report is not None:
-                report(b.point_id, metrics)
-        if diverged:
-            break
-    losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
-    losses["avg"] = metrics.get("val_loss", float("nan"))
-    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=0.0, losses=losses,
-                       train_loss=float(ema if ema is not None else float("nan")), wall_time_s=0.0,
-                       diverged=diverged, extra={k: v for k, v in metrics.items() if k.startswith("moe_")})
+def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report, carried) -> TrainResult:
+    """Continue a copy of the stable state from b.branch_step to b.total_steps with its own
+    cooldown: `train` resumed from it. A deep copy: the optimiser would otherwise share its
+    moment tensors with the stable run, which goes on."""
+    ema, first = carried
+    state = copy.deepcopy(_state(stable_model, stable_optimizer, b.branch_step, ema, first))
+    return train(spec, hp, n_tokens=b.total_steps * hp.batch_size * spec.seq_len, seed=seed, resume=state,
+                 report=None if report is None else lambda metrics: report(b.point_id, metrics))
 
 
 def train_size_branched(config: dict) -> None:
@@ -162,7 +140,6 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
     `resume`, a Tune retry's checkpoint), leaves a snapshot at its branch step for
     longer points, and returns the result with what it really spent.
     """
-    from sweeper.train.loop import train
     from sweeper.train.stable_store import StableStore, store_key
 
     if hp.warmup_steps is None:
