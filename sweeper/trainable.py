@@ -6,7 +6,6 @@ elsewhere, and the driver's TrialRecorder turns its reports into MLflow runs.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -80,17 +79,10 @@ def train_point(config: dict) -> None:
                                              report=report, checkpoint=report, resume=resume)
     else:
         result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume)
-    losses = result.losses
     tune.report(
         {
-            "step": result.steps,
-            "loss": losses.get("avg", math.nan),
-            **{f"loss_{t}": losses.get(t, math.nan) for t in ("caption", "interleaved", "text")},
-            "flops": result.flops,
-            "n_tokens_trained": result.n_tokens,
-            "train_loss": result.train_loss,
+            **result.final_report(),
             "wall_time_s": time.perf_counter() - started,
-            "status": "diverged" if result.diverged else "ok",
             "resumed_from_step": int(resume["step"]) if resume else 0,
             **extra,  # with branching: branch_step, stable_from_step, flops_spent
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},

@@ -25,7 +25,6 @@ stable run and all its branches (benchmarks). Costs live in sweeper.branch_costs
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -124,12 +123,8 @@ def train_size_branched(config: dict) -> None:
                              seed=int(config.get("seed", 0)),
                              report=lambda pid, m: tune.report({**m, "point_id": pid}))
     for pid, r in results.items():
-        tune.report({"point_id": pid, "branch_final": 1, "step": r.steps, "loss": r.losses.get("avg", math.nan),
-                     **{f"loss_{t}": r.losses.get(t, math.nan) for t in ("caption", "interleaved", "text")},
-                     "flops": r.flops, "equivalent_flops": r.extra["equivalent_flops"],
-                     "branch_step": r.extra["branch_step"], "n_tokens_trained": r.n_tokens,
-                     "train_loss": r.train_loss, "wall_time_s": r.wall_time_s,
-                     "status": "diverged" if r.diverged else "ok"})
+        tune.report({**r.final_report(), "point_id": pid, "branch_final": 1,
+                     "equivalent_flops": r.extra["equivalent_flops"], "branch_step": r.extra["branch_step"]})
 
 
 def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, store_root, warmup_steps: int,

@@ -52,6 +52,13 @@ class TrainResult:
     diverged: bool
     extra: dict = field(default_factory=dict)
 
+    def final_report(self) -> dict:
+        """What a trainable reports when the run ends (tracking.FINAL_KEYS read it back)."""
+        return {"step": self.steps, "loss": self.losses.get("avg", math.nan),
+                **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
+                "flops": self.flops, "n_tokens_trained": self.n_tokens, "train_loss": self.train_loss,
+                "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
+
 
 def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.optim.Optimizer:
     """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult.

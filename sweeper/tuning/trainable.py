@@ -59,14 +59,8 @@ def tune_point(config: dict) -> None:
 
     result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report,
                    cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len))
-    losses = result.losses
-    tune.report({
-        "step": result.steps, "tokens": result.n_tokens, "flops": result.flops,
-        "val_loss": _finite(losses.get("avg", math.nan)), "loss": losses.get("avg", math.nan),
-        **{f"loss_{t}": losses.get(t, math.nan) for t in ("caption", "interleaved", "text")},
-        "n_tokens_trained": result.n_tokens, "wall_time_s": time.perf_counter() - started,
-        "status": "diverged" if result.diverged else "ok",
-    })
+    tune.report({**result.final_report(), "tokens": result.n_tokens,
+                 "val_loss": _finite(result.losses.get("avg", math.nan)), "wall_time_s": time.perf_counter() - started})
 
 
 def simulated_loss(sim: dict, point: dict, hp: dict, tokens: float) -> float:
