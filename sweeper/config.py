@@ -441,6 +441,12 @@ def _check_values(cfg: SweepConfig) -> None:
     if "log_L_opt" in cfg.fit.watch and cfg.fit.target_compute is None:
         raise SweeperInputError("fit.watch", list(cfg.fit.watch), "log_L_opt is the prediction at fit.target_compute: "
                                 "set --target-compute C (the FLOPs you will train at) or drop log_L_opt")
+    if "log_L_opt" in cfg.fit.watch:
+        from sweeper.fit.derived import OPTIMUM_LAWS
+
+        if cfg.fit.law not in OPTIMUM_LAWS:
+            raise SweeperInputError("fit.watch", list(cfg.fit.watch), f"log_L_opt is defined for the laws "
+                                    f"{', '.join(OPTIMUM_LAWS)}, not fit.law={cfg.fit.law}: change the law or drop log_L_opt")
     if cfg.training.recipe == "fitted" and not cfg.training.recipe_run:
         raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job")
     # The tune-space rules live beside the code that samples from them.

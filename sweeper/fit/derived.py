@@ -82,6 +82,11 @@ def flops_per_param_token(frame: pd.DataFrame) -> float:
     return float(np.median(ratio))
 
 
+# Laws with a compute-optimal frontier over (N, D) alone: the ones log_L_opt is defined for
+# (compression's loss also needs each modality's share of D).
+OPTIMUM_LAWS = ("chinchilla", "sparsity")
+
+
 def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
                        regression: bool = True, target_compute: float | None = None) -> dict[str, float]:
     """Closed form where the law has one, plus the regression route where it can run.
@@ -107,7 +112,7 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
         if law.name == "sparsity" and reg:  # no closed form: the regression is the answer
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):
                 out[key] = reg[f"{key}_regression"]
-    if target_compute and "K_a" in out and law.name in ("chinchilla", "sparsity"):
+    if target_compute and "K_a" in out and law.name in OPTIMUM_LAWS:
         n_opt, d_opt = optimum_at(out, [target_compute])
         loss = law.predict(params, n_opt, d_opt, **extra)[0]
         out["log_L_opt"] = float(np.log(loss)) if loss > 0 else float("nan")

@@ -67,6 +67,8 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("fit:\n  n_bootstrap: -1\n", "fit.n_bootstrap", ">= 0"),
         ("fit:\n  target_compute: 0\n", "fit.target_compute", "positive FLOPs"),
         ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
+        ("fit:\n  law: compression\n  target_compute: 1e20\n  watch: [a, b, log_L_opt]\n", "fit.watch",
+         "not fit.law=compression"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
         ("model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n", "distributed.zero_stage",
          "use zero_stage 2, or a mixture without text"),
