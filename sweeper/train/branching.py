@@ -102,8 +102,12 @@ def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report,
     moment tensors with the stable run, which goes on."""
     ema, first = carried
     state = copy.deepcopy(_state(stable_model, stable_optimizer, b.branch_step, ema, first))
-    return train(spec, hp, n_tokens=b.total_steps * hp.batch_size * spec.seq_len, seed=seed, resume=state,
-                 report=None if report is None else lambda metrics: report(b.point_id, metrics))
+    rng = torch.get_rng_state()  # train() reseeds; the stable run goes on as if no branch had run
+    try:
+        return train(spec, hp, n_tokens=b.total_steps * hp.batch_size * spec.seq_len, seed=seed, resume=state,
+                     report=None if report is None else lambda metrics: report(b.point_id, metrics))
+    finally:
+        torch.set_rng_state(rng)
 
 
 def train_size_branched(config: dict) -> None:
