@@ -19,6 +19,9 @@ its own linearised half-widths of a and b first reach the target to the whole
 grid: sweep_efficiency's bootstrap check stops it later than the linearisation
 (after 21-31 trials), and both its cost and its extrapolation grow with k.
 f = 1 is "no worse extrapolation", f = inf drops the extrapolation requirement.
+`--slices` moves the held-out budget (one slice past the grid's plan): the
+further out the prediction, the more the exponents dominate it and the cheaper
+"no worse extrapolation" gets.
 The prediction's gradient is the Jacobian row at the true compute-optimal
 (N, D) of the held-out budget (by the envelope theorem the optimum's own shift
 does not enter). Each candidate runs at most once by default: the simulated
