@@ -89,7 +89,7 @@ def log_loss_jacobian(law, params: dict[str, float], n: np.ndarray, d: np.ndarra
 
 
 def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float = 1e-6) -> np.ndarray:
-    return np.array([[_derivative(lambda p: watched_values(p).get(w, 0.0), params, name, h) for name in params]
+    return np.array([[_derivative(lambda p, w=w: watched_values(p).get(w, 0.0), params, name, h) for name in params]
                      for w in watch])
 
 
@@ -107,31 +107,49 @@ def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, 
     log(max(var, t) / max(var - reduction, t)). A quantity already within target
     counts nothing, so proposals go to what still keeps the sweep from stopping.
     """
+    parts = variance_reductions(law, params, observed, candidates, watch, predict_at)
+    if parts is None:
+        return np.full(len(candidates), np.nan)  # a degenerate fit: the caller explores instead
+    if target_var is not None:
+        return capped_progress(*parts, target_var)
+    return relative_gain(*parts, len(watch), prediction_weight)
+
+
+def variance_reductions(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
+                        predict_at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(variance of each watched quantity, then of the log loss at each `predict_at` row;
+    how much each candidate row would lower each), in units of the noise variance.
+    None for a degenerate fit."""
     j_obs = log_loss_jacobian(law, params, observed[:, 0], observed[:, 1])
     j_new = log_loss_jacobian(law, params, candidates[:, 0], candidates[:, 1])
     if not (np.all(np.isfinite(j_obs)) and np.all(np.isfinite(j_new))):
-        return np.full(len(candidates), np.nan)  # a degenerate fit: the caller explores instead
+        return None
     fisher = j_obs.T @ j_obs
     try:
         inv = np.linalg.pinv(fisher + RIDGE * np.trace(fisher) * np.eye(len(fisher)))
     except np.linalg.LinAlgError:
-        return np.full(len(candidates), np.nan)
+        return None
     g = watched_gradients(params, watch)  # (W, P)
     if predict_at is not None and len(predict_at):
         g = np.vstack([g, log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1])])
     var = np.einsum("wp,pq,wq->w", g, inv, g)
     u = j_new @ inv  # (C, P)
     lever = np.einsum("cp,cp->c", u, j_new)
-    reduction = (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (C, W)
-    if target_var is not None:
-        above = np.maximum(var, target_var)
-        return np.log(above / np.maximum(var - reduction, target_var)).sum(axis=1)
+    return var, (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (W,), (C, W)
+
+
+def capped_progress(var: np.ndarray, reduction: np.ndarray, target_var: float) -> np.ndarray:
+    """Per candidate: sum over quantities of log(max(var, t) / max(var - reduction, t))."""
+    return np.log(np.maximum(var, target_var) / np.maximum(var - reduction, target_var)).sum(axis=1)
+
+
+def relative_gain(var: np.ndarray, reduction: np.ndarray, n_watch: int, prediction_weight: float) -> np.ndarray:
+    """Per candidate: relative variance reductions, the quantities past the first `n_watch`
+    (the predictions) weighing `prediction_weight` x the watched ones together."""
     relative = reduction / np.maximum(var, 1e-300)
-    # The prediction's weight does not depend on how many quantities are watched.
-    n_watch = len(g) - (0 if predict_at is None else len(predict_at))
-    weights = np.ones(len(g))
-    if n_watch < len(g):
-        weights[n_watch:] = prediction_weight * n_watch / (len(g) - n_watch)
+    weights = np.ones(len(var))
+    if n_watch < len(var):
+        weights[n_watch:] = prediction_weight * n_watch / (len(var) - n_watch)
     return relative @ weights
 
 
@@ -245,20 +263,25 @@ class FrontierSampler(BaseSampler):
             self.last_reason = "exploration"
             return self._explore(near, cost, rng)
         observed = self._nd(list(done) + pending)
-        kwargs = dict(predict_at=self._extrapolation_target(fit) if self.extrapolate > 0 else None,
-                      prediction_weight=self.prediction_weight)
-        target_var = self._target_var(fit, done)
-        gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch, **kwargs,
-                                target_var=target_var)
-        if target_var is not None and not np.nanmax(gain, initial=0.0) > 0:
-            # Within target by the linearisation, not yet by the bootstrap: shrink what is left.
-            gain = information_gain(self._law(), fit.params, observed, self._nd(near), self.watch, **kwargs)
-        score = gain / cost
+        parts = variance_reductions(self._law(), fit.params, observed, self._nd(near), self.watch,
+                                    self._extrapolation_target(fit) if self.extrapolate > 0 else None)
+        score = self._gain(parts, len(near), self._target_var(fit, done)) / cost
         if not np.any(np.isfinite(score)):
             self.last_reason = "exploration (degenerate fit)"
             return self._explore(near, cost, rng)
         self.last_reason = "information per FLOP"
         return near[int(np.nanargmax(np.where(np.isfinite(score), score, -np.inf)))]
+
+    def _gain(self, parts, n: int, target_var: float | None) -> np.ndarray:
+        """information_gain's criterion from one variance_reductions; nan for a degenerate fit."""
+        if parts is None:
+            return np.full(n, np.nan)
+        if target_var is not None:
+            gain = capped_progress(*parts, target_var)
+            if np.nanmax(gain, initial=0.0) > 0:
+                return gain
+            # Within target by the linearisation, not yet by the bootstrap: shrink what is left.
+        return relative_gain(*parts, len(self.watch), self.prediction_weight)
 
     def _target_var(self, fit, done: dict[str, float]) -> float | None:
         """(target_ci / 1.96)^2 over the noise variance the fit's residuals show; None: no target."""
