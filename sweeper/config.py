@@ -380,6 +380,13 @@ def _convert_scalar(hint: Any, value: Any, name: str) -> Any:
     return value
 
 
+def zero3_desynchronises(zero_stage: int, kind: str, text_weight: float) -> bool:
+    """ZeRO-3 gathers parameters per module call, so every rank must call the same modules;
+    an image model skips its image embedding on a text-only micro-batch (ZeRO-2 is covered
+    by train.distributed.SameCallsOnEveryRank)."""
+    return zero_stage == 3 and kind != "dense_text" and text_weight > 0
+
+
 def _check_values(cfg: SweepConfig) -> None:
     """Range checks that types alone cannot express."""
     positive = {
@@ -417,8 +424,8 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
     if cfg.distributed.workers < 1:
         raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
-    if (cfg.distributed.enabled and cfg.distributed.zero_stage == 3 and cfg.model.kind != "dense_text"
-            and cfg.training.mixture[2] > 0):  # as train.distributed.for_zero, before any trial starts
+    if cfg.distributed.enabled and zero3_desynchronises(cfg.distributed.zero_stage, cfg.model.kind,
+                                                          cfg.training.mixture[2]):  # before any trial starts
         raise SweeperInputError("distributed.zero_stage", 3, f"{cfg.model.kind} skips its image embedding on a "
                                 "text-only micro-batch and ZeRO-3 ranks must call the same modules: use zero_stage 2, "
                                 "or a mixture without text (training.mixture=[c, i, 0])")
@@ -438,12 +445,13 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
     if cfg.fit.target_compute is not None and not cfg.fit.target_compute > 0:
         raise SweeperInputError("fit.target_compute", cfg.fit.target_compute, "must be positive FLOPs, or unset")
-    if "log_L_opt" in cfg.fit.watch and cfg.fit.target_compute is None:
-        raise SweeperInputError("fit.watch", list(cfg.fit.watch), "log_L_opt is the prediction at fit.target_compute: "
-                                "set --target-compute C (the FLOPs you will train at) or drop log_L_opt")
     if "log_L_opt" in cfg.fit.watch:
         from sweeper.fit.derived import OPTIMUM_LAWS
 
+        if cfg.fit.target_compute is None:
+            raise SweeperInputError("fit.watch", list(cfg.fit.watch), "log_L_opt is the prediction at "
+                                    "fit.target_compute: set --target-compute C (the FLOPs you will train at) or "
+                                    "drop log_L_opt")
         if cfg.fit.law not in OPTIMUM_LAWS:
             raise SweeperInputError("fit.watch", list(cfg.fit.watch), f"log_L_opt is defined for the laws "
                                     f"{', '.join(OPTIMUM_LAWS)}, not fit.law={cfg.fit.law}: change the law or drop log_L_opt")

@@ -26,6 +26,7 @@ import torch
 
 # The `distributed:` section of the sweep config is the settings object itself.
 from sweeper.config import DistributedSection as DistributedSettings
+from sweeper.config import zero3_desynchronises
 from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
 from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (
@@ -118,15 +119,13 @@ class SameCallsOnEveryRank(torch.nn.Module):
 
 def for_zero(model: torch.nn.Module, spec, zero_stage: int, mixture) -> torch.nn.Module:
     """The module DeepSpeed wraps: data-independent module calls where ZeRO needs them."""
-    if zero_stage < 2 or spec.kind == "dense_text":
-        return model
-    if zero_stage == 2:
+    if zero3_desynchronises(zero_stage, spec.kind, as_mixture(mixture)[TARGETS.index("text")]):
+        raise ValueError(f"zero_stage=3 with {spec.kind} and text-only sequences in the mixture: ZeRO-3 gathers "
+                         "parameters per module call, and the model skips its image embedding for a micro-batch "
+                         "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
+    if zero_stage == 2 and spec.kind != "dense_text":
         return SameCallsOnEveryRank(model)
-    if as_mixture(mixture)[TARGETS.index("text")] == 0:
-        return model  # every sequence holds an image: every rank calls the same modules
-    raise ValueError(f"zero_stage=3 with {spec.kind} and text-only sequences in the mixture: ZeRO-3 gathers "
-                     "parameters per module call, and the model skips its image embedding for a micro-batch "
-                     "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
+    return model  # stages 0-1 need nothing; stage 3 here: dense text, or every sequence holds an image
 
 
 def _cast(batch: dict, device, dtype) -> dict:
