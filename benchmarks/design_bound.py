@@ -36,10 +36,9 @@ import argparse
 
 import numpy as np
 from scipy.optimize import minimize
-from sweep_efficiency import LAWS, WATCH, setup
+from sweep_efficiency import LAWS, WATCH, setup, true_optimum
 
 from sweeper.fit import get_law
-from sweeper.fit.derived import closed_form, optimum_at
 from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points
 from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
 
@@ -53,8 +52,7 @@ def jacobian(law, params, points) -> np.ndarray:
 
 def watched(law, params, held_out) -> np.ndarray:
     """Gradients (rows) of a, b and log L at the held-out budget's true compute-optimal (N, D)."""
-    k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
-    n_opt, d_opt = optimum_at(closed_form(params, k), [held_out[0].budget])
+    n_opt, d_opt = true_optimum(params, held_out)
     return np.vstack([watched_gradients(params, WATCH), log_loss_jacobian(law, params, n_opt, d_opt)])
 
 

@@ -161,6 +161,12 @@ def run_adaptive(cfg, plan: Plan, sim: dict, seed: int, check: Checker, parallel
             return spent, fit, len(done)
 
 
+def true_optimum(params: dict, held_out) -> tuple[np.ndarray, np.ndarray]:
+    """([N_opt], [D_opt]) of the noise-free law at the held-out budget."""
+    k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
+    return optimum_at(closed_form(params, k), [held_out[0].budget])
+
+
 def extrapolation_error(fit, sim: dict, held_out) -> tuple[float, float, float]:
     """(mean |%| error over every ladder size of the held-out budget, |%| error at its true
     compute-optimal (N, D), the fit's own CI half-width of log L_opt there): the first is the
@@ -171,8 +177,7 @@ def extrapolation_error(fit, sim: dict, held_out) -> tuple[float, float, float]:
     d = np.array([t.n_tokens for t in held_out], float)
     truth = np.array([law_loss(sim["law"], sim["params"], *nd) for nd in zip(n, d)])
     curve = float(100.0 * np.mean(np.abs(fit.predict(n, d) - truth) / truth))
-    k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
-    n_opt, d_opt = optimum_at(closed_form(sim["params"], k), [held_out[0].budget])
+    n_opt, d_opt = true_optimum(sim["params"], held_out)
     true_opt = law_loss(sim["law"], sim["params"], n_opt[0], d_opt[0])
     at_opt = float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true_opt) / true_opt)
     return curve, at_opt, fit.ci_halfwidth("log_L_opt")
