@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from train_distributed.recipe import HP, KIND, SEED, SIZE, n_tokens
+from train_distributed.recipe import HP, KIND, SIZE, single_process
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
@@ -19,23 +19,14 @@ def spec():
 
 
 @pytest.fixture(scope="session")
-def reference(spec):
+def reference():
     """The single-process loop's curve: {step: val_loss}, and its final TrainResult."""
-    from sweeper.train.loop import train
-
-    curve: dict[int, dict] = {}
-    result = train(spec, HP, n_tokens=n_tokens(), seed=SEED, report=lambda m: curve.__setitem__(m["step"], dict(m)))
-    return curve, result
+    return single_process(KIND)
 
 
 @pytest.fixture(scope="session")
-def reference_no_text(spec):
+def reference_no_text():
     """The same with image-bearing data only (caption + interleaved): what ZeRO-3 is tested on."""
     from dataclasses import replace
 
-    from sweeper.train.loop import train
-
-    curve: dict[int, dict] = {}
-    result = train(spec, replace(HP, mixture=(0.5, 0.5, 0.0)), n_tokens=n_tokens(), seed=SEED,
-                   report=lambda m: curve.__setitem__(m["step"], dict(m)))
-    return curve, result
+    return single_process(KIND, replace(HP, mixture=(0.5, 0.5, 0.0)))

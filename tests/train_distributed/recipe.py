@@ -19,3 +19,14 @@ def hp_dict(hp: TrainHParams = HP) -> dict:
 
 def n_tokens(steps: int = STEPS, hp: TrainHParams = HP) -> int:
     return steps * hp.batch_size * 128
+
+
+def single_process(kind: str, hp=HP):
+    """The single-process loop's curve ({step: metrics}) and final TrainResult for the tiny recipe."""
+    from models.registry import get_model_spec
+    from sweeper.train.loop import train
+
+    curve: dict[int, dict] = {}
+    result = train(get_model_spec(kind, SIZE), hp, n_tokens=n_tokens(), seed=SEED,
+                   report=lambda m: curve.__setitem__(m["step"], dict(m)))
+    return curve, result

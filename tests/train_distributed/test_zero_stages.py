@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from train_distributed.recipe import HP, KIND, SEED, SIZE, hp_dict, n_tokens
+from train_distributed.recipe import HP, KIND, SEED, SIZE, hp_dict, n_tokens, single_process
 
 STAGES = (0, 1, 2, 3)
 # ZeRO-3 gathers parameters per module call, so ranks must call the same modules: an image model
@@ -82,14 +82,8 @@ def test_stage_matches_single_process_trajectory(stage, stage_curves, reference,
 def test_every_image_kind_trains_under_zero_2_and_3(kind, stage, stage_curves):
     from dataclasses import replace
 
-    from models.registry import get_model_spec
-    from sweeper.train.loop import train
-
-    curve: dict[int, dict] = {}
     hp = replace(HP, mixture=tuple(NO_TEXT)) if stage == 3 else HP
-    result = train(get_model_spec(kind, SIZE), hp, n_tokens=n_tokens(), seed=SEED,
-                   report=lambda m: curve.__setitem__(m["step"], dict(m)))
-    assert_same_trajectory(stage_curves[f"{kind}/{stage}"], (curve, result), (kind, stage))
+    assert_same_trajectory(stage_curves[f"{kind}/{stage}"], single_process(kind, hp), (kind, stage))
 
 
 def test_zero3_refuses_a_mixture_that_would_desynchronise_ranks(spec):
