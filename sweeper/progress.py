@@ -52,9 +52,9 @@ def exponents_text(fit) -> str:
         value = {**fit.params, **fit.derived}.get(name)
         if value is None:
             continue
-        ci = fit.ci.get(name)
-        parts.append(f"{name}={value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
-    return " ".join(parts)
+        shown = fit.ci_text(name, ".3f")
+        parts.append(f"{name}={value:.3f}" + (f" {shown}" if shown else ""))
+    return " ".join(parts) + ("" if fit.identified else " (not identified)")
 
 
 class ProgressPrinter(DriverOnly, tune.Callback):
