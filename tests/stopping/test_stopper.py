@@ -115,3 +115,23 @@ def test_grid_baseline_ignores_convergence():
     s = stopper(history, patience=1, on_convergence=False)
     history.add(refit(0.001, 0.001))
     assert not s.stop_all() and s.stop_reason == ""
+
+
+def test_an_unidentified_fit_never_counts_as_converged_however_narrow_its_resamples():
+    """Runs whose loss rises with N at every budget: the fit is degenerate, its bootstrap
+    spread may be tiny, and the stopper must still not call it converged."""
+    import numpy as np
+
+    from sweeper.fit import fit_law
+    from sweeper.fit.synthetic import isoflop_design
+
+    frame = isoflop_design([1e19, 1e20, 1e21])
+    frame = frame.assign(loss=2.0 + 0.1 * np.log(frame["n_params"] / 1e8))
+    history = RefitHistory()
+    fitter = OnlineFitter(history=history, load_table=lambda: RunTable(frame.assign(status="ok")),
+                          fit=lambda t: fit_law(t.frame, grid="coarse", n_bootstrap=10, seed=0),
+                          watch=("alpha", "beta"))
+    s = stopper(history, patience=1, target_ci=1e9, watch=("alpha", "beta"))
+    assert fitter.refit() is not None
+    assert not history.refits[-1].fit.identified
+    assert not s.stop_all() and s.stop_reason == ""
