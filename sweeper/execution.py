@@ -240,6 +240,9 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
     if fit is not None:
         client.log_dict(parent, fit.to_dict(), "fit.json")
+        client.set_tag(parent, "sweeper.fit_identified", str(fit.identified).lower())
+        if fit.warnings:
+            client.set_tag(parent, "sweeper.fit_warnings", "; ".join(fit.warnings)[:5000])
         for name, value in fit.params.items():
             client.log_metric(parent, f"fit.{name}", float(value))
     else:

@@ -47,8 +47,9 @@ def fit_law(frame: pd.DataFrame, *, law: str | Law = "chinchilla", target: str =
     starts = resolve_grid(law, design, grid)
     check_run_count(frame, starts.shape[1])
     y = np.log(frame[column].to_numpy(float))
-    # One BLAS thread: the work is many tiny products, which threads only slow down.
-    with threadpool_limits(limits=1):
+    # One BLAS thread: the work is many tiny products, which threads only slow down. A degenerate
+    # fit overflows (exp of a huge log-coefficient); identify() says so in words, numpy need not.
+    with threadpool_limits(limits=1), np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         opt = find_optimum(law, frame, y, starts, settings or SearchSettings(), design=design)
         params = law.to_params(opt.theta, design)
         derived = derived_quantities(law, params, frame, target_compute=target_compute)
