@@ -11,9 +11,6 @@ from __future__ import annotations
 import sys
 from typing import Callable, TextIO
 
-from ray import tune
-
-from sweeper.tracking import DriverOnly
 
 
 class ConsoleProgress:
@@ -57,31 +54,24 @@ def exponents_text(fit) -> str:
     return " ".join(parts) + ("" if fit.identified else " (not identified)")
 
 
-class ProgressPrinter(DriverOnly, tune.Callback):
-    """Per finished trial: count, loss, compute spent against budget, current watched CIs."""
+class ProgressPrinter:
+    """Per finished trial: count, loss, compute spent against budget, current watched CIs (from the ledger)."""
 
-    def __init__(self, total: int, budget: float, history, emit: Callable[[str], None]):
-        self.total, self.budget, self.history, self.emit, self.done = total, budget, history, emit, 0
+    def __init__(self, total: int, budget: float, emit: Callable[[str], None]):
+        self.total, self.budget, self.emit, self.done = total, budget, emit, 0
 
-    def _finish(self, trial, status: str) -> None:
+    def trial_finished(self, point_id: str, loss, status: str, ledger) -> None:
         self.done += 1
-        result = trial.last_result or {}
-        loss = result.get("loss")
         shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        line = (f"[{count}] {trial.config['point']['point_id']} {shown} ({status}); "
-                f"spent {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs")
-        last = self.history.refits[-1] if self.history.refits else None
+        line = f"[{count}] {point_id} {shown} ({status}); spent {ledger.spent:.3g}/{self.budget:.3g} FLOPs"
+        last = ledger.refits[-1] if ledger.refits else None
         if last is not None:
-            line += "; CI half-width " + ", ".join(f"{k}={v:.3f}" for k, v in last.halfwidths.items())
+            # "~": a linearised screen, not yet the bootstrap that the stop decision waits for
+            mark = "" if last.bootstrapped else "~"
+            line += "; CI half-width " + ", ".join(f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items())
         self.emit(line)
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
             fitted = f" | {exponents_text(last.fit)}" if last is not None and last.fit is not None else ""
-            status_line(f"{count} trials | {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs{fitted}")
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._finish(trial, (trial.last_result or {}).get("status", "ok"))
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "failed")
+            status_line(f"{count} trials | {ledger.spent:.3g}/{self.budget:.3g} FLOPs{fitted}")

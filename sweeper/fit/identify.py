@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sweeper.fit.isoflop import slice_keys
-from sweeper.fit.laws import Law
+from sweeper.fit.laws import Law, extra_columns
 
 # Published exponents (Chinchilla, Kaplan, the reference's Tables 2-12, the six studies in
 # shared/scaling-data) lie in 0.05-1.5; 3.0 leaves room for odd data without admitting the
@@ -104,17 +104,33 @@ def other_basin_share(law: Law, design: dict, thetas: np.ndarray, theta: np.ndar
     return away / len(thetas)
 
 
-def isoflop_edges(frame: pd.DataFrame, column: str) -> tuple[int, int]:
-    """(slices with 3+ sizes, of which those whose lowest loss lies strictly inside)."""
+def _interior_minimum(n_params: np.ndarray, loss: np.ndarray) -> bool:
+    by_size = pd.Series(loss).groupby(n_params).min().sort_index().to_numpy()
+    return 0 < int(np.argmin(by_size)) < len(by_size) - 1
+
+
+def isoflop_edges(frame: pd.DataFrame, column: str, law: Law, params: dict) -> tuple[int, int]:
+    """(slices with 3+ sizes, of which those whose minimum lies strictly inside their sizes);
+    (0, 0) unless such slices hold at least half the runs, i.e. the design is an isoFLOP grid.
+
+    A slice counts as bracketing when its lowest measured loss, or the fitted law's lowest
+    prediction on its points, is inside: noise can move a flat minimum to an edge. An adaptive
+    design spreads its runs over many budgets, and its few full slices are the cheap ones of
+    its initial design, which often lie wholly on one side of the frontier.
+    """
     keys = slice_keys(frame)
+    slices = [frame[keys == c] for c in np.unique(keys)]
+    slices = [sub for sub in slices if sub["n_params"].nunique() >= 3]
+    if 2 * sum(len(sub) for sub in slices) < len(frame):
+        return 0, 0
     usable = inside = 0
-    for c in np.unique(keys):
-        sub = frame[keys == c]
-        by_size = sub.groupby("n_params")[column].min().sort_index()
-        if len(by_size) < 3:
-            continue
+    for sub in slices:
+        n = sub["n_params"].to_numpy(float)
         usable += 1
-        inside += 0 < int(np.argmin(by_size.to_numpy())) < len(by_size) - 1
+        with np.errstate(all="ignore"):
+            predicted = law.predict(params, n, sub["n_tokens"].to_numpy(float), **extra_columns(sub))
+        inside += _interior_minimum(n, sub[column].to_numpy(float)) or (
+            np.all(np.isfinite(predicted)) and _interior_minimum(n, predicted))
     return usable, inside
 
 
@@ -147,7 +163,7 @@ def identify(law: Law, design: dict, theta: np.ndarray, params: dict, frame: pd.
             reasons.append(f"{share:.0%} of bootstrap refits land in another basin of the "
                            "objective; the interval would straddle them")
             lost |= everything
-    usable, inside = isoflop_edges(frame, column)
+    usable, inside = isoflop_edges(frame, column, law, params)
     if usable and not inside:
         reasons.append(f"no isoFLOP slice has its minimum inside its sizes (0 of {usable}); "
                        "the compute-optimal size lies outside the ladder")
