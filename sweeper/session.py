@@ -81,9 +81,12 @@ class SweepSession:
         else:
             refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=quick, halfwidths=widths,
                           bootstrapped=False)
-        ledger.refits.append(refit)
+        ledger.refits.append(refit)  # the stop decision has it now, whatever happens to the log below
         if self.log_refit is not None:
-            self.log_refit(refit, len(ledger.refits))
+            try:
+                self.log_refit(refit, len(ledger.refits))
+            except Exception as exc:  # noqa: BLE001 - MLflow down: the refit still counts, its chart misses a point
+                self.warn(f"refit {len(ledger.refits)} not logged to MLflow ({type(exc).__name__}); continuing")
         return refit
 
 
