@@ -11,6 +11,10 @@ def register(sub) -> None:
     parser = sub.add_parser("plan", help="print the planned trials (N, D, C, estimated time) without running them")
     add_space_options(parser)
     parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument("--simulate", type=int, nargs="?", const=3, default=0, metavar="SWEEPS",
+                        help="also run SWEEPS (default 3) simulated adaptive sweeps against the search space's "
+                             "simulation law: the CI half-widths the budget buys, the compute to reach "
+                             "--target-ci, and a warning when the ladder cannot reach it")
     parser.set_defaults(func=run)
 
 
@@ -18,10 +22,21 @@ def run(args) -> int:
     from sweeper.config import load_config
     from sweeper.plan import format_plan, make_plan
 
-    plan = make_plan(load_config(args.space, **overrides_from(args)))
+    cfg = load_config(args.space, **overrides_from(args))
+    plan = make_plan(cfg)
+    outlook = None
+    if args.simulate:
+        from sweeper.forecast import forecast
+
+        outlook = forecast(cfg, n_sweeps=args.simulate)
     if args.format == "json":
         print(json.dumps({"slices": plan.slices, "total_flops": plan.total_flops, "budget": plan.budget,
-                          "est_wall_seconds": plan.est_wall_seconds, "trials": [t.to_dict() for t in plan.trials]}, indent=2))
+                          "est_wall_seconds": plan.est_wall_seconds, "trials": [t.to_dict() for t in plan.trials],
+                          **({"forecast": outlook.to_dict()} if outlook else {})}, indent=2, default=float))
     else:
         print(format_plan(plan))
+        if outlook is not None:
+            from sweeper.forecast import format_forecast
+
+            print(format_forecast(outlook))
     return 0

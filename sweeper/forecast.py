@@ -1,0 +1,116 @@
+"""What a budget can buy: the adaptive design run against a law, with noise, in this process.
+
+`sweeper plan --simulate` and the benchmarks (coverage, sweep efficiency) run the
+product's own searcher, sampler, session and ledger through the in-process
+driver, with no MLflow and no Ray: a simulated sweep of a hundred trials takes
+seconds. The law is the search space's `simulation` law, the one a simulated
+sweep would draw its losses from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sweeper.config import SweepConfig
+from sweeper.ledger import StopRule, SweepLedger
+from sweeper.plan import Plan, make_plan
+
+
+@dataclass(frozen=True)
+class SimulatedSweep:
+    ledger: SweepLedger
+    stop_reason: str
+    compute_to_target: float  # compute spent when the stop rule first held; nan if it never did
+    halfwidths_at_end: dict[str, float]  # the last bootstrapped refit's, or the last screen's
+    fit: object  # the last refit's FitResult
+
+
+def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | None = None,
+                   stop_on_convergence: bool = True) -> SimulatedSweep:
+    """One adaptive sweep of `cfg` against its simulation law (noise seeded by `seed`).
+
+    With stop_on_convergence False it runs to the budget, and the compute at which the
+    stop rule first held is still reported, with the half-widths the whole budget buys.
+    """
+    from sweeper.api import trial_config
+    from sweeper.execution import make_searcher, online_fit
+    from sweeper.in_process import run_in_process
+    from sweeper.samplers.candidates import candidate_points
+    from sweeper.session import SweepSession
+
+    cfg = dataclasses.replace(cfg, seed=cfg.seed if seed is None else seed, trainable="simulated")
+    plan = plan or make_plan(cfg)
+    rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
+                    budget=cfg.budget, on_convergence=stop_on_convergence)
+    ledger = SweepLedger(rule=rule)
+    base = {**trial_config(cfg), "branching": None}
+    searcher, _ = make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)
+    first: list[float] = []
+
+    def watch_first(refit, index):  # the compute at which the stop rule first held
+        if not first and dataclasses.replace(ledger, rule=dataclasses.replace(rule, on_convergence=True)).converged():
+            first.append(refit.flops_spent)
+
+    session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
+                           log_refit=watch_first, warn=lambda line: None)
+    run_in_process(base, [], session, None, searcher)
+    last = ledger.refits[-1] if ledger.refits else None
+    widths = dict(last.halfwidths) if last else {w: math.inf for w in cfg.fit.watch}
+    if last is not None and not last.bootstrapped and cfg.fit.n_bootstrap > 0:
+        final = online_fit(cfg)(ledger.frame(), cfg.fit.n_bootstrap, last.fit)
+        widths = {w: float(final.ci_halfwidth(w)) for w in cfg.fit.watch}
+    return SimulatedSweep(ledger=ledger, stop_reason=ledger.outcome(adaptive=True),
+                          compute_to_target=first[0] if first else math.nan, halfwidths_at_end=widths,
+                          fit=last.fit if last else None)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    budget: float
+    target_ci: float
+    halfwidths: dict[str, float]  # median over the simulated sweeps, where they stopped
+    compute_to_target: float  # median compute to reach the target; nan if most sweeps never do
+    reached: int  # how many of the simulated sweeps reached the target within the budget
+    n_sweeps: int
+    size_span: float  # largest / smallest ladder size
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
+    """Median outcome of `n_sweeps` simulated adaptive sweeps (seeds 1..n), each stopped as `sweeper run`
+    would stop it: on reaching the target, or with the budget spent (then its half-widths are what
+    the whole budget buys)."""
+    plan = make_plan(cfg)
+    runs = [simulate_sweep(cfg, plan, seed=cfg.seed + 1 + i) for i in range(n_sweeps)]
+    widths = {w: float(np.median([r.halfwidths_at_end.get(w, math.inf) for r in runs])) for w in cfg.fit.watch}
+    reached = [r.compute_to_target for r in runs if math.isfinite(r.compute_to_target)]
+    to_target = float(np.median(reached)) if 2 * len(reached) > n_sweeps else math.nan
+    sizes = sorted({t.n_params for t in plan.trials})
+    span = sizes[-1] / sizes[0] if sizes else math.nan
+    warnings = []
+    short = {w: v for w, v in widths.items() if not v <= cfg.fit.target_ci}
+    if short:
+        shown = ", ".join(f"{w}'s CI half-width ~{v:.3g}" for w, v in short.items())
+        warnings.append(f"the target {cfg.fit.target_ci} is out of reach: sizes span {span:.0f}x, and "
+                        f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
+                        "exponents down) or raise the budget")
+    return Forecast(budget=cfg.budget, target_ci=cfg.fit.target_ci, halfwidths=widths, compute_to_target=to_target,
+                    reached=len(reached), n_sweeps=n_sweeps, size_span=span, warnings=tuple(warnings))
+
+
+def format_forecast(f: Forecast) -> str:
+    lines = [f"simulated adaptive sweeps ({f.n_sweeps}, against the search space's simulation law, with noise):",
+             f"  expected CI half-widths where the sweeps stop (target {f.target_ci}, budget {f.budget:.3g} FLOPs): "
+             + ", ".join(f"{w}={v:.3g}" for w, v in f.halfwidths.items())]
+    if math.isfinite(f.compute_to_target):
+        lines.append(f"  expected compute to reach CI half-width <= {f.target_ci}: {f.compute_to_target:.3g} FLOPs "
+                     f"({f.compute_to_target / f.budget:.0%} of the budget; {f.reached}/{f.n_sweeps} sweeps reached it)")
+    lines += [f"WARNING: {w}" for w in f.warnings]
+    return "\n".join(lines)
