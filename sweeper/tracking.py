@@ -227,6 +227,8 @@ class TrialRecorder(DriverOnly, Callback):
         metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
                                   int(result.get("timestamp", 0)) * 1000)
         tags = [["sweeper.status", status]]
+        if result.get("device"):  # where the trial really trained (sweeper.train.device)
+            tags.append(["sweeper.device", str(result["device"])])
         self.in_flight.discard(self._point(trial))
         if status == "diverged":
             tags.append(["sweeper.error", str(result.get("error", "loss diverged"))[:500]])

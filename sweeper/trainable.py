@@ -22,7 +22,7 @@ def load_state(checkpoint) -> dict | None:
         return None
     with checkpoint.as_directory() as directory:
         path = Path(directory) / STATE_FILE
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def hparams_from(config: dict):
@@ -47,6 +47,7 @@ def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
     from models.registry import get_model_spec
     from sweeper.faults import inject
+    from sweeper.train.device import trial_device
     from sweeper.train.loop import train
 
     point = config["point"]
@@ -56,6 +57,7 @@ def train_point(config: dict) -> None:
 
         return train_point_distributed(config)
     # Threads: train() takes Ray's OMP_NUM_THREADS, which Ray sets to the trial's CPUs.
+    device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here
     started = time.perf_counter()
     faults = config.get("faults", {})
 
@@ -76,14 +78,16 @@ def train_point(config: dict) -> None:
 
         result, extra = train_point_branched(spec, hp, n_tokens=n_tokens, seed=seed, store_root=branching["store"],
                                              warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
-                                             report=report, checkpoint=report, resume=resume)
+                                             report=report, checkpoint=report, resume=resume, device=device)
     else:
-        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume)
+        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume,
+                       device=device)
     tune.report(
         {
             **result.final_report(),
             "wall_time_s": time.perf_counter() - started,
             "resumed_from_step": int(resume["step"]) if resume else 0,
+            "device": device,
             **extra,  # with branching: branch_step, stable_from_step, flops_spent
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
         }

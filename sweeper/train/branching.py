@@ -132,7 +132,8 @@ def train_size_branched(config: dict) -> None:
 
 
 def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, store_root, warmup_steps: int,
-                         report=None, checkpoint=None, resume: dict | None = None) -> tuple[TrainResult, dict]:
+                         report=None, checkpoint=None, resume: dict | None = None,
+                         device: str = "cpu") -> tuple[TrainResult, dict]:
     """One (N, D) point as a cooldown branch off its size's shared stable run (sweeper.train.stable_store).
 
     Starts from the latest stored snapshot at or before its branch step (or from
@@ -157,6 +158,6 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
 
     result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, resume=start,
                    checkpoint=checkpoint_with_origin if checkpoint is not None else None,
-                   snapshot_at=s if s > start_step else None, snapshot=store.save)
+                   snapshot_at=s if s > start_step else None, snapshot=store.save, device=device)
     per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
     return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": (result.steps - origin) * per_step}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sweeper.data import TARGETS, train_batches, validation_sets
+from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
 
@@ -60,8 +61,8 @@ class TrainResult:
                 "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
 
 
-def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.optim.Optimizer:
-    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult.
+def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult; `fused` (CUDA only): one kernel per step.
 
     The paper uses *fully decoupled* weight decay (1e-4 per step at peak LR,
     independent of the LR value); torch's AdamW multiplies decay by the LR,
@@ -76,7 +77,7 @@ def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.opti
         lr = hp.lr * (hp.vision_lr_mult if vision else 1.0)
         wd = hp.weight_decay / lr if (decay and lr > 0) else 0.0
         param_groups.append({"params": params, "lr": lr, "peak_lr": lr, "weight_decay": wd})
-    return torch.optim.AdamW(param_groups, lr=hp.lr, betas=hp.betas, eps=1e-8)
+    return torch.optim.AdamW(param_groups, lr=hp.lr, betas=hp.betas, eps=1e-8, fused=fused or None)
 
 
 def n_steps_for(spec, hp: TrainHParams, n_tokens: int) -> int:
@@ -90,10 +91,11 @@ def lr_at(step: int, total_steps: int, hp: TrainHParams) -> float:
 
 
 def train_step(model, batch, optimizer, hp: TrainHParams, lr_mult: float) -> dict[str, float]:
-    """One optimiser step; returns the losses of the batch."""
+    """One optimiser step; returns the losses of the batch. On CUDA the forward runs in bf16 autocast."""
     for g in optimizer.param_groups:
         g["lr"] = g["peak_lr"] * lr_mult
-    out = model(batch)
+    with autocast(next(model.parameters()).device.type):
+        out = model(batch)
     loss = out.lm_loss + hp.aux_loss_weight * out.aux_loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -125,6 +127,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     `snapshot(state)` is called once, after step `snapshot_at` (cooldown branching).
     At a step of `cooled_eval_at` still in the stable phase, the reported `val_loss` is
     that of a cooled-down copy (see `cooled_metrics`); its FLOPs count in `flops`.
+    `device`: "cpu", or "cuda" (bf16 autocast, fused AdamW); the trainables pass sweeper.train.device.trial_device().
     """
     from models.registry import build_model
 
@@ -133,7 +136,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         _set_threads()
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    optimizer = make_optimizer(model, hp, spec)
+    optimizer = make_optimizer(model, hp, spec, fused=device.startswith("cuda"))
     total = n_steps_for(spec, hp, n_tokens)
     tokens_per_step = hp.batch_size * spec.seq_len
     val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
@@ -202,7 +205,8 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     batches = train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step)  # not the run's own stream
     for i in range(length):
         train_step(model, _to(next(batches), device), optimizer, hp, cooldown_multiplier(i, length))
-    per_target, _ = evaluate(model, val, device=device)
+    with autocast(device):
+        per_target, _ = evaluate(model, val, device=device)
     model.load_state_dict(saved_model)
     optimizer.load_state_dict(saved_opt)
     torch.set_rng_state(saved_rng)
@@ -216,7 +220,8 @@ def _state(model, optimizer, step: int, ema, first) -> dict:
 
 
 def _report(model, val, spec, step, tokens_per_step, lr, ema, stats, device) -> dict:
-    per_target, routing = evaluate(model, val, device=device)
+    with autocast(device):
+        per_target, routing = evaluate(model, val, device=device)
     metrics = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
                "lr": lr, "train_loss": float(ema), "val_loss": per_target["avg"]}
     metrics.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})

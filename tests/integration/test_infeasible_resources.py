@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sweeper(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": str(REPO)}
+def _sweeper(args: list[str], cwd: Path, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([sys.executable, "-m", "sweeper.cli", *args], cwd=cwd, env=env, text=True,
                           capture_output=True, timeout=timeout)
 
@@ -57,3 +57,24 @@ def test_a_simulated_sweep_of_a_gpu_space_finishes_on_cpus(tmp_path):
     experiment = client.get_experiment_by_name("sweeper-tiny")
     runs = client.search_runs([experiment.experiment_id], "tags.source = 'simulated'")
     assert len(runs) > 3  # the parent and its simulated trials
+
+
+def test_a_trial_that_reserved_a_gpu_torch_cannot_see_is_recorded_failed_not_trained_on_cpu(tmp_path):
+    # Ray is told the node has a GPU (RAY_OVERRIDE_RESOURCES): it assigns it, and the CPU build of torch
+    # cannot see it. Before, such a trial trained on the CPU and nobody noticed.
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {"RAY_OVERRIDE_RESOURCES": '{"GPU": 1}'}
+    run = _sweeper(["run", "tiny", "--kind", "early_fusion", "--budget", "2e12", "--design", "grid",
+                    "--set", "budgets.slices=[6e10]", "--set", "budgets.min_tokens_per_param=0.1",
+                    "--set", "budgets.min_steps=10", "--set", "model.sizes=[tiny-1,tiny-2,tiny-3]",
+                    "--set", "ray.gpus_per_trial=1", "--set", "ray.max_failures=0", "--n-bootstrap", "10",
+                    "--tracking-uri", uri], tmp_path, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("sweeper-tiny")
+    trials = client.search_runs([experiment.experiment_id], "tags.`sweeper.point_id` != ''")
+    assert len(trials) == 3
+    for trial in trials:
+        assert trial.data.tags["sweeper.status"] == "failed"
+        assert "reserved 1 GPU(s)" in trial.data.tags["sweeper.error"]
+        assert "flops" not in trial.data.metrics  # nothing trained anywhere
