@@ -74,9 +74,10 @@ class Plan:
 
 def model_specs(cfg: SweepConfig) -> list:
     """The ladder entries this sweep may use, ascending in N."""
-    from models.registry import ladder  # torch import kept out of config-only paths
+    from models.registry import at_mixture, ladder  # torch import kept out of config-only paths
 
-    specs = list(ladder(cfg.model.kind, cfg.model.ladder))
+    # FLOPs per token at the sweep's own mixture: D for a slice's C depends on it
+    specs = [at_mixture(s, cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
     return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
 

@@ -45,7 +45,7 @@ def is_distributed(config: dict, spec) -> bool:
 
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
-    from models.registry import get_model_spec
+    from models.registry import at_mixture, get_model_spec
     from sweeper.faults import inject
     from sweeper.train.device import trial_device
     from sweeper.train.loop import train
@@ -72,6 +72,7 @@ def train_point(config: dict) -> None:
 
     resume = load_state(tune.get_checkpoint())  # set when Tune retries this trial after a crash
     hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
+    spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
     branching, extra = config.get("branching"), {}
     if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
         from sweeper.train.branching import train_point_branched

@@ -118,12 +118,12 @@ def train_size_branched(config: dict) -> None:
     """
     from ray import tune
 
-    from models.registry import get_model_spec
+    from models.registry import at_mixture, get_model_spec
     from sweeper.trainable import hparams_from
 
-    points = config["points"]
-    spec = get_model_spec(points[0]["kind"], points[0]["size"])
-    results = train_branched(spec, hparams_from(config), [(p["point_id"], int(p["n_tokens"])) for p in points],
+    points, hp = config["points"], hparams_from(config)
+    spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)
+    results = train_branched(spec, hp, [(p["point_id"], int(p["n_tokens"])) for p in points],
                              seed=int(config.get("seed", 0)),
                              report=lambda pid, m: tune.report({**m, "point_id": pid}))
     for pid, r in results.items():
@@ -159,5 +159,5 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
     result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, resume=start,
                    checkpoint=checkpoint_with_origin if checkpoint is not None else None,
                    snapshot_at=s if s > start_step else None, snapshot=store.save, device=device)
-    per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
-    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": (result.steps - origin) * per_step}
+    # what this point added: the steps after it picked up the shared run, counted on their batches
+    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": result.flops_between(origin, result.steps)}

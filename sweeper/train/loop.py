@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sweeper.data import TARGETS, train_batches, validation_sets
+from sweeper.flops import TokenCounts
 from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
@@ -52,13 +53,43 @@ class TrainResult:
     wall_time_s: float
     diverged: bool
     extra: dict = field(default_factory=dict)
+    n_image_tokens: int = 0  # image-patch positions trained on (of n_tokens)
+    flops_at: tuple[float, ...] = field(default=(), repr=False)  # training FLOPs through each step (0..steps)
+
+    @property
+    def n_text_tokens(self) -> int:
+        return self.n_tokens - self.n_image_tokens
+
+    def flops_between(self, first: int, last: int) -> float:
+        """Training FLOPs of steps first+1 .. last, as counted on their batches."""
+        return self.flops_at[last] - self.flops_at[first]
 
     def final_report(self) -> dict:
         """What a trainable reports when the run ends (tracking.FINAL_KEYS read it back)."""
         return {"step": self.steps, "loss": self.losses.get("avg", math.nan),
                 **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
-                "flops": self.flops, "n_tokens_trained": self.n_tokens, "train_loss": self.train_loss,
+                "flops": self.flops, "n_tokens_trained": self.n_tokens, "n_image_tokens": self.n_image_tokens,
+                "n_text_tokens": self.n_text_tokens, "train_loss": self.train_loss,
                 "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
+
+
+class CountedBatches:
+    """A training stream that counts what it hands out by modality: C is counted from the batches
+    a run really trained on (its own mixture and data), not from an average FLOPs per token."""
+
+    def __init__(self, batches, spec):
+        self.batches, self.config, self.seq_len = batches, spec.config, spec.seq_len
+        self.counts = TokenCounts()
+        self.flops_at = [0.0]  # cumulative training FLOPs after each batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = next(self.batches)
+        self.counts.add(batch)
+        self.flops_at.append(self.counts.flops(self.config, self.seq_len))
+        return batch
 
 
 def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False) -> torch.optim.Optimizer:
@@ -141,7 +172,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     tokens_per_step = hp.batch_size * spec.seq_len
     val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
                           seed=VALIDATION_SEED)
-    batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed), spec)
     ema, first, diverged, metrics, step = None, None, False, {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -163,7 +194,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             snapshot(_state(model, optimizer, step, ema, first))
         probe = step in cooled_eval_at and step <= stable_until and not diverged
         if diverged or probe or step % hp.eval_every == 0 or step == total:
-            metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
+            metrics = _report(model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats,
+                              device)
             if probe:
                 cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device)
                 probe_flops += flops
@@ -183,10 +215,10 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     extra = {k: v for k, v in metrics.items() if k.startswith("moe_")}
     if probe_flops:
         extra["cooled_eval_flops"] = probe_flops
-    return TrainResult(steps=step, n_tokens=step * tokens_per_step,
-                       flops=spec.flops_per_token * step * tokens_per_step + probe_flops,
+    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
-                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra)
+                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,
+                       n_image_tokens=batches.counts.image, flops_at=tuple(batches.flops_at))
 
 
 def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str) -> tuple[dict, float]:
@@ -202,7 +234,7 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     saved_rng = torch.get_rng_state()  # the run continues exactly as it would have without the probe
     length = max(1, round(step * hp.cooldown_frac / (1.0 - hp.cooldown_frac)))
-    batches = train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step)  # not the run's own stream
+    batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step), spec)  # a fresh stream
     for i in range(length):
         train_step(model, _to(next(batches), device), optimizer, hp, cooldown_multiplier(i, length))
     with autocast(device):
@@ -211,7 +243,7 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     optimizer.load_state_dict(saved_opt)
     torch.set_rng_state(saved_rng)
     cooled = {"val_loss": per_target["avg"], **{f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target}}
-    return cooled, spec.flops_per_token * length * hp.batch_size * spec.seq_len
+    return cooled, batches.flops_at[-1]
 
 
 def _state(model, optimizer, step: int, ema, first) -> dict:
@@ -219,10 +251,10 @@ def _state(model, optimizer, step: int, ema, first) -> dict:
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "ema": ema, "first": first}
 
 
-def _report(model, val, spec, step, tokens_per_step, lr, ema, stats, device) -> dict:
+def _report(model, val, step, tokens_per_step, flops, lr, ema, stats, device) -> dict:
     with autocast(device):
         per_target, routing = evaluate(model, val, device=device)
-    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
+    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": flops,
                "lr": lr, "train_loss": float(ema), "val_loss": per_target["avg"]}
     metrics.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
     if routing:
