@@ -79,10 +79,11 @@ def train_point(config: dict) -> None:
 
         result, extra = train_point_branched(spec, hp, n_tokens=n_tokens, seed=seed, store_root=branching["store"],
                                              warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
-                                             report=report, checkpoint=report, resume=resume, device=device)
+                                             report=report, checkpoint=report, resume=resume, device=device,
+                                             data=config.get("data"))
     else:
         result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume,
-                       device=device)
+                       device=device, data=config.get("data"))
     tune.report(
         {
             **result.final_report(),

@@ -82,7 +82,7 @@ class TokenShards:
     """Windows of seq_len + 1 tokens over every shard, in a seeded order per epoch."""
 
     def __init__(self, path: str, *, seq_len: int, dtype: str = "uint16", vocab_size: int | None = None,
-                 field: str = "data.path"):
+                 field: str = "data.path", holdout: int = 0):
         if dtype not in DTYPES:
             raise SweeperInputError("data.dtype", dtype, f"use one of {sorted(DTYPES)}")
         self.seq_len, self.path = int(seq_len), path
@@ -92,7 +92,13 @@ class TokenShards:
             raise SweeperInputError(field, path, f"fewer than seq_len + 1 = {self.seq_len + 1} tokens in every "
                                     "shard: no training sample fits; write longer shards")
         self.starts = np.concatenate([[0], np.cumsum(per)])  # first window index of each shard
-        self.n_windows = int(self.starts[-1])
+        # the last `holdout` windows are validation data: no training order ever visits them
+        self.n_held_out = int(holdout)
+        self.n_windows = int(self.starts[-1]) - self.n_held_out
+        if self.n_windows < 1:
+            raise SweeperInputError(field, path, f"{int(self.starts[-1])} windows of {self.seq_len + 1} tokens, and "
+                                    f"{self.n_held_out} are held out for validation: nothing left to train on; "
+                                    "write more tokens, lower data.val_sequences or set data.val_path")
         if vocab_size is not None:
             self._check_vocab(vocab_size, field)
 
@@ -105,8 +111,12 @@ class TokenShards:
                                         f"{vocab_size}; tokenize with a vocabulary that fits, or pick a model with "
                                         "a larger one")
 
+    def held_out(self) -> list[np.ndarray]:
+        """The validation windows, in order."""
+        return [self.window(k) for k in range(self.n_windows, self.n_windows + self.n_held_out)]
+
     def window(self, k: int) -> np.ndarray:
-        """Window k (0 <= k < n_windows) in shard order: seq_len + 1 tokens."""
+        """Window k (0 <= k < n_windows + n_held_out) in shard order: seq_len + 1 tokens."""
         shard = int(np.searchsorted(self.starts, k, side="right") - 1)
         offset = (k - int(self.starts[shard])) * (self.seq_len + 1)
         return np.asarray(self.shards[shard].tokens[offset:offset + self.seq_len + 1], dtype=np.int64)
@@ -138,8 +148,32 @@ def text_batch(windows: list[np.ndarray], image) -> dict:
     return batch
 
 
-def shard_batches(shards: TokenShards, *, batch_size: int, seed: int, image=None, start: int = 0) -> Iterator[dict]:
-    """Endless batches of `batch_size` windows, starting at sample `start` of the seeded stream."""
-    stream = shards.samples(seed, start)
-    while True:
-        yield text_batch([next(stream) for _ in range(batch_size)], image)
+class ShardBatches:
+    """Endless batches of `batch_size` windows from sample `start` of the seeded stream.
+
+    `skip(n)` jumps n batches ahead without reading them: a resumed trial continues at its exact
+    sample position at once. Every batch is all text, every position scored (`batch_counts`).
+    """
+
+    def __init__(self, shards: TokenShards, *, batch_size: int, seed: int, image=None, start: int = 0):
+        self.shards, self.batch_size, self.seed, self.image = shards, batch_size, seed, image
+        self.position = int(start)  # the next sample
+        self.stream = shards.samples(seed, self.position)
+        n = batch_size * shards.seq_len
+        self.batch_counts = {"positions": n, "image": 0, "scored": n}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = text_batch([next(self.stream) for _ in range(self.batch_size)], self.image)
+        self.position += self.batch_size
+        return batch
+
+    def skip(self, n_batches: int) -> None:
+        self.position += n_batches * self.batch_size
+        self.stream = self.shards.samples(self.seed, self.position)
+
+
+def shard_batches(shards: TokenShards, *, batch_size: int, seed: int, image=None, start: int = 0) -> ShardBatches:
+    return ShardBatches(shards, batch_size=batch_size, seed=seed, image=image, start=start)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sweeper.data import TARGETS, train_batches, validation_sets
+from sweeper.data import TARGETS
+from sweeper.data.sources import held_out_sets, training_stream
 from sweeper.flops import TokenCounts
 from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
@@ -91,6 +92,21 @@ class CountedBatches:
         self.flops_at.append(self.counts.flops(self.config, self.seq_len))
         return batch
 
+    def skip(self, n: int) -> None:
+        """Pass over the first n batches (a resumed run): a source that can jump there (token shards, whose
+        batches all have the same counts) does; the generated stream is replayed, as it is cheap."""
+        if not hasattr(self.batches, "skip"):
+            for _ in range(n):
+                next(self)
+            return
+        self.batches.skip(n)
+        per = self.batches.batch_counts
+        for _ in range(n):
+            self.counts.positions += per["positions"]
+            self.counts.image += per["image"]
+            self.counts.scored += per["scored"]
+            self.flops_at.append(self.counts.flops(self.config, self.seq_len))
+
 
 def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False) -> torch.optim.Optimizer:
     """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult; `fused` (CUDA only): one kernel per step.
@@ -149,7 +165,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
           report: Callable[[dict], None] | None = None, device: str = "cpu",
           checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None,
           snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None,
-          cooled_eval_at: frozenset[int] = frozenset()) -> TrainResult:
+          cooled_eval_at: frozenset[int] = frozenset(), data: Mapping | None = None) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
     With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
@@ -159,6 +175,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     At a step of `cooled_eval_at` still in the stable phase, the reported `val_loss` is
     that of a cooled-down copy (see `cooled_metrics`); its FLOPs count in `flops`.
     `device`: "cpu", or "cuda" (bf16 autocast, fused AdamW); the trainables pass sweeper.train.device.trial_device().
+    `data`: the search space's `data:` section (None: generated data; see sweeper.data.sources).
     """
     from models.registry import build_model
 
@@ -170,16 +187,15 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     optimizer = make_optimizer(model, hp, spec, fused=device.startswith("cuda"))
     total = n_steps_for(spec, hp, n_tokens)
     tokens_per_step = hp.batch_size * spec.seq_len
-    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
-                          seed=VALIDATION_SEED)
-    batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed), spec)
+    val = held_out_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
+                        seed=VALIDATION_SEED, data=data)
+    batches = CountedBatches(training_stream(spec, hp.mixture, hp.batch_size, seed, data), spec)
     ema, first, diverged, metrics, step = None, None, False, {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         ema, first, step = resume["ema"], resume["first"], int(resume["step"])
-        for _ in range(step):  # the data stream is deterministic: skip what was trained on
-            next(batches)
+        batches.skip(step)  # the data stream is deterministic: continue at the exact sample
     saved_at, probe_flops = step, 0.0
     stable_until = cooldown_start(total, hp.cooldown_frac)
     for step in range(step + 1, total + 1):
@@ -197,7 +213,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             metrics = _report(model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats,
                               device)
             if probe:
-                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device)
+                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device,
+                                               data=data)
                 probe_flops += flops
                 metrics = {**metrics, "val_loss_stable": metrics["val_loss"], **cooled}
             metrics["flops"] += probe_flops
@@ -221,7 +238,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
                        n_image_tokens=batches.counts.image, flops_at=tuple(batches.flops_at))
 
 
-def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str) -> tuple[dict, float]:
+def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str,
+                   data: Mapping | None = None) -> tuple[dict, float]:
     """Validation losses of a copy of the run cooled down from `step`, and the FLOPs that cost.
 
     Mid-run losses of a warmup-stable-decay run are taken at the peak learning rate, where a
@@ -234,7 +252,8 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     saved_rng = torch.get_rng_state()  # the run continues exactly as it would have without the probe
     length = max(1, round(step * hp.cooldown_frac / (1.0 - hp.cooldown_frac)))
-    batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step), spec)  # a fresh stream
+    # a stream of its own, not the run's
+    batches = CountedBatches(training_stream(spec, hp.mixture, hp.batch_size, seed + 7919 * step, data), spec)
     for i in range(length):
         train_step(model, _to(next(batches), device), optimizer, hp, cooldown_multiplier(i, length))
     with autocast(device):

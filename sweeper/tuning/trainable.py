@@ -62,7 +62,7 @@ def tune_point(config: dict) -> None:
 
     result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report,
                    cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len),
-                   device=device)
+                   device=device, data=config.get("data"))
     tune.report({**result.final_report(), "tokens": result.n_tokens,
                  "val_loss": _finite(result.losses.get("avg", math.nan)), "wall_time_s": time.perf_counter() - started})
 
