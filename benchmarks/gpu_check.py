@@ -109,7 +109,8 @@ def train_rate(spec, batches, *, steps: int, warmup: int, lr: float) -> dict:
         losses.append(train_step(model, batch, optimizer, hp, min(1.0, (step + 1) / warmup))["lm_loss"])
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    return {"tokens_per_s": counts.positions / seconds, "flops_per_s": counts.flops(spec.config, spec.seq_len) / seconds,
+    flops = counts.flops(spec.config, spec.seq_len)
+    return {"tokens_per_s": counts.positions / seconds, "flops_per_s": flops / seconds,
             "seconds": seconds, "first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),
             "device": str(next(model.parameters()).device), "autocast_bf16": True, "fused_adamw": True}
 

@@ -491,7 +491,8 @@ def _check_data(cfg: SweepConfig) -> None:
         raise SweeperInputError("data.path", d.path, "token_shards needs the shards: a .bin file, a folder of them "
                                 "or a glob (local path or fsspec URL)")
     if d.val_path is None and d.val_sequences < 1:
-        raise SweeperInputError("data.val_sequences", d.val_sequences, "hold out at least 1 sequence, or set data.val_path")
+        raise SweeperInputError("data.val_sequences", d.val_sequences,
+                                "hold out at least 1 sequence, or set data.val_path")
     c, i, _ = cfg.training.mixture
     if cfg.model.kind != "dense_text" and (c > 0 or i > 0):
         raise SweeperInputError("training.mixture", list(cfg.training.mixture), "token shards hold text only: "

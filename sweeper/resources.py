@@ -58,7 +58,7 @@ def requests_for(cfg, *, simulated: bool | None = None) -> list[Request]:
     if simulated:
         return out
     if cfg.distributed.enabled:
-        if cfg.distributed.min_params_for_distributed <= 0:  # every trial goes distributed: none takes the trial bundle
+        if cfg.distributed.min_params_for_distributed <= 0:  # every trial goes distributed: no trial bundle
             out = [trial_request(cfg, distributed=True)]
         out.append(worker_request(cfg))
     return out

@@ -82,7 +82,8 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
             r = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
             # counted on the batches: the stable steps no shorter branch paid for, and its cooldown;
             # the branch replays the stable run's stream, so its own count covers both
-            results[b.point_id] = replace(r, flops=r.flops_between(reached, r.steps), wall_time_s=time.perf_counter() - t0,
+            results[b.point_id] = replace(r, flops=r.flops_between(reached, r.steps),
+                                          wall_time_s=time.perf_counter() - t0,
                                           extra={**r.extra, "branch_step": b.branch_step, "equivalent_flops": r.flops})
             reached = max(reached, b.branch_step)
         if not pending:
@@ -160,4 +161,5 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
                    snapshot_at=s if s > start_step else None, snapshot=store.save, device=device,
                    data=data)
     # what this point added: the steps after it picked up the shared run, counted on their batches
-    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": result.flops_between(origin, result.steps)}
+    spent = result.flops_between(origin, result.steps)
+    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": spent}

@@ -51,7 +51,8 @@ def test_stable_phase_is_counted_once(runs, spec):
     spent = sum(r.flops for r in branched.values())
     assert spent == pytest.approx(stable + cooldowns)
     per_step = spec.flops_per_token * hp.batch_size * spec.seq_len  # the plan's estimate, at 45/45/10
-    steps = branch_step(STEPS["long"], hp.cooldown_frac) + sum(t - branch_step(t, hp.cooldown_frac) for t in STEPS.values())
+    steps = branch_step(STEPS["long"], hp.cooldown_frac)
+    steps += sum(t - branch_step(t, hp.cooldown_frac) for t in STEPS.values())
     assert spent == pytest.approx(steps * per_step, rel=0.02)
     assert spent < 0.75 * sum(r.flops for r in independent.values())
     for pid, r in branched.items():  # the law still sees each point's own (N, D, C)
