@@ -16,7 +16,7 @@ instantiating the model on the meta device, so they cannot drift from the code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -66,7 +66,7 @@ class ModelSpec:
     n_params_total: int
     n_params_non_embedding: int
     n_params_active: int  # non-embedding parameters a token actually uses
-    flops_per_token: float  # training FLOPs per token at the default 45/45/10 mixture
+    flops_per_token: float  # training FLOPs per token at the default 45/45/10 mixture (at_mixture: another)
 
 
 def _stack(width: int, heads: int, layers: int, multiple_of: int) -> dict:
@@ -112,18 +112,38 @@ def count_params(config: TextConfig) -> dict[str, int]:
     return {"total": total, "non_embedding": non_embedding, "active": non_embedding - inactive}
 
 
-def _make_spec(kind: str, size: str, config: TextConfig, seq_len: int) -> ModelSpec:
-    from sweeper.data import DEFAULT_MIXTURE, TARGETS, DataConfig, token_composition
+def flops_per_token_at(config: TextConfig, seq_len: int, mixture=None) -> float:
+    """Training FLOPs per token of the generated data at `mixture` (a name, weights, or None: 45/45/10).
+
+    Image patches and text positions cost different work, so this moves with the mixture; the
+    train loop counts a trial's real batches (sweeper.flops.TokenCounts) for the C it reports.
+    """
+    from sweeper.data import TARGETS, DataConfig, mixture_for, token_composition
     from sweeper.flops import mixture_composition, training_flops_per_token
 
     dcfg = DataConfig(seq_len=seq_len, image=getattr(config, "image", None))
-    comps = {t: token_composition(dcfg, t) for t in dcfg.targets}
-    comp = mixture_composition(comps, dict(zip(TARGETS, DEFAULT_MIXTURE)))
+    weights = dict(zip(TARGETS, mixture_for(dcfg, mixture)))
+    comps = {t: token_composition(dcfg, t) for t in dcfg.targets if weights[t] > 0}
+    return training_flops_per_token(config, seq_len, mixture_composition(comps, weights))
+
+
+def _make_spec(kind: str, size: str, config: TextConfig, seq_len: int) -> ModelSpec:
     counts = count_params(config)
     return ModelSpec(kind=kind, size=size, config=config, seq_len=seq_len, n_params=counts["active"],
                      n_params_total=counts["total"], n_params_non_embedding=counts["non_embedding"],
-                     n_params_active=counts["active"],
-                     flops_per_token=training_flops_per_token(config, seq_len, comp))
+                     n_params_active=counts["active"], flops_per_token=flops_per_token_at(config, seq_len))
+
+
+def at_mixture(spec: ModelSpec, mixture) -> ModelSpec:
+    """`spec` with `flops_per_token` for the trial's own mixture (what the plan and the trainables cost with)."""
+    from sweeper.data import as_mixture
+
+    return _at_mixture(spec, None if mixture is None else as_mixture(mixture))
+
+
+@lru_cache(maxsize=512)
+def _at_mixture(spec: ModelSpec, weights: tuple[float, float, float] | None) -> ModelSpec:
+    return replace(spec, flops_per_token=flops_per_token_at(spec.config, spec.seq_len, weights))
 
 
 @lru_cache(maxsize=None)

@@ -92,5 +92,6 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
                 "delay_s": cfg.simulation.delay_s},
         "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
         "distributed": dataclasses.asdict(cfg.distributed),
+        "data": dataclasses.asdict(cfg.data),
         "train_storage_path": cfg.distributed.storage_path or str(Path(".sweeper/train_results").resolve()),
     }

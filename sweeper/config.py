@@ -171,6 +171,23 @@ class DistributedSection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataSection:
+    """Where trials' training data comes from.
+
+    `generated` (the default): procedural image-caption, interleaved and text documents, nothing
+    on disk. `token_shards`: pre-tokenized text, flat uint16/uint32 `.bin` arrays (the nanoGPT /
+    Megatron convention) at `path`: one file, a folder of them or a glob, local or any fsspec URL.
+    Held out for validation: the shards at `val_path`, else the last `val_sequences` windows of `path`.
+    """
+
+    source: Literal["generated", "token_shards"] = "generated"
+    path: str | None = None
+    dtype: Literal["uint16", "uint32"] = "uint16"
+    val_path: str | None = None
+    val_sequences: int = 64
+
+
+@dataclass(frozen=True, kw_only=True)
 class FaultSection:
     """Fault injection, for reliability tests and benchmarks only (off by default).
 
@@ -214,6 +231,7 @@ class SweepConfig:
     tracking: TrackingSection = field(default_factory=TrackingSection)
     faults: FaultSection = field(default_factory=FaultSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
+    data: DataSection = field(default_factory=DataSection)
     tune: TuneSection = field(default_factory=TuneSection)
 
     def __post_init__(self) -> None:
@@ -429,6 +447,7 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("distributed.zero_stage", 3, f"{cfg.model.kind} skips its image embedding on a "
                                 "text-only micro-batch and ZeRO-3 ranks must call the same modules: use zero_stage 2, "
                                 "or a mixture without text (training.mixture=[c, i, 0])")
+    _check_data(cfg)
     if cfg.training.branching and cfg.training.cooldown_frac <= 0:
         raise SweeperInputError("training.cooldown_frac", cfg.training.cooldown_frac,
                                 "cooldown branching needs a cooldown: set it above 0 (the paper uses 0.2) or branching: false")
@@ -461,6 +480,26 @@ def _check_values(cfg: SweepConfig) -> None:
     from sweeper.tuning.space import check_tune_section
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
+
+
+def _check_data(cfg: SweepConfig) -> None:
+    """What the `data:` section can be checked for without reading it (plan.check_data reads the files)."""
+    d = cfg.data
+    if d.source == "generated":
+        return
+    if not d.path:
+        raise SweeperInputError("data.path", d.path, "token_shards needs the shards: a .bin file, a folder of them "
+                                "or a glob (local path or fsspec URL)")
+    if d.val_path is None and d.val_sequences < 1:
+        raise SweeperInputError("data.val_sequences", d.val_sequences,
+                                "hold out at least 1 sequence, or set data.val_path")
+    c, i, _ = cfg.training.mixture
+    if cfg.model.kind != "dense_text" and (c > 0 or i > 0):
+        raise SweeperInputError("training.mixture", list(cfg.training.mixture), "token shards hold text only: "
+                                "set training.mixture=[0, 0, 1] (or data.source: generated for image data)")
+    if cfg.distributed.enabled:
+        raise SweeperInputError("data.source", d.source, "the DeepSpeed path trains on generated data only for now: "
+                                "set distributed.enabled: false or data.source: generated")
 
 
 def _check_fractions(t: TrainingSection) -> None:

@@ -7,6 +7,7 @@ does not import Ray or MLflow.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -41,16 +42,27 @@ from sweeper.tracking import (
 )
 
 
-def ensure_ray(cfg: SweepConfig) -> bool:
-    """Connect to the configured cluster, or start a local Ray; True if we started it."""
-    if ray.is_initialized():
-        return False
-    if cfg.ray.address:
+def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
+    """Connect to the configured cluster, or start a local Ray; True if we started it.
+
+    Then check that the cluster can ever grant what the trials will ask for (Ray would wait for
+    ever): a SweeperInputError naming the key and the fix, with our Ray shut down again.
+    """
+    from sweeper.resources import check_feasible, cluster_nodes, requests_for
+
+    started = not ray.is_initialized()
+    if started and cfg.ray.address:
         ray.init(address=cfg.ray.address, log_to_driver=False)
-    else:
+    elif started:
         # Local Ray: no dashboard unless asked for, and then on loopback unless configured.
         ray.init(include_dashboard=cfg.ray.dashboard, dashboard_host=cfg.ray.dashboard_host, log_to_driver=False)
-    return True
+    try:
+        check_feasible(requests_for(cfg, simulated=simulated), cluster_nodes())
+    except SweeperInputError:
+        if started:
+            ray.shutdown()
+        raise
+    return started
 
 
 def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_id: str | None):
@@ -113,12 +125,13 @@ def trial_dirname(trial) -> str:
 def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     """A distributed trial only coordinates: its TorchTrainer reserves the workers through ScalingConfig."""
     from models.registry import get_model_spec
+    from sweeper.resources import trial_request
     from sweeper.trainable import is_distributed
 
     point = config.get("point") or {}
-    if cfg.trainable == "torch" and point and is_distributed(config, get_model_spec(point["kind"], point["size"])):
-        return PlacementGroupFactory([{"CPU": 0.01}])
-    return PlacementGroupFactory([{"CPU": cfg.ray.cpus_per_trial, "GPU": cfg.ray.gpus_per_trial}])
+    distributed = (cfg.trainable == "torch" and bool(point)
+                   and is_distributed(config, get_model_spec(point["kind"], point["size"])))
+    return PlacementGroupFactory([trial_request(cfg, distributed=distributed).bundle()])
 
 
 def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
@@ -137,6 +150,8 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     # Short trials checkpoint often, and each checkpoint forces a (cheap, ~10 ms) experiment
     # snapshot with num_to_keep set; Tune's warning about it is noise on every tiny sweep.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # TensorBoard cannot log a tuple hyperparameter (the mixture) and says so at INFO once per trial.
+    logging.getLogger("ray.tune.logger.tensorboardx").setLevel(logging.WARNING)
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -188,6 +203,20 @@ def log_refit(client, parent: str, refit, index: int) -> None:
 
 
 def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
+    from sweeper.in_process import runs_in_process
+
+    # A new sweep that needs Ray starts it (and Ray refuses requests it can never grant) before
+    # the MLflow parent run exists, so a bad `ray:` section leaves nothing behind. A simulated
+    # sweep runs in this process and needs no Ray at all.
+    started = False if cfg.resume or runs_in_process(cfg) else ensure_ray(cfg)
+    try:
+        return _run_sweep(cfg, plan, sweep_id=sweep_id, progress=progress)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
     from sweeper.in_process import run_in_process, runs_in_process
 
     client = client_for(cfg.tracking_uri)

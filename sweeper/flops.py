@@ -21,6 +21,7 @@ For late fusion this is the paper's C = 6 (N_v D_v + N D) plus attention.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from models.config import BlockStack, LateFusionConfig, MoEConfig, TextConfig
 
@@ -80,5 +81,39 @@ def batch_composition(batch) -> dict[str, float]:
 
 
 def training_flops(spec, n_tokens: float) -> float:
-    """C for a run: training FLOPs per token (at the default mixture) times tokens."""
+    """Planned C for a run: the spec's training FLOPs per token (its mixture's estimate) times tokens."""
     return float(spec.flops_per_token) * float(n_tokens)
+
+
+@dataclass(kw_only=True)
+class TokenCounts:
+    """Positions a run really trained on, by modality: image patches, text, and scored text targets.
+
+    Training FLOPs are affine in the (image, scored) fractions, so the FLOPs of these counts are
+    exactly the sum of every batch's own FLOPs: C follows the run's mixture and data, not an average.
+    """
+
+    positions: int = 0
+    image: int = 0
+    scored: int = 0
+
+    @property
+    def text(self) -> int:
+        return self.positions - self.image
+
+    def add(self, batch) -> "TokenCounts":
+        self.positions += int(batch["tokens"].numel())
+        self.image += int(batch["is_image"].sum())
+        self.scored += int((batch["targets"] != -100).sum())
+        return self
+
+    @classmethod
+    def of(cls, batch) -> "TokenCounts":
+        return cls().add(batch)
+
+    def flops(self, cfg: TextConfig, seq_len: int) -> float:
+        """Training FLOPs (forward + backward) of these positions through the model `cfg`."""
+        if self.positions == 0:
+            return 0.0
+        comp = {"image": self.image / self.positions, "scored": self.scored / self.positions}
+        return training_flops_per_token(cfg, seq_len, comp) * self.positions

@@ -74,9 +74,10 @@ class Plan:
 
 def model_specs(cfg: SweepConfig) -> list:
     """The ladder entries this sweep may use, ascending in N."""
-    from models.registry import ladder  # torch import kept out of config-only paths
+    from models.registry import at_mixture, ladder  # torch import kept out of config-only paths
 
-    specs = list(ladder(cfg.model.kind, cfg.model.ladder))
+    # FLOPs per token at the sweep's own mixture: D for a slice's C depends on it
+    specs = [at_mixture(s, cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
     return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
 
@@ -208,9 +209,25 @@ def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     return best
 
 
+def check_data(cfg: SweepConfig, specs) -> None:
+    """Open the configured corpus once before anything runs: a missing path, an empty or truncated shard, or
+    a token id the models cannot embed fails here (exit 2, naming the file), not in every trial."""
+    if cfg.data.source == "generated" or cfg.trainable == "simulated":
+        return
+    from sweeper.data.sources import open_shards
+
+    d, vocab = cfg.data, min(s.config.vocab_size for s in specs)
+    holdout = 0 if d.val_path else d.val_sequences
+    for seq_len in sorted({s.seq_len for s in specs}):
+        open_shards(d.path, d.dtype, seq_len, holdout, vocab)
+        if d.val_path:
+            open_shards(d.val_path, d.dtype, seq_len, 0, vocab, field="data.val_path")
+
+
 def make_plan(cfg: SweepConfig) -> Plan:
     """The initial grid design: every slice × every size that can fill it."""
     specs = model_specs(cfg)
+    check_data(cfg, specs)
     slices = tuple(sorted(cfg.budgets.slices)) or choose_slices(specs, cfg)
     trials: list[PlannedTrial] = []
     for c in slices:

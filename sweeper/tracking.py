@@ -27,7 +27,8 @@ from sweeper.redaction import redact, redact_uri
 
 ROLE = "sweeper.role"
 CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
-FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "wall_time_s",
+FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "n_image_tokens",
+              "n_text_tokens", "wall_time_s",
               "resumed_from_step", "flops_spent", "branch_step", "stable_from_step")
 FINISHED = ("ok", "diverged")
 EXTRA_PREFIXES = ("moe_", "aux_loss")  # model-specific metrics (MoE routing) logged as they come
@@ -224,6 +225,8 @@ class TrialRecorder(DriverOnly, Callback):
         metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
                                  int(result.get("timestamp", 0)) * 1000)
         tags = [["sweeper.status", status]]
+        if result.get("device"):  # where the trial really trained (sweeper.train.device)
+            tags.append(["sweeper.device", str(result["device"])])
         self.in_flight.discard(point)
         if status == "diverged":
             tags.append(["sweeper.error", str(result.get("error", "loss diverged"))[:500]])

@@ -22,7 +22,7 @@ def load_state(checkpoint) -> dict | None:
         return None
     with checkpoint.as_directory() as directory:
         path = Path(directory) / STATE_FILE
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def hparams_from(config: dict):
@@ -45,8 +45,9 @@ def is_distributed(config: dict, spec) -> bool:
 
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
-    from models.registry import get_model_spec
+    from models.registry import at_mixture, get_model_spec
     from sweeper.faults import inject
+    from sweeper.train.device import trial_device
     from sweeper.train.loop import train
 
     point = config["point"]
@@ -56,6 +57,7 @@ def train_point(config: dict) -> None:
 
         return train_point_distributed(config)
     # Threads: train() takes Ray's OMP_NUM_THREADS, which Ray sets to the trial's CPUs.
+    device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here
     started = time.perf_counter()
     faults = config.get("faults", {})
 
@@ -70,20 +72,24 @@ def train_point(config: dict) -> None:
 
     resume = load_state(tune.get_checkpoint())  # set when Tune retries this trial after a crash
     hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
+    spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
     branching, extra = config.get("branching"), {}
     if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
         from sweeper.train.branching import train_point_branched
 
         result, extra = train_point_branched(spec, hp, n_tokens=n_tokens, seed=seed, store_root=branching["store"],
                                              warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
-                                             report=report, checkpoint=report, resume=resume)
+                                             report=report, checkpoint=report, resume=resume, device=device,
+                                             data=config.get("data"))
     else:
-        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume)
+        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume,
+                       device=device, data=config.get("data"))
     tune.report(
         {
             **result.final_report(),
             "wall_time_s": time.perf_counter() - started,
             "resumed_from_step": int(resume["step"]) if resume else 0,
+            "device": device,
             **extra,  # with branching: branch_step, stable_from_step, flops_spent
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
         }

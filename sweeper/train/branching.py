@@ -32,7 +32,7 @@ from dataclasses import replace
 import torch
 
 from models.registry import build_model
-from sweeper.branch_costs import Branch, SizeBranches, branch_step
+from sweeper.branch_costs import Branch, branch_step
 from sweeper.data import train_batches
 from sweeper.train.loop import (
     TrainHParams,
@@ -68,24 +68,24 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     branches = sorted((Branch(point_id=pid, branch_step=branch_step(t, hp.cooldown_frac), total_steps=t)
                        for pid, t in totals.items()), key=lambda b: (b.branch_step, b.total_steps))
     hp = shared_warmup(hp, min(totals.values()))
-    sizes = SizeBranches(kind=spec.kind, size=spec.size, branches=tuple(branches),
-                         flops_per_step=spec.flops_per_token * hp.batch_size * spec.seq_len)
-    charged = sizes.charged_flops()
     torch.manual_seed(seed)
     model = build_model(spec)
     optimizer = make_optimizer(model, hp, spec)
     stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
     results: dict[str, TrainResult] = {}
     step, pending, ema = 0, list(branches), (None, None)  # (ema, first loss) carried into each branch
+    reached = 0  # stable steps already charged to a shorter branch
     while pending:
         while pending and pending[0].branch_step == step:
             b = pending.pop(0)
             t0 = time.perf_counter()
-            results[b.point_id] = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
-            results[b.point_id] = replace(results[b.point_id], flops=charged[b.point_id],
+            r = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
+            # counted on the batches: the stable steps no shorter branch paid for, and its cooldown;
+            # the branch replays the stable run's stream, so its own count covers both
+            results[b.point_id] = replace(r, flops=r.flops_between(reached, r.steps),
                                           wall_time_s=time.perf_counter() - t0,
-                                          extra={**results[b.point_id].extra, "branch_step": b.branch_step,
-                                                 "equivalent_flops": b.total_steps * sizes.flops_per_step})
+                                          extra={**r.extra, "branch_step": b.branch_step, "equivalent_flops": r.flops})
+            reached = max(reached, b.branch_step)
         if not pending:
             break
         step += 1  # the stable phase: LR multiplier of any branch still ahead (warmup, then 1)
@@ -118,12 +118,12 @@ def train_size_branched(config: dict) -> None:
     """
     from ray import tune
 
-    from models.registry import get_model_spec
+    from models.registry import at_mixture, get_model_spec
     from sweeper.trainable import hparams_from
 
-    points = config["points"]
-    spec = get_model_spec(points[0]["kind"], points[0]["size"])
-    results = train_branched(spec, hparams_from(config), [(p["point_id"], int(p["n_tokens"])) for p in points],
+    points, hp = config["points"], hparams_from(config)
+    spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)
+    results = train_branched(spec, hp, [(p["point_id"], int(p["n_tokens"])) for p in points],
                              seed=int(config.get("seed", 0)),
                              report=lambda pid, m: tune.report({**m, "point_id": pid}))
     for pid, r in results.items():
@@ -132,7 +132,8 @@ def train_size_branched(config: dict) -> None:
 
 
 def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, store_root, warmup_steps: int,
-                         report=None, checkpoint=None, resume: dict | None = None) -> tuple[TrainResult, dict]:
+                         report=None, checkpoint=None, resume: dict | None = None,
+                         device: str = "cpu", data=None) -> tuple[TrainResult, dict]:
     """One (N, D) point as a cooldown branch off its size's shared stable run (sweeper.train.stable_store).
 
     Starts from the latest stored snapshot at or before its branch step (or from
@@ -157,6 +158,8 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
 
     result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, resume=start,
                    checkpoint=checkpoint_with_origin if checkpoint is not None else None,
-                   snapshot_at=s if s > start_step else None, snapshot=store.save)
-    per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
-    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": (result.steps - origin) * per_step}
+                   snapshot_at=s if s > start_step else None, snapshot=store.save, device=device,
+                   data=data)
+    # what this point added: the steps after it picked up the shared run, counted on their batches
+    spent = result.flops_between(origin, result.steps)
+    return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": spent}

@@ -31,6 +31,7 @@ from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
 from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (
     VALIDATION_SEED,
+    CountedBatches,
     TrainHParams,
     TrainResult,
     lr_at,
@@ -184,7 +185,8 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
     tokens_per_step = hp.batch_size * spec.seq_len
     val = {t: [_cast(b, device, dtype) for b in bs] for t, bs in validation_sets(
         spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size, seed=VALIDATION_SEED).items()}
-    batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    # every rank draws the same global batch: each counts C from it by modality, as the single process does
+    batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed), spec)
     for _ in range(state["step"]):  # the data stream is deterministic: skip what was trained on
         next(batches)
     ckpt_every = settings.checkpoint_every or hp.eval_every
@@ -201,9 +203,9 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
         last = step == total or step == stop_at or state["diverged"]
         save = checkpointing and (last or step % ckpt_every == 0)
         if last or save or step % hp.eval_every == 0:
-            metrics = _metrics(engine, val, spec, step, tokens_per_step, hp.lr * lr_mult, state, device)
+            metrics = _metrics(engine, val, batches, step, tokens_per_step, hp.lr * lr_mult, state, device)
             if state["step"] == total or state["diverged"]:
-                metrics = _summary(metrics, state, spec, tokens_per_step, time.perf_counter() - started)
+                metrics = _summary(metrics, state, batches, tokens_per_step, time.perf_counter() - started)
             _report(engine, report, metrics, state, save)
         if state["diverged"]:
             break
@@ -234,9 +236,9 @@ def _step(engine, batch, rank, world, micro, accum, hp, device, dtype, dist) -> 
     return float(summed) / max(n_global, 1)
 
 
-def _metrics(engine, val, spec, step, tokens_per_step, lr, state, device) -> dict:
+def _metrics(engine, val, batches, step, tokens_per_step, lr, state, device) -> dict:
     per_target, _ = evaluate(engine.module, val, device=str(device))
-    out = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
+    out = {"step": step, "tokens": step * tokens_per_step, "flops": batches.flops_at[step],
            "lr": lr, "train_loss": float(state["ema"]), "val_loss": per_target["avg"]}
     out.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
     return out
@@ -251,12 +253,13 @@ def _report(engine, report, metrics: dict, state: dict, save: bool) -> None:
         report(metrics, tmp)
 
 
-def _summary(metrics: dict, state: dict, spec, tokens_per_step: int, seconds: float) -> dict:
+def _summary(metrics: dict, state: dict, batches, tokens_per_step: int, seconds: float) -> dict:
     """The final report, in the keys the single-process trainable reports."""
     step = state["step"]
     return {**metrics, "step": step, "loss": metrics.get("val_loss", math.nan),
             **{f"loss_{t}": metrics.get(f"val_loss_{t}", math.nan) for t in TARGETS},
-            "flops": spec.flops_per_token * step * tokens_per_step, "n_tokens_trained": step * tokens_per_step,
+            "flops": batches.flops_at[step], "n_tokens_trained": step * tokens_per_step,
+            "n_image_tokens": batches.counts.image, "n_text_tokens": step * tokens_per_step - batches.counts.image,
             "train_loss": float(state["ema"]) if state["ema"] is not None else math.nan,
             "train_seconds": seconds, "status": "diverged" if state["diverged"] else "ok"}
 

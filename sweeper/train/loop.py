@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sweeper.data import TARGETS, train_batches, validation_sets
+from sweeper.data import TARGETS
+from sweeper.data.sources import held_out_sets, training_stream
+from sweeper.flops import TokenCounts
+from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
 
@@ -51,17 +54,62 @@ class TrainResult:
     wall_time_s: float
     diverged: bool
     extra: dict = field(default_factory=dict)
+    n_image_tokens: int = 0  # image-patch positions trained on (of n_tokens)
+    flops_at: tuple[float, ...] = field(default=(), repr=False)  # training FLOPs through each step (0..steps)
+
+    @property
+    def n_text_tokens(self) -> int:
+        return self.n_tokens - self.n_image_tokens
+
+    def flops_between(self, first: int, last: int) -> float:
+        """Training FLOPs of steps first+1 .. last, as counted on their batches."""
+        return self.flops_at[last] - self.flops_at[first]
 
     def final_report(self) -> dict:
         """What a trainable reports when the run ends (tracking.FINAL_KEYS read it back)."""
         return {"step": self.steps, "loss": self.losses.get("avg", math.nan),
                 **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
-                "flops": self.flops, "n_tokens_trained": self.n_tokens, "train_loss": self.train_loss,
+                "flops": self.flops, "n_tokens_trained": self.n_tokens, "n_image_tokens": self.n_image_tokens,
+                "n_text_tokens": self.n_text_tokens, "train_loss": self.train_loss,
                 "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
 
 
-def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.optim.Optimizer:
-    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult.
+class CountedBatches:
+    """A training stream that counts what it hands out by modality: C is counted from the batches
+    a run really trained on (its own mixture and data), not from an average FLOPs per token."""
+
+    def __init__(self, batches, spec):
+        self.batches, self.config, self.seq_len = batches, spec.config, spec.seq_len
+        self.counts = TokenCounts()
+        self.flops_at = [0.0]  # cumulative training FLOPs after each batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = next(self.batches)
+        self.counts.add(batch)
+        self.flops_at.append(self.counts.flops(self.config, self.seq_len))
+        return batch
+
+    def skip(self, n: int) -> None:
+        """Pass over the first n batches (a resumed run): a source that can jump there (token shards, whose
+        batches all have the same counts) does; the generated stream is replayed, as it is cheap."""
+        if not hasattr(self.batches, "skip"):
+            for _ in range(n):
+                next(self)
+            return
+        self.batches.skip(n)
+        per = self.batches.batch_counts
+        for _ in range(n):
+            self.counts.positions += per["positions"]
+            self.counts.image += per["image"]
+            self.counts.scored += per["scored"]
+            self.flops_at.append(self.counts.flops(self.config, self.seq_len))
+
+
+def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult; `fused` (CUDA only): one kernel per step.
 
     The paper uses *fully decoupled* weight decay (1e-4 per step at peak LR,
     independent of the LR value); torch's AdamW multiplies decay by the LR,
@@ -76,7 +124,7 @@ def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec) -> torch.opti
         lr = hp.lr * (hp.vision_lr_mult if vision else 1.0)
         wd = hp.weight_decay / lr if (decay and lr > 0) else 0.0
         param_groups.append({"params": params, "lr": lr, "peak_lr": lr, "weight_decay": wd})
-    return torch.optim.AdamW(param_groups, lr=hp.lr, betas=hp.betas, eps=1e-8)
+    return torch.optim.AdamW(param_groups, lr=hp.lr, betas=hp.betas, eps=1e-8, fused=fused or None)
 
 
 def n_steps_for(spec, hp: TrainHParams, n_tokens: int) -> int:
@@ -90,10 +138,11 @@ def lr_at(step: int, total_steps: int, hp: TrainHParams) -> float:
 
 
 def train_step(model, batch, optimizer, hp: TrainHParams, lr_mult: float) -> dict[str, float]:
-    """One optimiser step; returns the losses of the batch."""
+    """One optimiser step; returns the losses of the batch. On CUDA the forward runs in bf16 autocast."""
     for g in optimizer.param_groups:
         g["lr"] = g["peak_lr"] * lr_mult
-    out = model(batch)
+    with autocast(next(model.parameters()).device.type):
+        out = model(batch)
     loss = out.lm_loss + hp.aux_loss_weight * out.aux_loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -116,7 +165,7 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
           report: Callable[[dict], None] | None = None, device: str = "cpu",
           checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None,
           snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None,
-          cooled_eval_at: frozenset[int] = frozenset()) -> TrainResult:
+          cooled_eval_at: frozenset[int] = frozenset(), data: Mapping | None = None) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
     With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
@@ -125,6 +174,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     `snapshot(state)` is called once, after step `snapshot_at` (cooldown branching).
     At a step of `cooled_eval_at` still in the stable phase, the reported `val_loss` is
     that of a cooled-down copy (see `cooled_metrics`); its FLOPs count in `flops`.
+    `device`: "cpu", or "cuda" (bf16 autocast, fused AdamW); the trainables pass sweeper.train.device.trial_device().
+    `data`: the search space's `data:` section (None: generated data; see sweeper.data.sources).
     """
     from models.registry import build_model
 
@@ -133,19 +184,18 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         _set_threads()
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    optimizer = make_optimizer(model, hp, spec)
+    optimizer = make_optimizer(model, hp, spec, fused=device.startswith("cuda"))
     total = n_steps_for(spec, hp, n_tokens)
     tokens_per_step = hp.batch_size * spec.seq_len
-    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
-                          seed=VALIDATION_SEED)
-    batches = train_batches(spec, hp.mixture, hp.batch_size, seed)
+    val = held_out_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
+                        seed=VALIDATION_SEED, data=data)
+    batches = CountedBatches(training_stream(spec, hp.mixture, hp.batch_size, seed, data), spec)
     ema, first, diverged, metrics, step = None, None, False, {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         ema, first, step = resume["ema"], resume["first"], int(resume["step"])
-        for _ in range(step):  # the data stream is deterministic: skip what was trained on
-            next(batches)
+        batches.skip(step)  # the data stream is deterministic: continue at the exact sample
     saved_at, probe_flops = step, 0.0
     stable_until = cooldown_start(total, hp.cooldown_frac)
     for step in range(step + 1, total + 1):
@@ -160,9 +210,11 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             snapshot(_state(model, optimizer, step, ema, first))
         probe = step in cooled_eval_at and step <= stable_until and not diverged
         if diverged or probe or step % hp.eval_every == 0 or step == total:
-            metrics = _report(model, val, spec, step, tokens_per_step, hp.lr * lr_mult, ema, stats, device)
+            metrics = _report(model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats,
+                              device)
             if probe:
-                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device)
+                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device,
+                                               data=data)
                 probe_flops += flops
                 metrics = {**metrics, "val_loss_stable": metrics["val_loss"], **cooled}
             metrics["flops"] += probe_flops
@@ -180,13 +232,14 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     extra = {k: v for k, v in metrics.items() if k.startswith("moe_")}
     if probe_flops:
         extra["cooled_eval_flops"] = probe_flops
-    return TrainResult(steps=step, n_tokens=step * tokens_per_step,
-                       flops=spec.flops_per_token * step * tokens_per_step + probe_flops,
+    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
-                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra)
+                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,
+                       n_image_tokens=batches.counts.image, flops_at=tuple(batches.flops_at))
 
 
-def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str) -> tuple[dict, float]:
+def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str,
+                   data: Mapping | None = None) -> tuple[dict, float]:
     """Validation losses of a copy of the run cooled down from `step`, and the FLOPs that cost.
 
     Mid-run losses of a warmup-stable-decay run are taken at the peak learning rate, where a
@@ -199,15 +252,17 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     saved_rng = torch.get_rng_state()  # the run continues exactly as it would have without the probe
     length = max(1, round(step * hp.cooldown_frac / (1.0 - hp.cooldown_frac)))
-    batches = train_batches(spec, hp.mixture, hp.batch_size, seed + 7919 * step)  # not the run's own stream
+    # a stream of its own, not the run's
+    batches = CountedBatches(training_stream(spec, hp.mixture, hp.batch_size, seed + 7919 * step, data), spec)
     for i in range(length):
         train_step(model, _to(next(batches), device), optimizer, hp, cooldown_multiplier(i, length))
-    per_target, _ = evaluate(model, val, device=device)
+    with autocast(device):
+        per_target, _ = evaluate(model, val, device=device)
     model.load_state_dict(saved_model)
     optimizer.load_state_dict(saved_opt)
     torch.set_rng_state(saved_rng)
     cooled = {"val_loss": per_target["avg"], **{f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target}}
-    return cooled, spec.flops_per_token * length * hp.batch_size * spec.seq_len
+    return cooled, batches.flops_at[-1]
 
 
 def _state(model, optimizer, step: int, ema, first) -> dict:
@@ -215,9 +270,10 @@ def _state(model, optimizer, step: int, ema, first) -> dict:
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "ema": ema, "first": first}
 
 
-def _report(model, val, spec, step, tokens_per_step, lr, ema, stats, device) -> dict:
-    per_target, routing = evaluate(model, val, device=device)
-    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": spec.flops_per_token * step * tokens_per_step,
+def _report(model, val, step, tokens_per_step, flops, lr, ema, stats, device) -> dict:
+    with autocast(device):
+        per_target, routing = evaluate(model, val, device=device)
+    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": flops,
                "lr": lr, "train_loss": float(ema), "val_loss": per_target["avg"]}
     metrics.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
     if routing:

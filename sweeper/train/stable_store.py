@@ -46,7 +46,7 @@ class StableStore:
         if not usable:
             return None
         # Written by this project's own trials; tensors and numbers only, no arbitrary unpickling.
-        return torch.load(self.dir / f"step_{usable[-1]}.pt", weights_only=True)
+        return torch.load(self.dir / f"step_{usable[-1]}.pt", weights_only=True, map_location="cpu")
 
     def save(self, state: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,6 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
     import ray
 
     from sweeper.execution import ensure_ray
-    from sweeper.tracking import client_for, ensure_experiment
 
     if trainable is None and cfg.trainable == "simulated":
         from sweeper.tuning.trainable import SIM_DEFAULTS, simulate_tune_point
@@ -127,6 +126,24 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
     rungs = select_rungs(cfg)
     worst = check_budget(cfg, rungs)
     sampler_for(cfg, cfg.seed)  # fail on a bad name before anything starts
+    simulated = trainable is not None
+    # A new job has rungs to tune: Ray starts (and refuses requests it can never grant) before MLflow is written.
+    started = False if cfg.resume else ensure_ray(cfg, simulated=simulated)
+    try:
+        return _run_tune(cfg, rungs, worst, progress=progress, trainable=trainable, extra_config=extra_config,
+                         sweep_id=sweep_id, started=started)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_tune(cfg: SweepConfig, rungs, worst: float, *, progress, trainable, extra_config, sweep_id,
+              started: bool) -> TuneResult:
+    import ray
+
+    from sweeper.execution import ensure_ray
+    from sweeper.tracking import client_for, ensure_experiment
+
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, tune_experiment(cfg), cfg.tracking_uri)
     job, job_id, finished = open_tune_job(client, experiment_id, cfg, sweep_id,
@@ -134,7 +151,9 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
     progress(f"tune job {job_id}: {len(rungs)} rungs x {cfg.tune.n_trials} trials, {cfg.tune.sampler} + "
              f"{cfg.tune.scheduler}; {sum(r.point_id in finished for r in rungs)} rungs already tuned; "
              f"MLflow {cfg.tracking_uri} run {job}")
-    started = ensure_ray(cfg) if any(r.point_id not in finished for r in rungs) else False
+    # On --resume Ray starts only if a rung is left; the Ray the caller started is the caller's to stop.
+    left = any(r.point_id not in finished for r in rungs)
+    own = not started and left and ensure_ray(cfg, simulated=trainable is not None)
     summaries = []
     try:
         for i, point in enumerate(rungs):
@@ -149,7 +168,7 @@ def run_tune(cfg: SweepConfig, *, progress: Callable[[str], None] = print, train
             progress(f"rung {point.point_id}: {s.n_trials} trials ({s.n_stopped} stopped early), best val_loss "
                      f"{s.best_loss:.4f} at " + ", ".join(f"{k}={v:.3g}" for k, v in s.best.items() if k in _tuned(cfg)))
     finally:
-        if started:
+        if own:
             ray.shutdown()
     laws, errors = fit_laws(cfg, summaries)
     result = TuneResult(job_run_id=job, experiment_id=experiment_id, tracking_uri=cfg.tracking_uri, rungs=tuple(summaries),
@@ -242,10 +261,12 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
     """One Tuner over one rung: OptunaSearch proposes, ASHA stops, TuneRecorder writes MLflow."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune import PlacementGroupFactory
     from ray.tune.search.optuna import OptunaSearch
 
     from sweeper.api import trial_config
     from sweeper.execution import trial_dirname
+    from sweeper.resources import trial_request
     from sweeper.tuning.recorder import TuneRecorder
     from sweeper.tuning.space import search_space
     from sweeper.tuning.trainable import tune_point
@@ -267,10 +288,10 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
         base["cooled_eval_at"] = {cfg.tune.time_attr: asha_milestones(max_t, grace, cfg.tune.reduction_factor)}
     recorder = TuneRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=rung_run,
                             sweep_id=job_id)
-    function = trainable or tune_point
+    function, simulated = trainable or tune_point, trainable is not None
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     tuner = tune.Tuner(
-        tune.with_resources(function, {"cpu": cfg.ray.cpus_per_trial, "gpu": cfg.ray.gpus_per_trial}),
+        tune.with_resources(function, PlacementGroupFactory([trial_request(cfg, simulated=simulated).bundle()])),
         param_space=base,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.tune.n_trials,
                                     max_concurrent_trials=cfg.tune.max_concurrent_trials, reuse_actors=True,

@@ -46,19 +46,23 @@ def cooled_eval_steps(milestones: dict, tokens_per_step: int) -> frozenset[int]:
 
 
 def tune_point(config: dict) -> None:
-    from models.registry import get_model_spec
+    from models.registry import at_mixture, get_model_spec
+    from sweeper.train.device import trial_device
     from sweeper.train.loop import TrainHParams, train
 
     point = config["point"]
     spec = get_model_spec(point["kind"], point["size"])
     hp = TrainHParams(**trial_hparams(config, spec))
+    spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
+    device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here
     started = time.perf_counter()
 
     def report(metrics: dict) -> None:
         tune.report({**metrics, "val_loss": _finite(metrics.get("val_loss", math.nan))})
 
     result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report,
-                   cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len))
+                   cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len),
+                   device=device, data=config.get("data"))
     tune.report({**result.final_report(), "tokens": result.n_tokens,
                  "val_loss": _finite(result.losses.get("avg", math.nan)), "wall_time_s": time.perf_counter() - started})
 
