@@ -122,7 +122,9 @@ class LinearLogLaw(Law):
 
 def _lse(t: np.ndarray, axis: int = -1) -> np.ndarray:
     m = np.max(t, axis=axis, keepdims=True)
-    return (m + np.log(np.sum(np.exp(t - m), axis=axis, keepdims=True))).squeeze(axis)
+    m = np.where(np.isfinite(m), m, 0.0)  # every term switched off (log 0): the sum is 0, not nan
+    with np.errstate(divide="ignore", over="ignore"):
+        return (m + np.log(np.sum(np.exp(t - m), axis=axis, keepdims=True))).squeeze(axis)
 
 
 # ---- Chinchilla: L = E + A / N^alpha + B / D^beta ---------------------------------

@@ -76,10 +76,11 @@ def _derivative(f, params: dict[str, float], name: str, h: float):
     """
     value = params[name]
     step = h * max(abs(value), 1.0)
-    up = f({**params, name: value + step})
-    if 0.0 <= value < step:
-        return (up - f(params)) / h
-    return (up - f({**params, name: value - step})) / (2 * h)
+    with np.errstate(all="ignore"):  # a degenerate fit gives inf or nan here; every caller checks
+        up = f({**params, name: value + step})
+        if 0.0 <= value < step:
+            return (up - f(params)) / h
+        return (up - f({**params, name: value - step})) / (2 * h)
 
 
 def log_loss_jacobian(law, params: dict[str, float], n: np.ndarray, d: np.ndarray, h: float = 1e-5) -> np.ndarray:
