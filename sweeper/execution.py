@@ -34,6 +34,7 @@ from sweeper.tracking import (
     ensure_experiment,
     find_sweep_run,
     new_sweep_id,
+    set_description,
     start_sweep_run,
     trial_runs_by_point,
 )
@@ -63,8 +64,17 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
     sweep_id = sweep_id or new_sweep_id()
     tags = {"sweeper.space": cfg.space, "sweeper.design": cfg.design, "source": "simulated" if cfg.trainable == "simulated" else "trained"}
     parent = start_sweep_run(client, experiment_id, sweep_id=sweep_id, config=cfg.to_dict(), tags=tags)
+    set_description(client, parent, describe(cfg))
     client.log_text(parent, format_plan_json(plan), "plan.json")
     return parent, sweep_id, {}
+
+
+def describe(cfg: SweepConfig, **finished) -> str:
+    """The parent run's MLflow description: while running, and (with stop_reason, fit, ...) at the end."""
+    from sweeper.summary import sweep_description
+
+    return sweep_description(space=cfg.space, design=cfg.design, trainable=cfg.trainable, budget=cfg.budget,
+                             kind=cfg.model.kind, target=cfg.fit.target, **finished)
 
 
 def format_plan_json(plan: Plan) -> str:
@@ -235,13 +245,17 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     fit, why = fit_runs(table, cfg)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
+    set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
+                                             flops=table.total_flops))
     with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
         table.to_csv(Path(tmp) / "runs.csv")
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
     if fit is not None:
         client.log_dict(parent, fit.to_dict(), "fit.json")
-        for name, value in fit.params.items():
-            client.log_metric(parent, f"fit.{name}", float(value))
+        # params and exponents as metrics: sortable and chartable across sweeps in the runs table
+        values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
+        client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
+                                          for k, v in values.items() if math.isfinite(float(v))])
     else:
         client.set_tag(parent, "sweeper.fit_error", why[:500])
     per_target = target_fits(table, cfg)

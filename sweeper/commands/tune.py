@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from sweeper.commands.common import add_space_options, overrides_from
+from sweeper.commands.common import add_common_options, add_space_options, overrides_from
 
 
 def register(sub) -> None:
@@ -26,7 +26,7 @@ def register(sub) -> None:
     parser.add_argument("--resume", action="store_true", default=None,
                         help="continue the latest tune job of the experiment (or --sweep-id); finished rungs are kept")
     parser.add_argument("--sweep-id", help="tune job to resume, or the id to give a new one")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    add_common_options(parser, quiet_help="no progress lines: only the result")
     parser.set_defaults(func=run)
 
 
@@ -43,7 +43,7 @@ def run(args) -> int:
         if getattr(args, flag):
             overrides[key] = [s.strip() for s in getattr(args, flag).split(",") if s.strip()]
     cfg = load_config(args.space, **overrides)
-    emit = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    emit = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))  # noqa: E731
     if cfg.tune.mixtures and cfg.tune.space:
         from sweeper.errors import SweeperInputError
 
