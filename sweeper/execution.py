@@ -264,7 +264,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     try:  # plots and the HTML report are for people: a plotting error must not fail the sweep
         from sweeper.report import log_report_artifacts
 
-        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed)
+        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed,
+                             target_compute=cfg.fit.target_compute)
     except Exception as exc:  # noqa: BLE001
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)

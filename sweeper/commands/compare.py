@@ -43,7 +43,7 @@ def _cell(fit, name: str) -> str:
 
     if name not in fit.params and name not in fit.derived:
         return "-"
-    return format_ci_cell(fit.value(name), fit.ci.get(name))
+    return format_ci_cell(fit.value(name), fit.ci.get(name), getattr(fit, "identified", True))
 
 
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
