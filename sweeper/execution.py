@@ -23,6 +23,7 @@ from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
+from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
@@ -138,8 +139,7 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     else:
         param_space, num_samples = {}, searcher[1]
     storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
-    # Tune's newer console output ignores verbose=0; progress is ours to print.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_tune_defaults()  # no CSV/JSON/TensorBoard files or lines per trial; progress is ours to print
     # Short trials checkpoint often, and each checkpoint forces a (cheap, ~10 ms) experiment
     # snapshot with num_to_keep set; Tune's warning about it is noise on every tiny sweep.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -217,7 +217,8 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
                               watch=cfg.fit.watch, warn=progress,
                               # a resumed sweep numbers its refits after the ones already logged
                               log=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
-        printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress)
+        printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress,
+                                  target_ci=cfg.fit.target_ci)
         started = ensure_ray(cfg)
         try:
             run_trials(cfg, base, todo, [recorder, fitter, printer], stopper, searcher)

@@ -1,18 +1,22 @@
 """Progress of `sweeper run`: finished trials as lines, and on a terminal a live status line.
 
-On a terminal the status line (trials, compute spent against budget, current
-exponents with their CIs) redraws in place below the scrolling trial lines;
+On a terminal the status line (trials, compute spent against budget as a bar,
+the watched CI half-widths against the target, an ETA) redraws in place below
+the scrolling trial lines;
 elsewhere (CI logs, files, `ray job` logs) the same information comes as plain
 lines, one per finished trial.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from typing import Callable, TextIO
 
 from ray import tune
 
+from sweeper.numbers import human
 from sweeper.tracking import DriverOnly
 
 
@@ -57,11 +61,47 @@ def exponents_text(fit) -> str:
     return " ".join(parts)
 
 
-class ProgressPrinter(DriverOnly, tune.Callback):
-    """Per finished trial: count, loss, compute spent against budget, current watched CIs."""
+def duration_text(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
-    def __init__(self, total: int, budget: float, history, emit: Callable[[str], None]):
+
+def eta_seconds(elapsed: float, *, done: int, total: int, spent: float, budget: float) -> float:
+    """Time left at the pace so far: trials left of a planned grid, else compute left of the budget."""
+    if total:
+        return elapsed / done * (total - done) if done else math.nan
+    if spent > 0 and math.isfinite(budget) and budget > spent:
+        return elapsed / spent * (budget - spent)
+    return math.nan
+
+
+def status_text(*, done: int, total: int, spent: float, budget: float, halfwidths: dict, target_ci: float | None,
+                eta: float) -> str:
+    """The live status line: trials, compute against budget (a bar), watched CIs against the target, ETA."""
+    share = spent / budget if budget > 0 and math.isfinite(budget) else math.nan
+    filled = int(round(10 * min(share, 1.0))) if math.isfinite(share) else 0
+    bar = "#" * filled + "." * (10 - filled)
+    count = f"{done}/{total}" if total else f"{done}"
+    text = f"[{bar}] {count} trials | {human(spent, 2)}/{human(budget, 2)} FLOPs"
+    if halfwidths:
+        widths = " ".join(f"{k} ±{v:.3f}" if math.isfinite(v) else f"{k} ±?" for k, v in halfwidths.items())
+        text += f" | CI {widths}" + (f" (target ±{target_ci:g})" if target_ci else "")
+    return text + f" | ETA {duration_text(eta)}"
+
+
+class ProgressPrinter(DriverOnly, tune.Callback):
+    """Per finished trial: one line (count, loss, compute, watched CIs); on a terminal also the status line."""
+
+    def __init__(self, total: int, budget: float, history, emit: Callable[[str], None], *,
+                 target_ci: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.total, self.budget, self.history, self.emit, self.done = total, budget, history, emit, 0
+        self.target_ci, self.clock, self.started = target_ci, clock, clock()
 
     def _finish(self, trial, status: str) -> None:
         self.done += 1
@@ -70,15 +110,18 @@ class ProgressPrinter(DriverOnly, tune.Callback):
         shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
         line = (f"[{count}] {trial.config['point']['point_id']} {shown} ({status}); "
-                f"spent {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs")
+                f"spent {human(self.history.flops_spent, 3)}/{human(self.budget, 3)} FLOPs")
         last = self.history.refits[-1] if self.history.refits else None
         if last is not None:
             line += "; CI half-width " + ", ".join(f"{k}={v:.3f}" for k, v in last.halfwidths.items())
         self.emit(line)
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
-            fitted = f" | {exponents_text(last.fit)}" if last is not None and last.fit is not None else ""
-            status_line(f"{count} trials | {self.history.flops_spent:.3g}/{self.budget:.3g} FLOPs{fitted}")
+            eta = eta_seconds(self.clock() - self.started, done=self.done, total=self.total,
+                              spent=self.history.flops_spent, budget=self.budget)
+            status_line(status_text(done=self.done, total=self.total, spent=self.history.flops_spent,
+                                    budget=self.budget, halfwidths=dict(last.halfwidths) if last else {},
+                                    target_ci=self.target_ci, eta=eta))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trial, (trial.last_result or {}).get("status", "ok"))

@@ -49,17 +49,22 @@ def run(args) -> int:
 
         raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a space sets either tune.space (a hyperparameter "
                                 "search) or tune.mixtures (a mixture sweep); split it into two spaces")
-    if cfg.tune.mixtures:
-        from sweeper.tuning.mixtures import run_mixture_study
+    # Ray and MLflow load first, so that their own log handlers exist to be redirected to the file.
+    from sweeper.library_logs import LibraryLogs
+    from sweeper.tuning.mixtures import run_mixture_study
+    from sweeper.tuning.report import format_tune_result
+    from sweeper.tuning.search import run_tune
 
-        study = run_mixture_study(cfg, progress=emit)
+    if cfg.tune.mixtures:
+        with LibraryLogs(kind="tune") as logs:
+            emit(f"Ray and MLflow logs: {logs.path}")
+            study = run_mixture_study(cfg, progress=emit)
         print(json.dumps(study.to_dict(), indent=2, default=float) if args.format == "json" else study.table())
         if args.format == "table":
             print(f"MLflow: mixture study run {study.study_run_id} in experiment '{cfg.experiment_name}'")
         return 0
-    from sweeper.tuning.report import format_tune_result
-    from sweeper.tuning.search import run_tune
-
-    result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
+    with LibraryLogs(kind="tune") as logs:
+        emit(f"Ray and MLflow logs: {logs.path}")
+        result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
     print(json.dumps(result.to_dict(), indent=2, default=float) if args.format == "json" else format_tune_result(result))
     return 0
