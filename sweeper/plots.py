@@ -203,9 +203,9 @@ def plot_envelope(frame: pd.DataFrame, envelope, *, column: str = "loss") -> Fig
     ax.plot(hx, hy, "o", color="darkorange", ms=5, label="lower hull", gid="hull")
     grid = np.geomspace(c.min(), c.max(), 100)
     ci = envelope.ci.get("c")
-    shown = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ""
     ax.plot(grid, envelope.params["K"] * grid ** envelope.params["c"], color="darkorange", lw=1.5,
-            label=f"L = {envelope.params['K']:.3g} C^{envelope.params['c']:.4f}{shown}", gid="envelope")
+            label=f"L = {human(envelope.params['K'], 3)} C^{human(envelope.params['c'], 4)}{shown}", gid="envelope")
     ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=column, title="loss envelope L(C) (Approach 1)")
     ax.legend(fontsize=7)
     _plain_log_ticks(ax)

@@ -276,7 +276,9 @@ HTML_PAGE = """<!doctype html>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
-th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
+th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }}
+table.glossary td, table.glossary th {{ text-align: left; white-space: normal; }}
+td.formula {{ font-family: ui-monospace, monospace; white-space: nowrap; }}
 table.meta th, table.meta td {{ text-align: left; }}
 figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
