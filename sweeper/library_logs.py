@@ -25,6 +25,8 @@ def quiet_tune_defaults() -> None:
     one prints a line per trial. Read when Tune builds its callbacks, so set it before any run."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's newer console output ignores verbose=0
+    # MLflow prints a "View run ... at: URL" line per run it ends; the summary gives the one link that matters
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def default_log_path(kind: str = "run") -> Path:

@@ -24,6 +24,11 @@ def format_fit(fit) -> list[str]:
     return lines
 
 
+def ui_link(server: str, experiment_id: str) -> str:
+    """The runs table of an experiment (workflowType: MLflow 3's model-training view, whatever the browser last used)."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def format_result(result) -> str:
     sources = sorted(set(result.runs.frame["source"]))
     lines = format_runs(result.runs.frame)
@@ -33,6 +38,8 @@ def format_result(result) -> str:
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
                  f"{result.total_flops:.3g} FLOPs; stop: {result.stop_reason}")
     lines.append(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id})")
+    if result.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"MLflow UI: {ui_link(result.tracking_uri, result.experiment_id)}")
     return "\n".join(lines)
 
 
