@@ -60,14 +60,14 @@ def _plain_log_ticks(ax) -> None:
     """Log axes spanning less than a decade label minor ticks too; keep only the major ones, plainly."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    if ax.xaxis.get_scale() == "log":
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    if ax.yaxis.get_scale() == "log":
-        plain = FuncFormatter(lambda v, _: human(v, 3))
-        ax.yaxis.set_major_formatter(plain)
-        lo, hi = ax.get_ylim()
-        # minor labels only where there are too few majors to read values off (under ~a decade)
-        ax.yaxis.set_minor_formatter(plain if hi / lo < 20 else NullFormatter())
+    plain = FuncFormatter(lambda v, _: human(v, 3))
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log":
+            continue
+        axis.set_major_formatter(plain)
+        # minor labels only where there are too few majors to read values off (under a decade);
+        # past that they crowd into each other
+        axis.set_minor_formatter(plain if hi / lo < 10 else NullFormatter())
 
 
 def _mark_simulated(ax, frame: pd.DataFrame) -> None:
@@ -100,6 +100,7 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
     ax.set(xscale="log", xlabel="parameters N", ylabel=column, title="isoFLOP curves (Approach 2)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
+    _plain_log_ticks(ax)
     _mark_simulated(ax, frame)
     return fig
 
@@ -272,5 +273,6 @@ def plot_residuals(frame: pd.DataFrame, fit, *, column: str = "loss") -> Figure:
            title=f"residuals of the {fit.law} fit (rms {human(np.sqrt(np.mean(resid ** 2)), 3)})")
     if labelled:
         ax.legend(fontsize=7)
+    _plain_log_ticks(ax)
     _mark_simulated(ax, frame)
     return fig
