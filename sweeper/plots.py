@@ -61,13 +61,14 @@ def _plain_log_ticks(ax) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     plain = FuncFormatter(lambda v, _: human(v, 3))
+    # minor ticks at 2x and 5x only: every minor label crowds into its neighbours
+    sparse = FuncFormatter(lambda v, _: human(v, 3) if f"{v:.0e}"[0] in "25" else "")
     for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if axis.get_scale() != "log":
             continue
         axis.set_major_formatter(plain)
-        # minor labels only where there are too few majors to read values off (under a decade);
-        # past that they crowd into each other
-        axis.set_minor_formatter(plain if hi / lo < 10 else NullFormatter())
+        # minor labels only where there are too few majors to read values off (under a decade)
+        axis.set_minor_formatter(sparse if hi / lo < 10 else NullFormatter())
 
 
 def _mark_simulated(ax, frame: pd.DataFrame) -> None:

@@ -229,11 +229,12 @@ class Report:
         approaches = approaches_table(self.fits)
         parts = [f"<h1>{html.escape(self.title)}</h1>", f"<table class=meta>{meta}</table>",
                  "<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, the rest "
-                 "from the parametric fit (Approach 3).</p>", _unbroken(self.table).to_html(index=False, border=0)]
+                 "from the parametric fit (Approach 3).</p>",
+                 f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>"]
         if len(approaches):
             parts += ["<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
                       "asymmetric in log N; 'agree: no' marks intervals that do not overlap.</p>",
-                      _unbroken(approaches).to_html(index=False, border=0)]
+                      approaches.to_html(index=False, border=0, classes="fits")]
         errors = [f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>" for f in self.fits for m, e in f.errors.items()]
         if errors:
             parts.append(f"<h2>Fits that could not be made</h2><ul>{''.join(errors)}</ul>")
@@ -265,11 +266,6 @@ def humanized(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _unbroken(frame: pd.DataFrame) -> pd.DataFrame:
-    """A narrow window wraps `value [lo, hi]` cells between value and interval, never inside the interval."""
-    return frame.map(lambda v: v.replace(", ", ",\u00a0") if isinstance(v, str) else v)
-
-
 def _markdown_table(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
@@ -279,10 +275,11 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 HTML_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
-table.glossary td, table.glossary th {{ text-align: left; white-space: normal; }}
+table.fits {{ font-size: 0.85em; white-space: nowrap; }} div.wide {{ overflow-x: auto; }}
+table.glossary td, table.glossary th {{ text-align: left; }}
 td.formula {{ font-family: ui-monospace, monospace; white-space: nowrap; }}
 table.meta th, table.meta td {{ text-align: left; }}
 figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 100%; }}
