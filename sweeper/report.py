@@ -275,10 +275,10 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 HTML_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
-table.fits {{ font-size: 0.85em; white-space: nowrap; }} div.wide {{ overflow-x: auto; }}
+table.fits {{ font-size: 0.8em; white-space: nowrap; }} div.wide {{ overflow-x: auto; }}
 table.glossary td, table.glossary th {{ text-align: left; }}
 td.formula {{ font-family: ui-monospace, monospace; white-space: nowrap; }}
 table.meta th, table.meta td {{ text-align: left; }}
