@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import time
+
+import numpy as np
 from typing import Callable, TextIO
 
 from ray import tune
@@ -72,13 +74,38 @@ def duration_text(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def eta_seconds(elapsed: float, *, done: int, total: int, spent: float, budget: float) -> float:
-    """Time left at the pace so far: trials left of a planned grid, else compute left of the budget."""
+def eta_seconds(elapsed: float, *, done: int, total: int, spent: float, budget: float,
+                converge_at: float = math.nan) -> float:
+    """Time left at the pace so far: trials left of a planned grid; else compute left until the watched
+    CIs reach the target (`converge_at`, FLOPs in all) or the budget, whichever comes first."""
     if total:
         return elapsed / done * (total - done) if done else math.nan
-    if spent > 0 and math.isfinite(budget) and budget > spent:
-        return elapsed / spent * (budget - spent)
+    end = min(budget, converge_at) if math.isfinite(converge_at) else budget
+    if spent > 0 and math.isfinite(end):
+        return elapsed / spent * max(end - spent, 0.0)
     return math.nan
+
+
+def converge_compute(refits, target_ci: float | None, *, recent: int = 6) -> float:
+    """FLOPs (in all) at which every watched CI half-width reaches target_ci, from the power of compute
+    fitted to the last refits' half-widths (slope -1/2, independent runs, where that fit is not clearly
+    negative); nan while there are too few refits to say."""
+    if not target_ci or len(refits) < 3:
+        return math.nan
+    last = refits[-recent:]
+    spent = np.array([r.flops_spent for r in last], float)
+    needed = spent[-1]
+    for name in last[-1].halfwidths:
+        width = np.array([r.halfwidths.get(name, math.nan) for r in last], float)
+        keep = np.isfinite(width) & (width > 0) & (spent > 0)
+        if keep.sum() < 3 or not keep[-1]:
+            return math.nan
+        if width[-1] <= target_ci:
+            continue
+        slope = np.polyfit(np.log(spent[keep]), np.log(width[keep]), 1)[0]
+        slope = slope if slope < -0.1 else -0.5
+        needed = max(needed, spent[-1] * (width[-1] / target_ci) ** (-1.0 / slope))
+    return float(needed)
 
 
 def status_text(*, done: int, total: int, spent: float, budget: float, halfwidths: dict, target_ci: float | None,
@@ -118,7 +145,8 @@ class ProgressPrinter(DriverOnly, tune.Callback):
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
             eta = eta_seconds(self.clock() - self.started, done=self.done, total=self.total,
-                              spent=self.history.flops_spent, budget=self.budget)
+                              spent=self.history.flops_spent, budget=self.budget,
+                              converge_at=converge_compute(self.history.refits, self.target_ci))
             status_line(status_text(done=self.done, total=self.total, spent=self.history.flops_spent,
                                     budget=self.budget, halfwidths=dict(last.halfwidths) if last else {},
                                     target_ci=self.target_ci, eta=eta))

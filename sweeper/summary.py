@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+from sweeper.numbers import human
+
 
 def format_runs(frame) -> list[str]:
     lines = [f"{'point':<36} {'N':>10} {'D':>12} {'C':>10} {'loss':>8} {'status':>9}"]
     for row in frame.sort_values(["budget", "n_params"]).itertuples():
         loss = f"{row.loss:.4f}" if isinstance(row.loss, float) and math.isfinite(row.loss) else "-"
-        lines.append(f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} {row.flops:>10.3g} {loss:>8} {row.status:>9}")
+        lines.append(f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} {human(row.flops, 3):>10} {loss:>8} "
+                     f"{row.status:>9}")
     return lines
 
 
@@ -36,7 +39,7 @@ def format_result(result) -> str:
     lines += format_fit(result.fit)
     lines.append("")
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
-                 f"{result.total_flops:.3g} FLOPs; stop: {result.stop_reason}")
+                 f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")
     lines.append(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id})")
     if result.tracking_uri.startswith(("http://", "https://")):
         lines.append(f"MLflow UI: {ui_link(result.tracking_uri, result.experiment_id)}")

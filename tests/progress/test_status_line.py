@@ -37,3 +37,16 @@ def test_library_logs_go_to_the_file_and_not_the_terminal(tmp_path, capsys):
     assert "tune chatter" in text and "mlflow chatter" in text and "a library warning" in text
     assert "Failed to fetch metrics" not in text
     assert logging.getLogger("ray").handlers and logging.getLogger("ray").handlers[0].stream is not None
+
+
+def test_eta_of_an_adaptive_sweep_ends_where_the_cis_reach_the_target():
+    from types import SimpleNamespace
+
+    from sweeper.progress import converge_compute
+
+    # half-widths falling as C^-1/2: from 0.08 at 1e12 they reach 0.02 at 16x the compute
+    refits = [SimpleNamespace(flops_spent=c, halfwidths={"a": 0.08 * (c / 1e12) ** -0.5}) for c in (2.5e11, 5e11, 1e12)]
+    assert math.isclose(converge_compute(refits, 0.02), 1.6e13, rel_tol=1e-6)
+    assert math.isnan(converge_compute(refits[:2], 0.02))
+    # 10 s to spend 1e12: 150 s more to 1.6e13, well before the 2e14 budget
+    assert math.isclose(eta_seconds(10.0, done=5, total=0, spent=1e12, budget=2e14, converge_at=1.6e13), 150.0)
