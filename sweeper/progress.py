@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 import sys
 import time
-
-import numpy as np
 from typing import Callable, TextIO
 
+import numpy as np
 from ray import tune
 
 from sweeper.numbers import human
