@@ -23,11 +23,13 @@ from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
+from sweeper.ledger import StopRule, SweepLedger
 from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
-from sweeper.stopping import ConvergenceStopper, OnlineFitter, RefitHistory
+from sweeper.session import SessionCallback, SweepSession
+from sweeper.stopping import ConvergenceStopper
 from sweeper.tracking import (
     FINISHED,
     TrialRecorder,
@@ -82,8 +84,9 @@ def format_plan_json(plan: Plan) -> str:
     return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
 
 
-def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float], spent: float):
-    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher."""
+def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float],
+                  ledger: SweepLedger):
+    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, both reading the ledger."""
     from sweeper.samplers.candidates import initial_design
     from sweeper.samplers.frontier import FrontierSampler
     from sweeper.samplers.searcher import PointSearcher
@@ -95,9 +98,10 @@ def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished
     if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its target
         extra["target_ci"] = cfg.fit.target_ci
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
-                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch, **extra)
-    return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, budget=cfg.budget,
-                         finished=finished, spent=spent, cooldown_frac=branch), len(candidates)
+                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch,
+                              latest_fit=ledger.latest_fit, **extra)
+    return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, ledger=ledger,
+                         finished=finished, cooldown_frac=branch), len(candidates)
 
 
 def branching_config(cfg: SweepConfig, trials) -> dict | None:
@@ -156,19 +160,32 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     tuner.fit()
 
 
-def fit_runs(table: RunTable, cfg: SweepConfig, *, online: bool = False):
-    """The law fitted to the finished runs, or None (with why) when they cannot identify it."""
+def fit_runs(table: RunTable, cfg: SweepConfig):
+    """The law fitted to the finished runs, or None (with why) when there are too few to fit."""
     from sweeper.fit import fit_law
 
-    ok = table.ok().frame
-    kwargs = dict(law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed,
-                  target_compute=cfg.fit.target_compute)
-    if online:
-        kwargs["grid"] = "coarse"  # refits after every trial: bootstrap on the cheap start grid
     try:
-        return fit_law(ok, **kwargs), ""
+        return fit_law(table.ok().frame, law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap,
+                       seed=cfg.seed, target_compute=cfg.fit.target_compute), ""
     except SweeperInputError as exc:
         return None, str(exc)
+
+
+def online_fit(cfg: SweepConfig):
+    """The refit after each trial (the session decides when to bootstrap and when to search afresh):
+    from the coarse start grid, or from the previous refit's optimum alone. One more run moves the
+    optimum a little, and a single warm start costs a tenth of the grid."""
+    from sweeper.fit import SearchSettings, fit_law, get_law
+
+    law = get_law(cfg.fit.law)
+
+    def fit(frame, n_bootstrap: int, previous=None):
+        warm = previous is not None and previous.identified and previous.law == law.name
+        return fit_law(frame, law=law, target=cfg.fit.target, n_bootstrap=n_bootstrap, seed=cfg.seed,
+                       target_compute=cfg.fit.target_compute,
+                       grid=[law.to_theta(previous.params)] if warm else "coarse",
+                       settings=SearchSettings(keep=1, n_polish=1) if warm else None)
+    return fit
 
 
 def log_refit(client, parent: str, refit, index: int) -> None:
@@ -181,20 +198,18 @@ def log_refit(client, parent: str, refit, index: int) -> None:
 
 
 def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
+    from sweeper.in_process import run_in_process, runs_in_process
+
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, cfg.experiment_name, cfg.tracking_uri)
     parent, sweep_id, existing = open_sweep(client, experiment_id, cfg, plan, sweep_id)
-
-    def load_table() -> RunTable:
-        return RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
-
-    before = load_table()
+    before = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
-    history = RefitHistory(flops_spent=RunTable(finished).total_flops)
     adaptive = cfg.design == "adaptive"
-    stopper = ConvergenceStopper(history, watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                                 budget=cfg.budget if adaptive else float("inf"), on_convergence=adaptive)
+    rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
+                    budget=cfg.budget if adaptive else math.inf, on_convergence=adaptive)
+    ledger = SweepLedger.resumed(rule, finished)
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
              f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
@@ -208,26 +223,30 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
     base["branching"] = branching_config(cfg, plan.trials if adaptive_candidates is None else adaptive_candidates)
     if adaptive:
         ok = before.ok().frame
-        searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])),
-                                 history.flops_spent)
+        searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger)
     recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
                              sweep_id=sweep_id, design=cfg.design, existing=existing)
     if searcher is not None or todo:
-        fitter = OnlineFitter(history=history, load_table=load_table, fit=lambda t: fit_runs(t, cfg, online=True)[0],
-                              watch=cfg.fit.watch, warn=progress,
-                              # a resumed sweep numbers its refits after the ones already logged
-                              log=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
-        printer = ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, history, progress,
-                                  target_ci=cfg.fit.target_ci)
-        started = ensure_ray(cfg)
-        try:
-            run_trials(cfg, base, todo, [recorder, fitter, printer], stopper, searcher)
-        finally:
-            if started:
-                ray.shutdown()
+        session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
+                               printer=ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, progress,
+                                                       target_ci=cfg.fit.target_ci),
+                               warn=progress,
+                               # a resumed sweep numbers its refits after the ones already logged
+                               log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
+        if runs_in_process(cfg):
+            run_in_process(base, todo, session, recorder, searcher and searcher[0])
+            recorder.sweep_ended()
+        else:
+            started = ensure_ray(cfg)
+            try:
+                run_trials(cfg, base, todo, [recorder, SessionCallback(session)], ConvergenceStopper(ledger),
+                           searcher)
+            finally:
+                if started:
+                    ray.shutdown()
     flush_outbox(recorder, cfg, progress)
-    reason = stopper.stop_reason or ("candidates or budget exhausted" if adaptive else "plan complete")
-    return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=reason)
+    return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=ledger.outcome(adaptive),
+                        converged=adaptive and ledger.converged())
 
 
 def flush_outbox(recorder: TrialRecorder, cfg: SweepConfig, progress: Callable[[str], None]) -> None:
@@ -242,7 +261,8 @@ def flush_outbox(recorder: TrialRecorder, cfg: SweepConfig, progress: Callable[[
                                 "run the same command with --resume once MLflow is back")
 
 
-def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, *, stop_reason: str) -> SweepResult:
+def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, *, stop_reason: str,
+                 converged: bool) -> SweepResult:
     table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     fit, why = fit_runs(table, cfg)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
@@ -253,6 +273,9 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
     if fit is not None:
         client.log_dict(parent, fit.to_dict(), "fit.json")
+        client.set_tag(parent, "sweeper.fit_identified", str(fit.identified).lower())
+        if fit.warnings:
+            client.set_tag(parent, "sweeper.fit_warnings", "; ".join(fit.warnings)[:5000])
         # params and exponents as metrics: sortable and chartable across sweeps in the runs table
         values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
         client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
@@ -280,7 +303,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         runs=table,
         total_flops=table.total_flops,
         n_trials=len(table),
-        converged=stop_reason.startswith("converged"),
+        converged=converged,
         stop_reason=stop_reason,
         fits_per_target=per_target,
     )

@@ -15,10 +15,8 @@ import time
 from typing import Callable, TextIO
 
 import numpy as np
-from ray import tune
 
 from sweeper.numbers import human
-from sweeper.tracking import DriverOnly
 
 
 class ConsoleProgress:
@@ -57,9 +55,9 @@ def exponents_text(fit) -> str:
         value = {**fit.params, **fit.derived}.get(name)
         if value is None:
             continue
-        ci = fit.ci.get(name)
-        parts.append(f"{name}={value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
-    return " ".join(parts)
+        shown = fit.ci_text(name, ".3f")
+        parts.append(f"{name}={value:.3f}" + (f" {shown}" if shown else ""))
+    return " ".join(parts) + ("" if fit.identified else " (not identified)")
 
 
 def duration_text(seconds: float) -> str:
@@ -121,37 +119,30 @@ def status_text(*, done: int, total: int, spent: float, budget: float, halfwidth
     return text + f" | ETA {duration_text(eta)}"
 
 
-class ProgressPrinter(DriverOnly, tune.Callback):
-    """Per finished trial: one line (count, loss, compute, watched CIs); on a terminal also the status line."""
+class ProgressPrinter:
+    """Per finished trial: one line (count, loss, compute, watched CIs, from the ledger); on a terminal
+    also the status line (compute bar, watched CIs against the target, ETA)."""
 
-    def __init__(self, total: int, budget: float, history, emit: Callable[[str], None], *,
-                 target_ci: float | None = None, clock: Callable[[], float] = time.monotonic):
-        self.total, self.budget, self.history, self.emit, self.done = total, budget, history, emit, 0
+    def __init__(self, total: int, budget: float, emit: Callable[[str], None], *, target_ci: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.total, self.budget, self.emit, self.done = total, budget, emit, 0
         self.target_ci, self.clock, self.started = target_ci, clock, clock()
 
-    def _finish(self, trial, status: str) -> None:
+    def trial_finished(self, point_id: str, loss, status: str, ledger) -> None:
         self.done += 1
-        result = trial.last_result or {}
-        loss = result.get("loss")
         shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        line = (f"[{count}] {trial.config['point']['point_id']} {shown} ({status}); "
-                f"spent {human(self.history.flops_spent, 3)}/{human(self.budget, 3)} FLOPs")
-        last = self.history.refits[-1] if self.history.refits else None
+        line = f"[{count}] {point_id} {shown} ({status}); spent {human(ledger.spent, 3)}/{human(self.budget, 3)} FLOPs"
+        last = ledger.refits[-1] if ledger.refits else None
         if last is not None:
-            line += "; CI half-width " + ", ".join(f"{k}={v:.3f}" for k, v in last.halfwidths.items())
+            # "~": a linearised screen, not yet the bootstrap that the stop decision waits for
+            mark = "" if last.bootstrapped else "~"
+            line += "; CI half-width " + ", ".join(f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items())
         self.emit(line)
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
-            eta = eta_seconds(self.clock() - self.started, done=self.done, total=self.total,
-                              spent=self.history.flops_spent, budget=self.budget,
-                              converge_at=converge_compute(self.history.refits, self.target_ci))
-            status_line(status_text(done=self.done, total=self.total, spent=self.history.flops_spent,
-                                    budget=self.budget, halfwidths=dict(last.halfwidths) if last else {},
-                                    target_ci=self.target_ci, eta=eta))
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._finish(trial, (trial.last_result or {}).get("status", "ok"))
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "failed")
+            eta = eta_seconds(self.clock() - self.started, done=self.done, total=self.total, spent=ledger.spent,
+                              budget=self.budget, converge_at=converge_compute(ledger.refits, self.target_ci))
+            status_line(status_text(done=self.done, total=self.total, spent=ledger.spent, budget=self.budget,
+                                    halfwidths=dict(last.halfwidths) if last else {}, target_ci=self.target_ci,
+                                    eta=eta))

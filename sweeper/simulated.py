@@ -2,7 +2,8 @@
 
 A tool for planning, tests and benchmarks, never a stand-in for training: every
 run it makes is tagged `source=simulated` in MLflow and in reports. It runs
-through the same Ray Tune / MLflow path as real trials.
+through the same searcher, ledger and MLflow recorder as real trials: in this process
+(sweeper.in_process), or through Ray Tune when faults or delays are injected.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ def simulated_loss(sim: dict, point: dict, seed: int) -> float:
     return clean * math.exp(sim["noise"] * point_rng(seed, point["point_id"]).standard_normal())
 
 
+def simulated_result(config: dict) -> dict:
+    """The final report of a simulated trial at `config['point']` (what Tune's trial reports)."""
+    point = config["point"]
+    loss = simulated_loss(config["sim"], point, int(config.get("seed", 0)))
+    return {"step": int(point["steps"]), "loss": loss, "flops": float(point["flops"]),
+            "n_tokens_trained": int(point["n_tokens"]), "wall_time_s": 0.0, "status": "ok"}
+
+
 def simulate_point(config: dict) -> None:
+    """The Ray Tune trainable: the in-process driver (sweeper.in_process) serves simulated sweeps
+    without faults or delays; this one runs where Ray's machinery is under test."""
     from sweeper.faults import inject
 
     point = config["point"]
@@ -43,14 +54,4 @@ def simulate_point(config: dict) -> None:
         return
     if config["sim"].get("delay_s"):
         time.sleep(float(config["sim"]["delay_s"]))  # lets tests catch a sweep mid-flight
-    loss = simulated_loss(config["sim"], point, int(config.get("seed", 0)))
-    tune.report(
-        {
-            "step": int(point["steps"]),
-            "loss": loss,
-            "flops": float(point["flops"]),
-            "n_tokens_trained": int(point["n_tokens"]),
-            "wall_time_s": 0.0,
-            "status": "ok",
-        }
-    )
+    tune.report(simulated_result(config))

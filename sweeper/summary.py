@@ -21,10 +21,9 @@ def format_fit(fit) -> list[str]:
         return ["fit: not enough finished runs to identify the law"]
     lines = [f"fit ({fit.law}, {fit.n_runs} runs, objective {fit.objective:.4g}):"]
     for name, value in {**fit.params, **fit.derived}.items():
-        ci = fit.ci.get(name)
-        shown = f"  [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
-        lines.append(f"  {name:<10} {value:>12.5g}{shown}")
-    return lines
+        shown = fit.ci_text(name)
+        lines.append(f"  {name:<10} {value:>12.5g}" + (f"  {shown}" if shown else ""))
+    return lines + fit.verdict_lines()
 
 
 def ui_link(server: str, experiment_id: str) -> str:

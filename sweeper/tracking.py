@@ -222,48 +222,59 @@ class TrialRecorder(DriverOnly, Callback):
                               metrics=point_metrics(point), tags=[RunTag("status", "running")])
         return run.info.run_id
 
-    @staticmethod
-    def _point(trial) -> str:
-        return trial.config["point"]["point_id"]
+    # Trial events by point, for the in-process driver; the Tune callbacks below hand theirs here.
+    def trial_started(self, config: dict, trial_id: str) -> None:
+        point = config["point"]["point_id"]
+        config = {k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source")}
+        self.in_flight.add(point)
+        self.outbox.put("create", point, config=config)
+        self.outbox.put("log", point, tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial_id]])
 
-    def on_trial_start(self, iteration, trials, trial, **info):
-        config = {k: v for k, v in trial.config.items() if k in ("point", "hparams", "recipe", "seed", "source")}
-        self.in_flight.add(self._point(trial))
-        self.outbox.put("create", self._point(trial), config=config)
-        self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial.trial_id]])
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
+    def trial_result(self, point: str, result: dict) -> None:
         step = int(result.get("step", result.get("training_iteration", 0)))
         metrics = finite_metrics(result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000)
         if metrics:
-            self.outbox.put("log", self._point(trial), metrics=metrics)
+            self.outbox.put("log", point, metrics=metrics)
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        result = trial.last_result or {}
+    def trial_completed(self, point: str, result: dict) -> None:
         status = result.get("status", "ok")
         metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
-                                  int(result.get("timestamp", 0)) * 1000)
+                                 int(result.get("timestamp", 0)) * 1000)
         if isinstance(result.get("flops"), (int, float)) and math.isfinite(result["flops"]):
             metrics.append(["C", float(result["flops"]), int(result.get("timestamp", 0)) * 1000, 0])
         tags = [["sweeper.status", status], ["status", status]]
-        self.in_flight.discard(self._point(trial))
+        self.in_flight.discard(point)
         if status == "diverged":
             tags.append(["sweeper.error", str(result.get("error", "loss diverged"))[:500]])
-        self.outbox.put("log", self._point(trial), metrics=metrics, tags=tags)
-        self.outbox.put("end", self._point(trial), status="FINISHED" if status == "ok" else "FAILED")
+        self.outbox.put("log", point, metrics=metrics, tags=tags)
+        self.outbox.put("end", point, status="FINISHED" if status == "ok" else "FAILED")
 
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self.in_flight.discard(self._point(trial))
-        self.outbox.put("log", self._point(trial), tags=[["sweeper.status", "failed"], ["status", "failed"],
-                                                         ["sweeper.error", _error_text(trial)]])
-        self.outbox.put("end", self._point(trial), status="FAILED")
+    def trial_failed(self, point: str, error: str) -> None:
+        self.in_flight.discard(point)
+        self.outbox.put("log", point, tags=[["sweeper.status", "failed"], ["status", "failed"], ["sweeper.error", error]])
+        self.outbox.put("end", point, status="FAILED")
 
-    def on_experiment_end(self, trials, **info):
+    def sweep_ended(self) -> None:
         # Trials cut short when the stopper ends the sweep: not a result, and --resume may run them again.
         for point in sorted(self.in_flight):
             self.outbox.put("log", point, tags=[["sweeper.status", "stopped"], ["status", "stopped"]])
             self.outbox.put("end", point, status="KILLED")
         self.in_flight.clear()
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.trial_started(trial.config, trial.trial_id)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.trial_result(trial.config["point"]["point_id"], result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.trial_completed(trial.config["point"]["point_id"], trial.last_result or {})
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.trial_failed(trial.config["point"]["point_id"], _error_text(trial))
+
+    def on_experiment_end(self, trials, **info):
+        self.sweep_ended()
 
 
 def trial_hparams(config: dict) -> dict:

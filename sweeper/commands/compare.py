@@ -43,14 +43,17 @@ def _cell(fit, name: str) -> str:
 
     if name not in fit.params and name not in fit.derived:
         return "-"
-    return format_ci_cell(fit.value(name), fit.ci.get(name), getattr(fit, "identified", True))
+    from sweeper.report import identified_for
+
+    return format_ci_cell(fit.value(name), fit.ci.get(name), identified_for(fit, name))
 
 
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
     labels = [label for _, label, _ in fits]
     results = [f for _, _, f in fits]
     rows = [("law", [f.law for f in results]), ("target", [f.target for f in results]),
-            ("runs", [str(f.n_runs) for f in results])]
+            ("runs", [str(f.n_runs) for f in results]),
+            ("identified", ["yes" if f.identified else "NO" for f in results])]
     names = [n for n in SHOWN if any(n in f.params or n in f.derived for f in results)]
     rows += [(n, [_cell(f, n) for f in results]) for n in names]
     width = max(28, *(len(x) for x in labels))

@@ -73,14 +73,12 @@ def run_fit(args) -> int:
 def format_table(result) -> str:
     lines = [f"law {result.law}  target {result.target}  runs {result.n_runs}  "
              f"objective {result.objective:.6g}"]
-    level = f"{100 * result.ci_level:g}% CI" if result.ci else ""
+    level = f"{100 * result.ci_level:g}% CI" if result.n_bootstrap else ""
     lines.append(f"{'name':<16}{'value':>14}{'std':>12}   {level}")
     rows = list(result.params.items()) + [(k, v) for k, v in result.derived.items()
                                           if not k.endswith("_regression")]
     for name, value in rows:
         std = result.std.get(name)
-        ci = result.ci.get(name)
         std_s = f"{std:12.4g}" if std is not None and np.isfinite(std) else " " * 12
-        ci_s = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
-        lines.append(f"{name:<16}{value:14.6g}{std_s}   {ci_s}")
-    return "\n".join(lines)
+        lines.append(f"{name:<16}{value:14.6g}{std_s}   {result.ci_text(name)}")
+    return "\n".join(lines + result.verdict_lines())

@@ -93,10 +93,15 @@ def validate_frame(frame: pd.DataFrame, *, target: str = "loss", n_theta: int | 
     return out
 
 
-def check_identifiable(frame: pd.DataFrame, n_theta: int, min_sizes: int) -> None:
+def check_run_count(frame: pd.DataFrame, n_theta: int) -> None:
+    """Fewer runs than parameters is bad input; everything else the fit reports (identify.py)."""
     if len(frame) < n_theta + 1:
         raise SweeperInputError("runs", len(frame), f"need at least {n_theta + 1} runs to "
                                 f"fit {n_theta} parameters")
+
+
+def check_identifiable(frame: pd.DataFrame, n_theta: int, min_sizes: int) -> None:
+    check_run_count(frame, n_theta)
     sizes = frame["n_params"].nunique()
     if sizes < min_sizes:
         raise SweeperInputError("distinct N", sizes, f"need runs at {min_sizes} or more model "

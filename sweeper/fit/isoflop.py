@@ -12,7 +12,7 @@ import pandas as pd
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS, validate_frame
-from sweeper.fit.derived import compute_of, flops_per_param_token
+from sweeper.fit.derived import compute_of
 from sweeper.fit.result import FitResult, summarise
 
 
@@ -30,22 +30,27 @@ def slice_optima(frame: pd.DataFrame, column: str, min_points: int = 3) -> pd.Da
     tried are skipped: their optimum is not bracketed, so any vertex is a guess.
     """
     keys = slice_keys(frame)
+    log_n = np.log(frame["n_params"].to_numpy(float))
+    loss = frame[column].to_numpy(float)
+    # FLOPs per (parameter x token) as spent in each run (6 if C = 6ND); numpy groups, not pandas
+    # masks: an adaptive sweep has a slice per budget, and the bootstrap regroups every resample.
+    per_nd = compute_of(frame) / (frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float))
+    budgets, group = np.unique(keys, return_inverse=True)
     rows = []
-    for c in np.unique(keys):
-        sub = frame[keys == c]
-        x = np.log(sub["n_params"].to_numpy(float))
+    for g in np.flatnonzero(np.bincount(group) >= min_points):
+        members = group == g
+        x = log_n[members]
         if np.unique(x).size < min_points:
             continue
-        p2, p1, _ = np.polyfit(x, sub[column].to_numpy(float), 2)
+        p2, p1, _ = np.polyfit(x, loss[members], 2)
         if p2 <= 0:
             continue
         x_opt = -p1 / (2.0 * p2)
         if not x.min() <= x_opt <= x.max():
             continue
         n_opt = float(np.exp(x_opt))
-        # FLOPs per (parameter x token) as spent in this slice (6 if C = 6ND).
-        k = flops_per_param_token(sub)
-        rows.append({"budget": float(c), "n_opt": n_opt, "d_opt": float(c) / (k * n_opt)})
+        c = float(budgets[g])
+        rows.append({"budget": c, "n_opt": n_opt, "d_opt": c / (float(np.median(per_nd[members])) * n_opt)})
     return pd.DataFrame(rows, columns=["budget", "n_opt", "d_opt"])
 
 

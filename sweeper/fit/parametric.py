@@ -8,8 +8,9 @@ from threadpoolctl import threadpool_limits
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.bootstrap import bootstrap_thetas
-from sweeper.fit.csv_input import TARGET_COLUMNS, check_identifiable, validate_frame
+from sweeper.fit.csv_input import TARGET_COLUMNS, check_run_count, validate_frame
 from sweeper.fit.derived import derived_quantities
+from sweeper.fit.identify import identify
 from sweeper.fit.laws import Law
 from sweeper.fit.multistart import SearchSettings, find_optimum
 from sweeper.fit.registry import get_law
@@ -44,20 +45,27 @@ def fit_law(frame: pd.DataFrame, *, law: str | Law = "chinchilla", target: str =
     frame = validate_frame(frame, target=column, n_theta=None).reset_index(drop=True)
     design = law.design(frame)  # law-specific columns, built once for the fit and its bootstrap
     starts = resolve_grid(law, design, grid)
-    check_identifiable(frame, starts.shape[1], law.min_distinct_sizes)
+    check_run_count(frame, starts.shape[1])
     y = np.log(frame[column].to_numpy(float))
-    # One BLAS thread: the work is many tiny products, which threads only slow down.
-    with threadpool_limits(limits=1):
+    # One BLAS thread: the work is many tiny products, which threads only slow down. A degenerate
+    # fit overflows (exp of a huge log-coefficient); identify() says so in words, numpy need not.
+    with threadpool_limits(limits=1), np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         opt = find_optimum(law, frame, y, starts, settings or SearchSettings(), design=design)
         params = law.to_params(opt.theta, design)
         derived = derived_quantities(law, params, frame, target_compute=target_compute)
-        mean, std, ci = {}, {}, {}
+        mean, std, ci, thetas = {}, {}, {}, None
         if n_bootstrap > 0:
             thetas = bootstrap_thetas(law, frame, y, opt.local_optima, n_bootstrap, seed, design=design)
             mean, std, ci = _summarise_thetas(law, design, frame, thetas, ci_level, target_compute)
+        verdict = identify(law, design, opt.theta, params, frame, column=column, thetas=thetas,
+                           derived_names=derived)
+    # An interval around a quantity the runs do not identify would be narrow for the wrong reason.
+    ci = {k: v for k, v in ci.items() if k not in verdict.unidentified}
     return FitResult(law=law.name, params=params, derived=derived, objective=opt.objective,
                      n_runs=len(frame), target=target, method="parametric", ci=ci, std=std,
                      mean=mean, n_bootstrap=n_bootstrap, ci_level=ci_level,
+                     identified=verdict.identified, warnings=verdict.warnings,
+                     unidentified=tuple(sorted(verdict.unidentified)),
                      extras={"n_starts": opt.n_starts})
 
 

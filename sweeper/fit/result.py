@@ -25,6 +25,9 @@ class FitResult:
     n_bootstrap: int = 0
     ci_level: float = 0.95
     extras: dict = field(default_factory=dict)  # method-specific, JSON-able (slices, hull)
+    identified: bool = True  # False: the runs do not pin the law down (see `warnings`)
+    warnings: tuple[str, ...] = ()
+    unidentified: tuple[str, ...] = ()  # quantities left without an interval
 
     def predict(self, n_params, n_tokens, **extra) -> np.ndarray:
         """Loss at (N, D[, ...]). Envelope fits use C = flops (keyword) or 6ND."""
@@ -44,11 +47,26 @@ class FitResult:
         return optimum_at(self.derived, compute)
 
     def ci_halfwidth(self, name: str) -> float:
-        """Half the width of the bootstrap interval of `name`; inf if there is none."""
-        if name not in self.ci:
+        """Half the width of the bootstrap interval of `name`; inf if there is none
+        (no bootstrap, or the runs do not identify `name`)."""
+        if name not in self.ci or name in self.unidentified:
             return math.inf
         lo, hi = self.ci[name]
         return 0.5 * (hi - lo)
+
+    def ci_text(self, name: str, spec: str = ".4g") -> str:
+        """'[lo, hi]', 'not identified', or '' when there is no bootstrap interval."""
+        if name in self.unidentified:
+            return "not identified"
+        ci = self.ci.get(name)
+        return f"[{ci[0]:{spec}}, {ci[1]:{spec}}]" if ci else ""
+
+    def verdict_lines(self) -> list[str]:
+        """What a reader must know before trusting any number of this fit."""
+        if self.identified:
+            return []
+        return ["NOT IDENTIFIED: these runs do not pin the law down, so its exponents and the "
+                "compute-optimal allocation are guesses:"] + [f"  - {w}" for w in self.warnings]
 
     def value(self, name: str) -> float:
         return self.params[name] if name in self.params else self.derived[name]
@@ -57,7 +75,9 @@ class FitResult:
         return {
             "law": self.law, "method": self.method, "target": self.target,
             "params": dict(self.params), "derived": dict(self.derived),
-            "ci": {k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()},
+            "identified": self.identified, "warnings": list(self.warnings),
+            "ci": {**{k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()},
+                   **{k: None for k in self.unidentified if self.n_bootstrap}},
             "std": dict(self.std), "mean": dict(self.mean),
             "objective": float(self.objective), "n_runs": int(self.n_runs),
             "n_bootstrap": int(self.n_bootstrap), "ci_level": float(self.ci_level),
@@ -71,12 +91,14 @@ class FitResult:
             target=data.get("target", "loss"),
             params={k: float(v) for k, v in data["params"].items()},
             derived={k: float(v) for k, v in data.get("derived", {}).items()},
-            ci={k: (float(v[0]), float(v[1])) for k, v in data.get("ci", {}).items()},
+            ci={k: (float(v[0]), float(v[1])) for k, v in data.get("ci", {}).items() if v is not None},
             std={k: float(v) for k, v in data.get("std", {}).items()},
             mean={k: float(v) for k, v in data.get("mean", {}).items()},
             objective=float(data["objective"]), n_runs=int(data["n_runs"]),
             n_bootstrap=int(data.get("n_bootstrap", 0)),
-            ci_level=float(data.get("ci_level", 0.95)), extras=data.get("extras", {}))
+            ci_level=float(data.get("ci_level", 0.95)), extras=data.get("extras", {}),
+            identified=bool(data.get("identified", True)), warnings=tuple(data.get("warnings", ())),
+            unidentified=tuple(k for k, v in data.get("ci", {}).items() if v is None))
 
 
 def summarise(samples: dict[str, np.ndarray], level: float):

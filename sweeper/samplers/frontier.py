@@ -188,7 +188,7 @@ class FrontierSampler(BaseSampler):
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
                  extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
                  fallback: BaseSampler | None = None, cooldown_frac: float | None = None,
-                 target_ci: float | None = None):
+                 target_ci: float | None = None, latest_fit=None):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
@@ -205,6 +205,8 @@ class FrontierSampler(BaseSampler):
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
+        # In a sweep, the ledger's latest refit (sweeper.ledger): the sampler then fits nothing itself.
+        self.latest_fit = latest_fit
 
     def reseed_rng(self) -> None:
         self.fallback.reseed_rng()
@@ -321,6 +323,8 @@ class FrontierSampler(BaseSampler):
 
         if len(done) < 5:
             return None
+        if self.latest_fit is not None:
+            return self.latest_fit()
         key = frozenset(done.items())
         if self._fit_cache is not None and self._fit_cache[0] == key:
             return self._fit_cache[1]
@@ -337,13 +341,13 @@ class FrontierSampler(BaseSampler):
 
     def _near_frontier(self, free: list[str], fit) -> list[str]:
         """Free candidates within `window`x of the predicted optimal size of their budget."""
-        law = self._law()
-        log_opt: dict[float, float] = {}
-        for budget in {self.candidates[p].budget for p in free}:
-            at = [p for p in self.candidates.values() if p.budget == budget]
-            nd = self._nd([p.point_id for p in at])
-            best = at[int(np.argmin(law.predict(fit.params, nd[:, 0], nd[:, 1])))]
-            log_opt[budget] = np.log(best.n_params)
+        points = list(self.candidates.values())
+        nd = self._nd([p.point_id for p in points])
+        loss = self._law().predict(fit.params, nd[:, 0], nd[:, 1])  # one call: predict builds a frame
+        best: dict[float, tuple[float, float]] = {}
+        for p, value in zip(points, loss):
+            if p.budget not in best or value < best[p.budget][0]:
+                best[p.budget] = (value, np.log(p.n_params))
         near = [p for p in free
-                if abs(np.log(self.candidates[p].n_params) - log_opt[self.candidates[p].budget]) <= np.log(self.window)]
+                if abs(np.log(self.candidates[p].n_params) - best[self.candidates[p].budget][1]) <= np.log(self.window)]
         return near or free

@@ -2,7 +2,9 @@
 
 Like ray.tune's OptunaSearch it only bridges ask/tell; unlike it, the Optuna
 parameter is a point id and the trial receives the whole planned point, and it
-ends the search once the budget cannot pay for another candidate.
+ends the search once the ledger says stop or the budget cannot pay for another candidate.
+Compute committed to trials in flight is the ledger's, so the searcher never
+buys a point the stop decision would not allow.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from sweeper.ledger import SweepLedger
 from sweeper.plan import PlannedTrial
 from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
 
 
 class PointSearcher(Searcher):
     def __init__(self, *, sampler: optuna.samplers.BaseSampler, candidates: tuple[PlannedTrial, ...],
-                 base_config: dict, budget: float, finished: dict[str, float] | None = None, spent: float = 0.0,
+                 base_config: dict, ledger: SweepLedger, finished: dict[str, float] | None = None,
                  cooldown_frac: float | None = None):
         super().__init__(metric="loss", mode="min")
         self.by_id = {p.point_id: p for p in candidates}
         self.distribution = CategoricalDistribution([p.point_id for p in candidates])
         self.base_config = base_config
-        self.budget = budget
-        self.committed = spent  # FLOPs of finished and in-flight trials
+        self.ledger = ledger
         self.cooldown_frac = cooldown_frac  # set with cooldown branching: points cost what they add
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -35,9 +37,14 @@ class PointSearcher(Searcher):
                 self.study.add_trial(optuna.trial.create_trial(params={POINT: pid}, distributions={POINT: self.distribution}, value=loss))
 
     def suggest(self, trial_id: str):
-        remaining = self.budget - self.committed
+        if self.ledger.stop_reason():
+            return Searcher.FINISHED
+        remaining = self.ledger.remaining
         taken = [self.by_id[p] for t in self.study.get_trials(deepcopy=False) if (p := t.params.get(POINT)) in self.by_id]
-        if not any(self._cost(p, taken) <= remaining for p in self.by_id.values()):
+        if not any(self._cost(p, taken) <= remaining for p in self.by_id.values()
+                   if p not in taken):
+            self.ledger.exhausted = self.ledger.exhausted or (
+                f"no candidate left that the remaining {max(remaining, 0.0):.3g} FLOPs can pay for")
             return Searcher.FINISHED
         self.study.set_user_attr(REMAINING_FLOPS, remaining)
         trial = self.study.ask({POINT: self.distribution})
@@ -45,9 +52,10 @@ class PointSearcher(Searcher):
         cost = self._cost(point, taken)
         if cost > remaining or any(t.params.get(POINT) == point.point_id for t in self._others(trial)):
             self.study.tell(trial, state=TrialState.FAIL)  # the sampler found nothing affordable and new
+            self.ledger.exhausted = self.ledger.exhausted or "the sampler found no affordable new candidate"
             return Searcher.FINISHED
         self._live[trial_id] = trial
-        self.committed += cost
+        self.ledger.start(trial_id, point.point_id, cost)
         return {**self.base_config, "point": point.to_dict()}
 
     def _cost(self, point: PlannedTrial, taken) -> float:

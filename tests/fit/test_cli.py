@@ -54,8 +54,6 @@ def _bad(frame, name):
         return frame.assign(LOSS=np.where(np.arange(len(frame)) == 1, -1.0, frame["LOSS"]))
     if name == "too_few_runs":
         return frame.head(4)
-    if name == "too_few_sizes":
-        return frame[frame["N"].isin(frame["N"].unique()[:2])]
     if name == "text_in_n":
         return frame.assign(N=frame["N"].astype(object).where(frame.index != 0, "big"))
     raise AssertionError(name)
@@ -63,7 +61,7 @@ def _bad(frame, name):
 
 CASES = {"missing": "loss", "n_nonpositive": "n_params", "d_negative": "n_tokens",
          "loss_nan": "loss", "loss_nonpositive": "loss", "too_few_runs": "runs",
-         "too_few_sizes": "distinct N", "text_in_n": "n_params"}
+         "text_in_n": "n_params"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,6 +1,4 @@
-"""An adaptive simulated sweep end to end: real Ray Tune trials, real MLflow, stopped on CI convergence."""
-
-import time
+"""An adaptive simulated sweep end to end: the in-process driver, real MLflow, stopped on CI convergence."""
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -21,8 +19,7 @@ def adaptive_sweep(ray_local, tmp_path_factory):
         budget=2e14,
         sim_law="E=1.9,A=400,B=2000,alpha=0.34,beta=0.37",
         noise=0.005,
-        # A looser target than the benchmark's 0.02 keeps this under a minute on 2 shared cores;
-        # the stopping path is the same.
+        # A looser target than the benchmark's 0.02 keeps this short; the stopping path is the same.
         target_ci=0.06,
         patience=1,
         n_bootstrap=10,
@@ -34,15 +31,12 @@ def adaptive_sweep(ray_local, tmp_path_factory):
         **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0, "budgets.min_steps": 20,
            "fit.watch": ["a", "b", "log_L_opt"]},
     )
-    start = time.monotonic()
-    result = sweeper.run(progress=lambda line: None)
-    return result, uri, time.monotonic() - start
+    return sweeper.run(progress=lambda line: None), uri
 
 
-def test_converges_in_under_a_minute_and_records_why(adaptive_sweep):
-    result, uri, seconds = adaptive_sweep
+def test_converges_and_records_why(adaptive_sweep):
+    result, uri = adaptive_sweep
     assert result.converged, result.stop_reason
-    assert seconds < 60
     assert result.stop_reason.startswith("converged")
     parent = MlflowClient(uri).get_run(result.parent_run_id)
     assert parent.data.tags["sweeper.stop_reason"] == result.stop_reason
@@ -50,13 +44,13 @@ def test_converges_in_under_a_minute_and_records_why(adaptive_sweep):
 
 
 def test_stops_before_spending_the_budget(adaptive_sweep):
-    result, _, _ = adaptive_sweep
+    result, _ = adaptive_sweep
     assert result.total_flops < 2e14
     assert {"a", "b", "alpha", "beta"} <= set(result.to_dict()["ci_halfwidth"])
 
 
 def test_every_child_is_tagged_simulated_and_on_its_slice(adaptive_sweep):
-    result, uri, _ = adaptive_sweep
+    result, uri = adaptive_sweep
     client = MlflowClient(uri)
     children = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
     assert len(children) == result.n_trials >= 6
@@ -71,7 +65,7 @@ def test_every_child_is_tagged_simulated_and_on_its_slice(adaptive_sweep):
 
 
 def test_refit_metrics_are_logged_on_the_parent(adaptive_sweep):
-    result, uri, _ = adaptive_sweep
+    result, uri = adaptive_sweep
     client = MlflowClient(uri)
     history = client.get_metric_history(result.parent_run_id, "refit.ci_halfwidth.a")
     assert history and history[-1].value <= 0.06

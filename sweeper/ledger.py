@@ -1,0 +1,120 @@
+"""The sweep ledger: the one driver-side record of a sweep, and the one place that says why it stops.
+
+Trials in flight and finished, the compute they committed and spent, and every
+refit of the law live here. The stopper, the searcher, the sampler, the progress
+lines and the result read it; only the sweep session (sweeper.session) writes
+it. MLflow stays the durable record: a resumed sweep rebuilds its ledger from
+the runs MLflow holds (SweepLedger.resumed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refit:
+    n_runs: int
+    flops_spent: float
+    halfwidths: dict[str, float]
+    fit: object = None
+    bootstrapped: bool = True  # False: a linearised screen, which never counts towards convergence
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopRule:
+    watch: tuple[str, ...]
+    target_ci: float
+    patience: int
+    budget: float = math.inf
+    on_convergence: bool = True  # False for the grid baseline: it runs every planned trial
+
+
+@dataclass(kw_only=True)
+class SweepLedger:
+    rule: StopRule
+    spent: float = 0.0  # compute of every finished trial, failed ones included
+    in_flight: dict[str, tuple[str, float]] = field(default_factory=dict)  # trial id -> (point id, cost)
+    runs: list[dict] = field(default_factory=list)  # one row per trial that finished with a loss
+    n_finished: int = 0
+    n_failed: int = 0
+    refits: list[Refit] = field(default_factory=list)
+    exhausted: str = ""  # why no further candidate can be bought, once the searcher finds none
+
+    @classmethod
+    def resumed(cls, rule: StopRule, finished: pd.DataFrame) -> "SweepLedger":
+        """A ledger holding the finished trials of an earlier attempt (the RunTable's frame)."""
+        ok = finished[finished["status"] == "ok"]
+        return cls(rule=rule, spent=float(finished["flops"].fillna(0.0).sum()),
+                   runs=ok.to_dict(orient="records"), n_finished=len(finished),
+                   n_failed=int((finished["status"] != "ok").sum()))
+
+    @property
+    def committed(self) -> float:
+        """Spent plus what the trials in flight will spend."""
+        return self.spent + sum(cost for _, cost in self.in_flight.values())
+
+    @property
+    def remaining(self) -> float:
+        return self.rule.budget - self.committed
+
+    def start(self, trial_id: str, point_id: str, cost: float) -> None:
+        self.in_flight.setdefault(trial_id, (point_id, float(cost)))
+
+    def finish(self, trial_id: str, point: dict, result: dict) -> bool:
+        """Record a finished trial; True if it added a run to fit (a loss, status ok)."""
+        _, cost = self.in_flight.pop(trial_id, ("", float(point.get("flops", 0.0))))
+        self.spent += float(result.get("flops_spent", result.get("flops", cost)) or 0.0)
+        self.n_finished += 1
+        loss = result.get("loss")
+        if result.get("status", "ok") != "ok" or not isinstance(loss, float) or not math.isfinite(loss):
+            self.n_failed += 1
+            return False
+        losses = {k: float(v) for k, v in result.items() if k.startswith("loss") and isinstance(v, float)}
+        self.runs.append({**point, "flops": float(result.get("flops", point.get("flops", cost))), **losses,
+                          "status": "ok"})
+        return True
+
+    def fail(self, trial_id: str) -> None:
+        """A trial that raised: it spent what it committed (the compute is gone), and adds no run."""
+        _, cost = self.in_flight.pop(trial_id, ("", 0.0))
+        self.spent += cost
+        self.n_finished += 1
+        self.n_failed += 1
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.runs)
+
+    def latest_fit(self):
+        return self.refits[-1].fit if self.refits else None
+
+    def converged(self) -> bool:
+        """Every watched half-width finite and <= target in each of the last `patience` refits,
+        each of them bootstrapped and identified."""
+        rule = self.rule
+        recent = self.refits[-rule.patience:]
+        if len(recent) < rule.patience:
+            return False
+        return all(r.bootstrapped and getattr(r.fit, "identified", True)
+                   and r.halfwidths.get(name, math.inf) <= rule.target_ci
+                   for r in recent for name in rule.watch)
+
+    def stop_reason(self) -> str:
+        """Why the sweep must stop now ('' to go on): the one decision the stopper, the searcher
+        and the in-process driver all take from here."""
+        rule = self.rule
+        if rule.on_convergence and self.converged():
+            last = self.refits[-1].halfwidths
+            shown = ", ".join(f"{k}={last[k]:.4f}" for k in rule.watch)
+            return f"converged: CI half-widths {shown} <= {rule.target_ci} for {rule.patience} refits"
+        if self.spent >= rule.budget:
+            return f"budget exhausted: {self.spent:.3g} of {rule.budget:.3g} FLOPs"
+        return ""
+
+    def outcome(self, adaptive: bool) -> str:
+        """Why the sweep ended, once it has."""
+        return self.stop_reason() or self.exhausted or (
+            "candidates or budget exhausted" if adaptive else "plan complete")

@@ -1,0 +1,123 @@
+"""The sweep session: what happens on the driver when a trial starts, finishes or fails.
+
+One object updates the ledger, refits the law from the ledger's runs (in memory,
+so an MLflow outage cannot stall the stop decision), logs each refit, and prints
+the trial's line. Ray Tune reaches it through SessionCallback; the in-process
+driver for simulated sweeps (sweeper.in_process) calls it directly. MLflow
+writes go through the TrialRecorder, which holds no sweep state, so the order of
+the two callbacks does not matter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from ray import tune
+
+from sweeper.errors import SweeperInputError
+from sweeper.ledger import Refit, SweepLedger
+from sweeper.tracking import DriverOnly
+
+# The bootstrap costs ~50x a point fit; it runs once the linearised (Fisher) half-widths
+# are within this factor of the target, so a sweep far from converging refits cheaply.
+SCREEN = 2.0
+# A refit starts from the previous optimum, except every FRESH_SEARCH-th one (and any after an
+# unidentified fit), which searches the whole start grid again in case the optimum changed basin.
+FRESH_SEARCH = 10
+
+FitFn = Callable[..., object]  # (ok runs, n_bootstrap, previous FitResult or None) -> FitResult
+
+
+class SweepSession:
+    def __init__(self, ledger: SweepLedger, *, fit: FitFn, n_bootstrap: int, law: str = "chinchilla",
+                 log_refit: Callable[[Refit, int], None] | None = None, printer=None,
+                 warn: Callable[[str], None] = print, min_runs: int = 6):
+        self.ledger, self.fit, self.n_bootstrap, self.law = ledger, fit, n_bootstrap, law
+        self.log_refit, self.printer, self.warn, self.min_runs = log_refit, printer, warn, min_runs
+
+    def started(self, trial_id: str, point: dict) -> None:
+        self.ledger.start(trial_id, point["point_id"], float(point.get("flops", 0.0)))
+
+    def finished(self, trial_id: str, point: dict, result: dict) -> None:
+        if self.ledger.finish(trial_id, point, result):
+            self._safe_refit()
+        self._print(point, result, result.get("status", "ok"))
+
+    def failed(self, trial_id: str, point: dict) -> None:
+        self.ledger.fail(trial_id)
+        self._print(point, {}, "failed")
+
+    def _print(self, point: dict, result: dict, status: str) -> None:
+        if self.printer is not None:
+            self.printer.trial_finished(point["point_id"], result.get("loss"), status, self.ledger)
+
+    def _safe_refit(self) -> None:
+        # The trial is recorded already; a refit that fails must not end the sweep.
+        try:
+            self.refit()
+        except Exception as exc:  # noqa: BLE001 - said once per failure, and the next trial refits
+            self.warn(f"online refit failed ({type(exc).__name__}: {exc}); continuing")
+
+    def refit(self) -> Refit | None:
+        ledger = self.ledger
+        if len(ledger.runs) < self.min_runs:
+            return None
+        frame = ledger.frame()
+        try:
+            previous = ledger.latest_fit() if len(ledger.refits) % FRESH_SEARCH else None
+            quick = self.fit(frame, 0, previous)
+        except SweeperInputError:  # too few runs for the law's parameters yet
+            return None
+        widths = screened_halfwidths(quick, frame, ledger.rule.watch, self.law)
+        target = ledger.rule.target_ci
+        near = quick.identified and all(w <= SCREEN * target for w in widths.values())
+        if near and self.n_bootstrap > 0:
+            fit = self.fit(frame, self.n_bootstrap, quick)
+            refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=fit,
+                          halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch})
+        else:
+            refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=quick, halfwidths=widths,
+                          bootstrapped=False)
+        ledger.refits.append(refit)  # the stop decision has it now, whatever happens to the log below
+        if self.log_refit is not None:
+            try:
+                self.log_refit(refit, len(ledger.refits))
+            except Exception as exc:  # noqa: BLE001 - MLflow down: the refit still counts, its chart misses a point
+                self.warn(f"refit {len(ledger.refits)} not logged to MLflow ({type(exc).__name__}); continuing")
+        return refit
+
+
+def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str) -> dict[str, float]:
+    """Delta-method half-widths of the watched exponents; inf where the fit identifies nothing,
+    0 for watched quantities the linearisation does not cover (the bootstrap decides those)."""
+    from sweeper.fit import get_law
+    from sweeper.samplers.frontier import EXPONENTS, fisher_halfwidths
+
+    if not fit.identified:
+        return {w: math.inf for w in watch}
+    exponents = [w for w in watch if w in EXPONENTS]
+    widths = {w: 0.0 for w in watch}
+    if exponents and {"alpha", "beta"} <= set(fit.params):
+        n, d = frame["n_params"].to_numpy(float), frame["n_tokens"].to_numpy(float)
+        widths.update(fisher_halfwidths(get_law(law), fit.params, n, d, np.log(frame["loss"].to_numpy(float)),
+                                        exponents))
+    return widths
+
+
+class SessionCallback(DriverOnly, tune.Callback):
+    """Ray Tune's trial events, handed to the session."""
+
+    def __init__(self, session: SweepSession):
+        self.session = session
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.session.started(trial.trial_id, trial.config["point"])
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.session.finished(trial.trial_id, trial.config["point"], trial.last_result or {})
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.session.failed(trial.trial_id, trial.config["point"])
