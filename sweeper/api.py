@@ -70,9 +70,13 @@ class Sweeper:
         from sweeper.execution import run_sweep
         from sweeper.progress import ConsoleProgress
 
+        from sweeper.library_logs import LibraryLogs
+
         console = progress or ConsoleProgress()
         try:
-            return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console)
+            with LibraryLogs(kind="run") as logs:
+                console(f"Ray and MLflow logs: {logs.path}")
+                return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console)
         finally:
             getattr(console, "close", lambda: None)()
 

@@ -25,6 +25,7 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.ledger import StopRule, SweepLedger
+from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
@@ -37,6 +38,7 @@ from sweeper.tracking import (
     ensure_experiment,
     find_sweep_run,
     new_sweep_id,
+    set_description,
     start_sweep_run,
     trial_runs_by_point,
 )
@@ -77,8 +79,17 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
     sweep_id = sweep_id or new_sweep_id()
     tags = {"sweeper.space": cfg.space, "sweeper.design": cfg.design, "source": "simulated" if cfg.trainable == "simulated" else "trained"}
     parent = start_sweep_run(client, experiment_id, sweep_id=sweep_id, config=cfg.to_dict(), tags=tags)
+    set_description(client, parent, describe(cfg))
     client.log_text(parent, format_plan_json(plan), "plan.json")
     return parent, sweep_id, {}
+
+
+def describe(cfg: SweepConfig, **finished) -> str:
+    """The parent run's MLflow description: while running, and (with stop_reason, fit, ...) at the end."""
+    from sweeper.summary import sweep_description
+
+    return sweep_description(space=cfg.space, design=cfg.design, trainable=cfg.trainable, budget=cfg.budget,
+                             kind=cfg.model.kind, target=cfg.fit.target, **finished)
 
 
 def format_plan_json(plan: Plan) -> str:
@@ -145,8 +156,7 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     else:
         param_space, num_samples = {}, searcher[1]
     storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
-    # Tune's newer console output ignores verbose=0; progress is ours to print.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_tune_defaults()  # no CSV/JSON/TensorBoard files or lines per trial; progress is ours to print
     # Short trials checkpoint often, and each checkpoint forces a (cheap, ~10 ms) experiment
     # snapshot with num_to_keep set; Tune's warning about it is noise on every tiny sweep.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -247,7 +257,8 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
                              sweep_id=sweep_id, design=cfg.design, existing=existing)
     if searcher is not None or todo:
         session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
-                               printer=ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, progress),
+                               printer=ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, progress,
+                                                       target_ci=cfg.fit.target_ci),
                                warn=progress,
                                # a resumed sweep numbers its refits after the ones already logged
                                log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
@@ -284,6 +295,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     fit, why = fit_runs(table, cfg)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
+    set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
+                                             flops=table.total_flops))
     with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
         table.to_csv(Path(tmp) / "runs.csv")
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
@@ -292,8 +305,10 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         client.set_tag(parent, "sweeper.fit_identified", str(fit.identified).lower())
         if fit.warnings:
             client.set_tag(parent, "sweeper.fit_warnings", "; ".join(fit.warnings)[:5000])
-        for name, value in fit.params.items():
-            client.log_metric(parent, f"fit.{name}", float(value))
+        # params and exponents as metrics: sortable and chartable across sweeps in the runs table
+        values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
+        client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
+                                          for k, v in values.items() if math.isfinite(float(v))])
     else:
         client.set_tag(parent, "sweeper.fit_error", why[:500])
     per_target = target_fits(table, cfg)
@@ -302,7 +317,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     try:  # plots and the HTML report are for people: a plotting error must not fail the sweep
         from sweeper.report import log_report_artifacts
 
-        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed)
+        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed,
+                             target_compute=cfg.fit.target_compute)
     except Exception as exc:  # noqa: BLE001
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)

@@ -15,9 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sweeper.fit.derived import compute_of
-from sweeper.fit.isoflop import resampled_optima, slice_keys, slice_optima
+from sweeper.fit.isoflop import slice_keys, slice_optima
+from sweeper.numbers import human
 
 SIM_NOTE = "simulated runs (a known law plus noise), not training"
+MAX_LEGEND_BUDGETS = 8  # more distinct budgets (an adaptive sweep has dozens) go on a colourbar
 
 
 def new_figure(width: float = 6.4, height: float = 4.4) -> Figure:
@@ -33,16 +35,40 @@ def _colours(n: int):
     return [cmap(x) for x in np.linspace(0.05, 0.9, max(n, 1))]
 
 
+def budget_colours(fig, ax, budgets: np.ndarray) -> tuple[list, bool]:
+    """A colour per budget, and whether each budget gets a legend entry.
+
+    Up to MAX_LEGEND_BUDGETS budgets are told apart in the legend; beyond that the
+    legend would outgrow the axes, so the colour encodes log C on a colourbar instead.
+    """
+    if len(budgets) <= MAX_LEGEND_BUDGETS:
+        return _colours(len(budgets)), True
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter
+
+    lo, hi = float(budgets.min()), float(budgets.max())
+    norm, cmap = LogNorm(lo, hi if hi > lo else lo * 1.01), colormaps["viridis"]
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="budget C (FLOPs)")
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v, 2)))
+    bar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    return [cmap(norm(c)) for c in budgets], False
+
+
 def _plain_log_ticks(ax) -> None:
     """Log axes spanning less than a decade label minor ticks too; keep only the major ones, plainly."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    if ax.xaxis.get_scale() == "log":
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    if ax.yaxis.get_scale() == "log":
-        plain = FuncFormatter(lambda v, _: f"{v:.3g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+    plain = FuncFormatter(lambda v, _: human(v, 3))
+    # minor ticks at 2x and 5x only: every minor label crowds into its neighbours
+    sparse = FuncFormatter(lambda v, _: human(v, 3) if f"{v:.0e}"[0] in "25" else "")
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log":
+            continue
+        axis.set_major_formatter(plain)
+        # minor labels only where there are too few majors to read values off (under a decade)
+        axis.set_minor_formatter(sparse if hi / lo < 10 else NullFormatter())
 
 
 def _mark_simulated(ax, frame: pd.DataFrame) -> None:
@@ -57,10 +83,12 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
     keys = slice_keys(frame)
     budgets = np.unique(keys)
     parabolas = {}
-    for colour, c in zip(_colours(len(budgets)), budgets):
+    colours, labelled = budget_colours(fig, ax, budgets)
+    for colour, c in zip(colours, budgets):
         sub = frame[keys == c].sort_values("n_params")
         n, y = sub["n_params"].to_numpy(float), sub[column].to_numpy(float)
-        ax.scatter(n, y, color=colour, s=22, zorder=3, label=f"C = {c:.2g}", gid=f"runs:{c:.6g}")
+        ax.scatter(n, y, color=colour, s=22, zorder=3, label=f"C = {human(c, 2)}" if labelled else None,
+                   gid=f"runs:{c:.6g}")
         if np.unique(n).size >= min_points:
             parabolas[c] = p = np.polyfit(np.log(n), y, 2)
             x = np.linspace(np.log(n.min()), np.log(n.max()), 100)
@@ -71,59 +99,100 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
         ax.scatter(opt["n_opt"], at, marker="*", s=140, color="crimson", edgecolor="k", zorder=4,
                    label="parabola minima", gid="minima")
     ax.set(xscale="log", xlabel="parameters N", ylabel=column, title="isoFLOP curves (Approach 2)")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+    _plain_log_ticks(ax)
     _mark_simulated(ax, frame)
     return fig
 
 
-def isoflop_band(frame: pd.DataFrame, compute: np.ndarray, *, column: str = "loss", n_boot: int = 200,
-                 seed: int = 0, level: float = 0.95) -> dict[str, np.ndarray]:
-    """Pointwise bootstrap band of N_opt(C), D_opt(C) from resampling runs within slices."""
-    curves: dict[str, list] = {"n_opt": [], "d_opt": []}
-    lc = np.log(compute)
-    for opt in resampled_optima(frame, column, n_boot, seed):
-        for name, values in curves.items():
-            slope, icept = np.polyfit(np.log(opt["budget"]), np.log(opt[name]), 1)
-            values.append(np.exp(icept + slope * lc))
-    tail = 50.0 * (1.0 - level)
-    out = {}
-    for name, values in curves.items():
-        if len(values) >= 2:
-            out[name] = np.percentile(np.array(values), [tail, 100.0 - tail], axis=0)
-    return out
+def _allocation_grid(frame: pd.DataFrame, target_compute: float | None) -> np.ndarray:
+    """Compute values to draw N_opt(C), D_opt(C) at: the runs' range, out to the target compute if set."""
+    c_all = compute_of(frame)
+    hi = max(c_all.max() * 2, target_compute * 1.5) if target_compute else c_all.max() * 2
+    grid = np.geomspace(c_all.min() / 2, hi, 80)
+    return np.unique(np.append(grid, target_compute)) if target_compute else grid
 
 
 def plot_optimal_allocation(frame: pd.DataFrame, *, parametric=None, isoflop=None, column: str = "loss",
-                            n_boot: int = 200, seed: int = 0) -> Figure:
-    """N_opt(C) and D_opt(C): slice minima, Approach 2 with a bootstrap band, Approach 3's law."""
-    fig = new_figure(9.6, 4.2)
+                            n_boot: int = 200, seed: int = 0, target_compute: float | None = None,
+                            n_boot_parametric: int = 40) -> Figure:
+    """N_opt(C) and D_opt(C): each slice's Approach-2 optimum with its bootstrap interval, the Approach-2
+    power law and band, Approach 3's law with its bootstrap band, and both extrapolated to target_compute."""
+    from sweeper.bands import isoflop_bootstrap, parametric_band
+
+    fig = new_figure(10.4, 4.6)
     axes = fig.subplots(1, 2)
-    c_all = compute_of(frame)
-    compute = np.geomspace(c_all.min() / 2, c_all.max() * 2, 60)
-    band = isoflop_band(frame, compute, column=column, n_boot=n_boot, seed=seed) if isoflop is not None else {}
+    compute = _allocation_grid(frame, target_compute)
+    band, slice_ci = isoflop_bootstrap(frame, compute, column=column, n_boot=n_boot, seed=seed) \
+        if isoflop is not None else ({}, pd.DataFrame())
+    identified3 = parametric is not None and getattr(parametric, "identified", True)
+    band3 = parametric_band(frame, parametric, compute, column=column, n_boot=n_boot_parametric, seed=seed) \
+        if identified3 and {"K_a", "K_b"} <= set(parametric.derived) else {}
     for ax, name, label, key in ((axes[0], "n_opt", "N_opt", "a"), (axes[1], "d_opt", "D_opt", "b")):
         if isoflop is not None:
-            opt = pd.DataFrame(isoflop.extras.get("slices", {}))
-            if len(opt):
-                ax.scatter(opt["budget"], opt[name], color="crimson", marker="*", s=90, zorder=3,
-                           label="slice minima", gid=f"minima:{name}")
-            k = isoflop.derived["K_a" if key == "a" else "K_b"]
-            ax.plot(compute, k * compute ** isoflop.derived[key], color="crimson", lw=1.2,
-                    label=f"Approach 2: {key}={isoflop.derived[key]:.3f}", gid=f"approach2:{name}")
-            if name in band:
-                ax.fill_between(compute, band[name][0], band[name][1], color="crimson", alpha=0.15,
-                                label="95% bootstrap band", gid=f"band:{name}")
+            _draw_approach2(ax, isoflop, compute, name, key, band.get(name), slice_ci)
         if parametric is not None and {"K_a", "K_b"} <= set(parametric.derived):
-            n_opt, d_opt = parametric.predict_optimum(compute)
-            ci = parametric.ci.get(key)
-            shown = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-            ax.plot(compute, n_opt if name == "n_opt" else d_opt, color="navy", lw=1.2, ls="--",
-                    label=f"Approach 3: {key}={parametric.derived[key]:.3f}{shown}", gid=f"approach3:{name}")
+            _draw_approach3(ax, parametric, compute, name, key, band3.get(name), identified3)
+        if target_compute:
+            _draw_target(ax, compute, target_compute, parametric, name, band3.get(name), identified3)
         ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label, title=f"{label}(C)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6.5, loc="upper left")
         _plain_log_ticks(ax)
     _mark_simulated(axes[1], frame)
     return fig
+
+
+def _draw_approach2(ax, isoflop, compute, name, key, band, slice_ci) -> None:
+    opt = pd.DataFrame(isoflop.extras.get("slices", {}))
+    if len(opt):
+        ax.scatter(opt["budget"], opt[name], color="crimson", marker="*", s=80, zorder=4,
+                   label="slice optima (Approach 2)", gid=f"minima:{name}")
+    if len(slice_ci):
+        merged = opt.merge(slice_ci, on="budget") if len(opt) else slice_ci.iloc[:0]
+        if len(merged):
+            lower = np.clip(merged[name] - merged[f"{name}_lo"], 0, None)
+            upper = np.clip(merged[f"{name}_hi"] - merged[name], 0, None)
+            bars = ax.errorbar(merged["budget"], merged[name], yerr=[lower, upper], fmt="none", ecolor="crimson",
+                               elinewidth=1, capsize=2, zorder=3)
+            for part in bars.lines[2]:
+                part.set_gid(f"slice_ci:{name}")
+    k = isoflop.derived["K_a" if key == "a" else "K_b"]
+    ci = isoflop.ci.get(key) if getattr(isoflop, "identified", True) else None
+    shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ""
+    ax.plot(compute, k * compute ** isoflop.derived[key], color="crimson", lw=1.2,
+            label=f"Approach 2: {key} = {human(isoflop.derived[key], 3)}{shown}", gid=f"approach2:{name}")
+    if band is not None:
+        ax.fill_between(compute, band[0], band[1], color="crimson", alpha=0.12, lw=0,
+                        label="Approach 2, 95% band", gid=f"band:{name}")
+
+
+def _draw_approach3(ax, parametric, compute, name, key, band, identified) -> None:
+    n_opt, d_opt = parametric.predict_optimum(compute)
+    ci = parametric.ci.get(key) if identified else None
+    shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ("" if identified else " (not identified)")
+    ax.plot(compute, n_opt if name == "n_opt" else d_opt, color="navy", lw=1.2, ls="--",
+            label=f"Approach 3: {key} = {human(parametric.derived[key], 3)}{shown}", gid=f"approach3:{name}")
+    if band is not None:
+        ax.fill_between(compute, band[0], band[1], color="navy", alpha=0.12, lw=0,
+                        label="Approach 3, 95% band", gid=f"band3:{name}")
+
+
+def _draw_target(ax, compute, target, parametric, name, band, identified) -> None:
+    ax.axvline(target, color="0.3", ls=":", lw=1, label=f"target C = {human(target, 2)}", gid=f"target:{name}")
+    if parametric is None or not {"K_a", "K_b"} <= set(parametric.derived):
+        return
+    n_opt, d_opt = parametric.predict_optimum([target])
+    value = float((n_opt if name == "n_opt" else d_opt)[0])
+    at = int(np.argmin(np.abs(np.log(compute) - np.log(target))))
+    yerr = None
+    if band is not None:
+        yerr = [[max(value - band[0][at], 0.0)], [max(band[1][at] - value, 0.0)]]
+    ax.errorbar([target], [value], yerr=yerr, fmt="o", color="navy", mfc="white", capsize=3, zorder=5,
+                gid=f"extrapolated:{name}")
+    text = human(value, 3) + (f" [{human(band[0][at], 3)}, {human(band[1][at], 3)}]" if band is not None else "")
+    ax.annotate(text if identified else f"{human(value, 3)} (not identified)", (target, value),
+                textcoords="offset points", xytext=(-6, -14), ha="right", fontsize=7, color="navy")
 
 
 def plot_envelope(frame: pd.DataFrame, envelope, *, column: str = "loss") -> Figure:
@@ -136,9 +205,9 @@ def plot_envelope(frame: pd.DataFrame, envelope, *, column: str = "loss") -> Fig
     ax.plot(hx, hy, "o", color="darkorange", ms=5, label="lower hull", gid="hull")
     grid = np.geomspace(c.min(), c.max(), 100)
     ci = envelope.ci.get("c")
-    shown = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ""
     ax.plot(grid, envelope.params["K"] * grid ** envelope.params["c"], color="darkorange", lw=1.5,
-            label=f"L = {envelope.params['K']:.3g} C^{envelope.params['c']:.4f}{shown}", gid="envelope")
+            label=f"L = {human(envelope.params['K'], 3)} C^{human(envelope.params['c'], 4)}{shown}", gid="envelope")
     ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=column, title="loss envelope L(C) (Approach 1)")
     ax.legend(fontsize=7)
     _plain_log_ticks(ax)
@@ -195,12 +264,16 @@ def plot_residuals(frame: pd.DataFrame, fit, *, column: str = "loss") -> Figure:
     pred = fit.predict(frame["n_params"].to_numpy(float), frame["n_tokens"].to_numpy(float))
     resid = np.log(frame[column].to_numpy(float)) - np.log(pred)
     budgets = np.unique(keys)
-    for colour, c in zip(_colours(len(budgets)), budgets):
+    colours, labelled = budget_colours(fig, ax, budgets)
+    for colour, c in zip(colours, budgets):
         m = keys == c
-        ax.scatter(frame["n_params"][m], resid[m], color=colour, s=20, label=f"C = {c:.2g}", gid=f"residuals:{c:.6g}")
+        ax.scatter(frame["n_params"][m], resid[m], color=colour, s=20, label=f"C = {human(c, 2)}" if labelled else None,
+                   gid=f"residuals:{c:.6g}")
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set(xscale="log", xlabel="parameters N", ylabel="log observed - log fitted",
-           title=f"residuals of the {fit.law} fit (rms {np.sqrt(np.mean(resid ** 2)):.2e})")
-    ax.legend(fontsize=7)
+           title=f"residuals of the {fit.law} fit (rms {human(np.sqrt(np.mean(resid ** 2)), 3)})")
+    if labelled:
+        ax.legend(fontsize=7)
+    _plain_log_ticks(ax)
     _mark_simulated(ax, frame)
     return fig

@@ -26,13 +26,16 @@ import pandas as pd
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS
+from sweeper.glossary import glossary_html, glossary_markdown
+from sweeper.numbers import human, human_ci, humanize_text
 from sweeper.results import RunTable
 
 TABLE_COLUMNS = ("E", "alpha", "beta", "a", "b", "c", "d")  # reference Table 2
 GREEK = {"alpha": "α", "beta": "β"}
 FIGURE_TITLES = {
     "isoflop": "isoFLOP curves with fitted parabolas and their minima",
-    "optimal_allocation": "N_opt(C) and D_opt(C) with confidence bands",
+    "optimal_allocation": "N_opt(C) and D_opt(C): each slice's optimum with its 95% interval, Approaches 2 and 3 "
+                          "with bootstrap bands, extrapolated to the target compute where one is set",
     "envelope": "loss envelope L(C)",
     "law_contours": "fitted law's contours with the runs",
     "ci_convergence": "CI half-width against compute",
@@ -52,11 +55,11 @@ class KindTargetFits:
     errors: dict[str, str] = field(default_factory=dict)
 
     def value(self, name: str):
-        """(value, CI or None) of a Table 2 column: c from the envelope, the rest from Approach 3."""
+        """(value, CI or None, identified) of a Table 2 column: c from the envelope, the rest from Approach 3."""
         fit = self.envelope if name == "c" else self.parametric
         if fit is None or (name not in fit.params and name not in fit.derived):
-            return None, None
-        return fit.value(name), fit.ci.get(name)
+            return None, None, True
+        return fit.value(name), fit.ci.get(name), identified_for(fit, name)
 
 
 def _quietly(fn, *args, **kwargs):
@@ -125,7 +128,7 @@ def refit_history_from_mlflow(client, parent_run_id: str) -> pd.DataFrame:
 
 
 def make_figures(frame: pd.DataFrame, fits: KindTargetFits, history: pd.DataFrame | None = None, *,
-                 target_ci: float | None = None, seed: int = 0) -> dict:
+                 target_ci: float | None = None, seed: int = 0, target_compute: float | None = None) -> dict:
     """name -> matplotlib Figure for one kind and target; figures whose fit failed are left out."""
     from sweeper import plots
 
@@ -133,7 +136,8 @@ def make_figures(frame: pd.DataFrame, fits: KindTargetFits, history: pd.DataFram
     figures = {"isoflop": _quietly(plots.plot_isoflop, frame, column=column)}
     if fits.parametric is not None or fits.isoflop is not None:
         figures["optimal_allocation"] = _quietly(plots.plot_optimal_allocation, frame, parametric=fits.parametric,
-                                                 isoflop=fits.isoflop, column=column, seed=seed)
+                                                 isoflop=fits.isoflop, column=column, seed=seed,
+                                                 target_compute=target_compute)
     if fits.envelope is not None:
         figures["envelope"] = plots.plot_envelope(frame, fits.envelope, column=column)
     if fits.parametric is not None:
@@ -151,12 +155,18 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
-def format_ci_cell(value, ci) -> str:
-    """`value [lo, hi]` (4 significant digits), or '-' where there is no finite value."""
+def identified_for(fit, name: str) -> bool:
+    """Whether `name` of this fit may be shown with an interval: the fit pins the law down, and the name
+    is not among the quantities it left without one (FitResult.identified / .unidentified)."""
+    return bool(getattr(fit, "identified", True)) and name not in getattr(fit, "unidentified", ())
+
+
+def format_ci_cell(value, ci, identified: bool = True) -> str:
+    """`value [lo, hi]` (4 significant digits, 2e14 not 2e+14), '-' where there is no finite value,
+    and 'not identified' instead of an interval for a fit that cannot pin its parameters down."""
     if value is None or not math.isfinite(value):
         return "-"
-    shown = f"{value:.4g}"
-    return f"{shown} [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else shown
+    return human_ci(value, ci) if identified else f"{human(value)} (not identified)"
 
 
 def fits_table(fits: list[KindTargetFits]) -> pd.DataFrame:
@@ -179,7 +189,8 @@ def approaches_table(fits: list[KindTargetFits]) -> pd.DataFrame:
             continue
         for name, c in compare_approaches(f.parametric, f.isoflop).items():
             rows.append({"kind": f.kind, "target": f.target, "exponent": name,
-                         "approach 3": format_ci_cell(c["approach3"], c["ci3"]), "approach 2": format_ci_cell(c["approach2"], c["ci2"]),
+                         "approach 3": format_ci_cell(c["approach3"], c["ci3"], identified_for(f.parametric, name)),
+                         "approach 2": format_ci_cell(c["approach2"], c["ci2"], identified_for(f.isoflop, name)),
                          "agree": "no" if c["disagree"] else "yes"})
     return pd.DataFrame(rows, columns=["kind", "target", "exponent", "approach 3", "approach 2", "agree"])
 
@@ -204,7 +215,7 @@ class Report:
         return fits_table(self.fits)
 
     def markdown(self, image_dir: str = "plots") -> str:
-        lines = [f"# {self.title}", ""] + [f"- **{k}**: {v}" for k, v in self.meta.items()] + [""]
+        lines = [f"# {self.title}", ""] + [f"- **{k}**: {humanize_text(str(v))}" for k, v in self.meta.items()] + [""]
         lines += ["## Fits per kind and target (95% bootstrap CI)", "", _markdown_table(self.table), ""]
         approaches = approaches_table(self.fits)
         if len(approaches):
@@ -212,26 +223,29 @@ class Report:
         for name, reason in ((f"{f.kind}/{f.target}/{m}", e) for f in self.fits for m, e in f.errors.items()):
             lines.append(f"- could not fit {name}: {reason}")
         lines += ["", "## Plots", ""] + [f"![{FIGURE_TITLES.get(n, n)}]({image_dir}/{n}.png)" for n in self.figures]
+        lines += [""] + glossary_markdown()
         return "\n".join(lines) + "\n"
 
     def html(self) -> str:
-        meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in self.meta.items())
+        meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(humanize_text(str(v)))}</td></tr>"
+                       for k, v in self.meta.items())
         images = "".join(
             f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(self.png(n)).decode()}">'
             f"<figcaption>{html.escape(FIGURE_TITLES.get(n, n))}</figcaption></figure>" for n in self.figures)
         approaches = approaches_table(self.fits)
         parts = [f"<h1>{html.escape(self.title)}</h1>", f"<table class=meta>{meta}</table>",
                  "<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, the rest "
-                 "from the parametric fit (Approach 3).</p>", self.table.to_html(index=False, border=0)]
+                 "from the parametric fit (Approach 3).</p>",
+                 f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>"]
         if len(approaches):
             parts += ["<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
                       "asymmetric in log N; 'agree: no' marks intervals that do not overlap.</p>",
-                      approaches.to_html(index=False, border=0)]
+                      approaches.to_html(index=False, border=0, classes="fits")]
         errors = [f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>" for f in self.fits for m, e in f.errors.items()]
         if errors:
             parts.append(f"<h2>Fits that could not be made</h2><ul>{''.join(errors)}</ul>")
-        parts += ["<h2>Plots</h2>", images, f"<details><summary>{len(self.runs)} runs</summary>",
-                  self.runs.to_html(index=False, border=0, float_format=lambda v: f"{v:.5g}"), "</details>"]
+        parts += ["<h2>Plots</h2>", images, glossary_html(), f"<details><summary>{len(self.runs)} runs</summary>",
+                  humanized(self.runs).to_html(index=False, border=0), "</details>"]
         return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(parts))
 
     def write(self, out_dir) -> dict[str, Path]:
@@ -249,6 +263,15 @@ class Report:
         return paths
 
 
+def humanized(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every numeric column as text for people (2e14, 0.3412), for the HTML and markdown tables."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(out[column]):
+            out[column] = out[column].map(human)
+    return out
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
@@ -258,9 +281,12 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 HTML_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
+table.fits {{ font-size: 0.8em; white-space: nowrap; }} div.wide {{ overflow-x: auto; }}
+table.glossary td, table.glossary th {{ text-align: left; }}
+td.formula {{ font-family: ui-monospace, monospace; white-space: nowrap; }}
 table.meta th, table.meta td {{ text-align: left; }}
 figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
@@ -275,7 +301,7 @@ RUN_COLUMNS = ["point_id", "model_kind", "n_params", "n_tokens", "budget", "flop
 
 def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = None, title: str = "sweeper report",
                  meta: dict | None = None, law: str = "chinchilla", n_bootstrap: int = 0, seed: int = 0,
-                 target_ci: float | None = None) -> Report:
+                 target_ci: float | None = None, target_compute: float | None = None) -> Report:
     """Fits and figures for a run table; figures are drawn for the first kind's average loss."""
     fits = compute_fits(table, fit=fit, law=law, n_bootstrap=n_bootstrap, seed=seed)
     ok = table.ok().frame
@@ -284,18 +310,20 @@ def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = No
     sources = sorted(set(frame["source"]) - {""})
     counts = frame["status"].value_counts()
     meta.setdefault("runs", f"{len(frame)} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")")
-    meta.setdefault("compute spent", f"{table.total_flops:.4g} FLOPs")
+    meta.setdefault("compute spent", f"{human(table.total_flops)} FLOPs")
     meta.setdefault("source", ", ".join(sources) + (" (losses from a known law plus noise, not training)" if "simulated" in sources else ""))
     figures = {}
     if fits:
         main = fits[0]
-        figures = make_figures(ok[ok["model_kind"] == main.kind], main, history, target_ci=target_ci, seed=seed)
+        figures = make_figures(ok[ok["model_kind"] == main.kind], main, history, target_ci=target_ci, seed=seed,
+                               target_compute=target_compute)
     runs = frame[[c for c in RUN_COLUMNS if c in frame]].sort_values(["model_kind", "budget", "n_params"])
     return Report(title=title, meta=meta, fits=fits, figures=figures, runs=runs)
 
 
 def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit_history_frame: pd.DataFrame | None = None,
-                         *, target_ci: float | None = None, n_bootstrap: int | None = None, seed: int = 0) -> list[str]:
+                         *, target_ci: float | None = None, n_bootstrap: int | None = None, seed: int = 0,
+                         target_compute: float | None = None) -> list[str]:
     """Log the report to a sweep's parent run: plots/*.png, report.html, report.md, fits.json.
 
     `fit` is the sweep's final FitResult (or None); `refit_history_frame` the
@@ -310,7 +338,8 @@ def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit
     boots = n_bootstrap if n_bootstrap is not None else (fit.n_bootstrap if fit is not None else 0)
     run = client.get_run(parent_run_id)
     report = build_report(table, fit=fit, history=refit_history_frame, law=law, n_bootstrap=boots, seed=seed,
-                          target_ci=target_ci, title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
+                          target_ci=target_ci, target_compute=target_compute,
+                          title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
                           meta=sweep_meta(run))
     with tempfile.TemporaryDirectory(prefix="sweeper-report-") as tmp:
         paths = report.write(tmp)
@@ -326,7 +355,7 @@ def sweep_meta(run) -> dict:
     """What the report header shows about a sweep, from its parent run."""
     tags, params = run.data.tags, run.data.params
     meta = {"sweep": tags.get("sweeper.sweep_id", ""), "parent run": run.info.run_id, "space": tags.get("sweeper.space", ""),
-            "design": tags.get("sweeper.design", ""), "budget": params.get("budget", ""),
+            "design": tags.get("sweeper.design", ""), "budget": human(params["budget"]) + " FLOPs" if "budget" in params else "",
             "stop reason": tags.get("sweeper.stop_reason", "(still running)")}
     return {k: v for k, v in meta.items() if v}
 
@@ -371,14 +400,23 @@ def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, s
         raise SweeperInputError("--experiment", experiment, "it has no successful trial runs to report on yet")
     fit = history = None
     meta = {"experiment": experiment, "tracking": redact_uri(uri)}
-    target_ci, boots = None, 0
+    target_ci, boots, target_compute = None, 0, None
     if parent is not None and not all_sweeps:
         fit, history = load_fit_json(client, parent.info.run_id), refit_history_from_mlflow(client, parent.info.run_id)
         meta.update(sweep_meta(parent))
         target_ci = float(parent.data.params.get("fit.target_ci", "nan"))
         boots = int(parent.data.params.get("fit.n_bootstrap", "0"))
+        target_compute = _float_or_none(parent.data.params.get("fit.target_compute"))
     title = f"{experiment}: " + (f"sweep {sid}" if sid else "all sweeps")
     boots = boots if n_bootstrap is None else n_bootstrap
     return build_report(table, fit=fit, history=history, title=title, meta=meta, n_bootstrap=boots, seed=seed,
-                        target_ci=target_ci if target_ci and math.isfinite(target_ci) else None,
+                        target_ci=target_ci if target_ci and math.isfinite(target_ci) else None, target_compute=target_compute,
                         law=fit.law if fit is not None else "chinchilla")
+
+
+def _float_or_none(text) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+from sweeper.numbers import human
+
 
 def format_runs(frame) -> list[str]:
     lines = [f"{'point':<36} {'N':>10} {'D':>12} {'C':>10} {'loss':>8} {'status':>9}"]
     for row in frame.sort_values(["budget", "n_params"]).itertuples():
         loss = f"{row.loss:.4f}" if isinstance(row.loss, float) and math.isfinite(row.loss) else "-"
-        lines.append(f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} {row.flops:>10.3g} {loss:>8} {row.status:>9}")
+        lines.append(f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} {human(row.flops, 3):>10} {loss:>8} "
+                     f"{row.status:>9}")
     return lines
 
 
@@ -23,6 +26,11 @@ def format_fit(fit) -> list[str]:
     return lines + fit.verdict_lines()
 
 
+def ui_link(server: str, experiment_id: str) -> str:
+    """The runs table of an experiment (workflowType: MLflow 3's model-training view, whatever the browser last used)."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def format_result(result) -> str:
     sources = sorted(set(result.runs.frame["source"]))
     lines = format_runs(result.runs.frame)
@@ -30,6 +38,49 @@ def format_result(result) -> str:
     lines += format_fit(result.fit)
     lines.append("")
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
-                 f"{result.total_flops:.3g} FLOPs; stop: {result.stop_reason}")
+                 f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")
     lines.append(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id})")
+    if result.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"MLflow UI: {ui_link(result.tracking_uri, result.experiment_id)}")
     return "\n".join(lines)
+
+
+LAW_FORMS = {"chinchilla": "L = E + A/N^α + B/D^β"}
+LINE_NAMES = ("E", "alpha", "beta", "a", "b")  # what a reader checks first (reference Table 2)
+GREEK = {"alpha": "α", "beta": "β"}
+
+
+def law_line(fit) -> str:
+    """The fitted law in one line: its form, the headline values with their CIs, or why there is none."""
+    from sweeper.numbers import human, human_ci
+
+    if fit is None:
+        return "no fit: not enough finished runs to identify the law"
+    form = LAW_FORMS.get(fit.law, fit.law)
+    values = {**fit.params, **fit.derived}
+    identified = getattr(fit, "identified", True)
+    names = [n for n in LINE_NAMES if n in values] or list(fit.params)[:5]
+    shown = ", ".join(f"{GREEK.get(n, n)} = " + (human(values[n]) if not identified else
+                                                 human_ci(values[n], fit.ci.get(n))) for n in names)
+    line = f"{form}: {shown} ({fit.n_runs} runs)"
+    if not identified:
+        reasons = "; ".join(getattr(fit, "warnings", ()) or ())
+        line += " - not identified" + (f": {reasons}" if reasons else "")
+    return line
+
+
+def sweep_description(*, space: str, design: str, trainable: str, budget: float, kind: str, target: str,
+                      stop_reason: str | None = None, fit=None, n_trials: int | None = None,
+                      flops: float | None = None) -> str:
+    """The parent run's description in the MLflow UI (markdown): what was swept, why it stopped, the law."""
+    from sweeper.numbers import human
+
+    lines = [f"**Sweep of `{space}`**: {design} isoFLOP design, {trainable} trials of "
+             f"{kind}, budget {human(budget)} FLOPs, fitted to `{target}`."]
+    if stop_reason is None:
+        lines.append("Running: trial runs appear below this run as they finish.")
+        return "\n\n".join(lines)
+    spent = f"{n_trials} trials, {human(flops)} FLOPs spent; " if n_trials is not None else ""
+    lines.append(f"{spent}stopped: {stop_reason}.")
+    lines.append(f"Fitted law: {law_line(fit)}")
+    return "\n\n".join(lines)

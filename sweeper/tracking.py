@@ -18,7 +18,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
@@ -31,6 +31,10 @@ FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", 
               "n_text_tokens", "wall_time_s",
               "resumed_from_step", "flops_spent", "branch_step", "stable_from_step")
 FINISHED = ("ok", "diverged")
+# MLflow 3 opens an experiment in its GenAI view (traces, prompts) unless it is marked as model
+# training; with this tag its UI opens on the runs table, where the trials are.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+NOTE = "mlflow.note.content"  # the run description the MLflow UI shows above a run's details
 EXTRA_PREFIXES = ("moe_", "aux_loss")  # model-specific metrics (MoE routing) logged as they come
 
 
@@ -59,7 +63,7 @@ def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str
     if tracking_uri.startswith("sqlite:///"):  # keep the embedded store's artifacts beside it
         root = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
         artifacts = root.as_uri()
-    return client.create_experiment(name, artifact_location=artifacts)
+    return client.create_experiment(name, artifact_location=artifacts, tags=EXPERIMENT_KIND)
 
 
 def new_sweep_id() -> str:
@@ -155,6 +159,18 @@ def finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> l
     return out
 
 
+def point_metrics(point: dict) -> list[Metric]:
+    """N, D and the slice's budget as metrics: the runs table sorts and charts metrics numerically
+    (params are strings), so these are the columns a user sorts the trials by."""
+    values = {"N": point.get("n_params"), "D": point.get("n_tokens"), "C_budget": point.get("budget")}
+    return [Metric(k, float(v), 0, 0) for k, v in values.items() if isinstance(v, (int, float))]
+
+
+def set_description(client: MlflowClient, run_id: str, text: str) -> None:
+    """The run description (markdown) the MLflow UI shows at the top of the run's page."""
+    client.set_tag(run_id, NOTE, text[:5000])
+
+
 class DriverOnly:
     """Tune pickles callbacks and stoppers into its experiment state; ours hold live
     clients and the tracking URI (maybe with credentials) and are rebuilt from
@@ -203,7 +219,8 @@ class TrialRecorder(DriverOnly, Callback):
         run = found[0] if found else self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
         params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
                   "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config))}
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
+                              metrics=point_metrics(point), tags=[RunTag("status", "running")])
         return run.info.run_id
 
     # Trial events by point, for the in-process driver; the Tune callbacks below hand theirs here.
@@ -224,7 +241,9 @@ class TrialRecorder(DriverOnly, Callback):
         status = result.get("status", "ok")
         metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
                                  int(result.get("timestamp", 0)) * 1000)
-        tags = [["sweeper.status", status]]
+        if isinstance(result.get("flops"), (int, float)) and math.isfinite(result["flops"]):
+            metrics.append(["C", float(result["flops"]), int(result.get("timestamp", 0)) * 1000, 0])
+        tags = [["sweeper.status", status], ["status", status]]
         if result.get("device"):  # where the trial really trained (sweeper.train.device)
             tags.append(["sweeper.device", str(result["device"])])
         self.in_flight.discard(point)
@@ -235,13 +254,13 @@ class TrialRecorder(DriverOnly, Callback):
 
     def trial_failed(self, point: str, error: str) -> None:
         self.in_flight.discard(point)
-        self.outbox.put("log", point, tags=[["sweeper.status", "failed"], ["sweeper.error", error]])
+        self.outbox.put("log", point, tags=[["sweeper.status", "failed"], ["status", "failed"], ["sweeper.error", error]])
         self.outbox.put("end", point, status="FAILED")
 
     def sweep_ended(self) -> None:
         # Trials cut short when the stopper ends the sweep: not a result, and --resume may run them again.
         for point in sorted(self.in_flight):
-            self.outbox.put("log", point, tags=[["sweeper.status", "stopped"]])
+            self.outbox.put("log", point, tags=[["sweeper.status", "stopped"], ["status", "stopped"]])
             self.outbox.put("end", point, status="KILLED")
         self.in_flight.clear()
 

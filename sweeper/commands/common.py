@@ -1,4 +1,5 @@
-"""Flags shared by the commands that load a search space (plan, run, tune)."""
+"""Flags shared by the commands: the output flags every command takes, and the
+search-space overrides of the commands that load one (plan, run, tune)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,21 @@ OVERRIDE_FLAGS = {
     "--target-ci": dict(dest="target_ci", type=float, help="stop when every watched CI half-width is at most this"),
     "--target-compute": dict(dest="target_compute", type=float,
                              help="FLOPs the law will be used at: fits add log_L_opt, its predicted optimal loss there"),
-    "--tracking-uri": dict(dest="tracking_uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"),
     "--experiment": dict(help="MLflow experiment name (default sweeper-SPACE)"),
     "--ray-address": dict(dest="ray_address", help='Ray cluster address ("auto" inside a cluster); default: local Ray'),
     "--max-concurrent-trials": dict(dest="max_concurrent_trials", type=int),
 }
+
+
+TRACKING_HELP = "MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, quiet_help: str = "print only the result") -> None:
+    """--quiet, --format and --tracking-uri: the same three flags on every subcommand."""
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.add_argument("--format", choices=["table", "json"], default="table",
+                        help="the result as a table for people (default) or as JSON")
+    parser.add_argument("--tracking-uri", dest="tracking_uri", default=None, help=TRACKING_HELP)
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +56,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, dest, None)
         if value is not None:
             out[dest] = value
+    if getattr(args, "tracking_uri", None) is not None:  # added by add_common_options
+        out["tracking_uri"] = args.tracking_uri
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep or not key:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sweeper.commands.common import add_common_options
 from sweeper.errors import SweeperInputError
 
 SHOWN = ("E", "A", "B", "alpha", "beta", "a", "b", "d", "dn")
@@ -13,8 +14,7 @@ def register(sub) -> None:
     parser = sub.add_parser("compare", help="print the fits of several sweeps side by side",
                             description="Each RUN_ID is a sweep's parent run (see `sweeper status` or the MLflow UI).")
     parser.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    add_common_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -43,9 +43,9 @@ def _cell(fit, name: str) -> str:
 
     if name not in fit.params and name not in fit.derived:
         return "-"
-    if name in fit.unidentified:
-        return f"{fit.value(name):.4g} (not identified)"
-    return format_ci_cell(fit.value(name), fit.ci.get(name))
+    from sweeper.report import identified_for
+
+    return format_ci_cell(fit.value(name), fit.ci.get(name), identified_for(fit, name))
 
 
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from sweeper.commands.common import add_common_options
 from sweeper.errors import SweeperInputError
 
 
@@ -17,7 +18,6 @@ def register(subparsers) -> None:
     p.add_argument("file", nargs="?", help="CSV with columns N, D, loss (also n_params/params, "
                    "n_tokens/tokens; optional flops, target)")
     p.add_argument("--experiment", help="read successful runs of this MLflow experiment instead")
-    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (with --experiment)")
     p.add_argument("--law", default="chinchilla", help="registered law (default: chinchilla)")
     p.add_argument("--target", default=None, help="loss target: average (default), caption, "
                    "interleaved, text, or a value of the CSV's target column")
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", choices=("paper", "coarse"), default="paper",
                    help="starts: the paper's 8,820 or a 243-point grid for quick refits")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_common_options(p)
     p.set_defaults(func=run_fit)
 
 

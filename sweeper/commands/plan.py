@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from sweeper.commands.common import add_space_options, overrides_from
+from sweeper.commands.common import add_common_options, add_space_options, overrides_from
 
 
 def register(sub) -> None:
     parser = sub.add_parser("plan", help="print the planned trials (N, D, C, estimated time) without running them")
     add_space_options(parser)
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    add_common_options(parser)
     parser.add_argument("--simulate", type=int, nargs="?", const=3, default=0, metavar="SWEEPS",
                         help="also run SWEEPS (default 3) simulated adaptive sweeps against the search space's "
                              "simulation law: the CI half-widths the budget buys, the compute to reach "

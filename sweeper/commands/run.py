@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sweeper.commands.common import add_space_options, overrides_from
+from sweeper.commands.common import add_common_options, add_space_options, overrides_from
 
 
 def register(sub) -> None:
@@ -12,8 +12,7 @@ def register(sub) -> None:
     add_space_options(parser)
     parser.add_argument("--resume", action="store_true", default=None, help="continue the latest sweep of the experiment (or --sweep-id)")
     parser.add_argument("--sweep-id", help="sweep to resume, or the id to give a new sweep")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_common_options(parser, quiet_help="no progress lines: only the result")
     parser.set_defaults(func=run)
 
 

@@ -10,15 +10,15 @@ import os
 import numpy as np
 import pandas as pd
 
+from sweeper.commands.common import add_common_options
 from sweeper.errors import SweeperInputError
 
 
 def register(sub) -> None:
     parser = sub.add_parser("status", help="progress of a sweep: trials, compute spent / budget, current CIs, compute to converge")
     parser.add_argument("--experiment", default=None, help="MLflow experiment (default: sweeper-tiny, or every sweeper experiment with --all)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     parser.add_argument("--sweep-id", default=None, help="the sweep to show (default: the latest)")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    add_common_options(parser)
     parser.set_defaults(func=run)
 
 

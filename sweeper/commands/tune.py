@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from sweeper.commands.common import add_space_options, overrides_from
+from sweeper.commands.common import add_common_options, add_space_options, overrides_from
 
 
 def register(sub) -> None:
@@ -26,7 +26,7 @@ def register(sub) -> None:
     parser.add_argument("--resume", action="store_true", default=None,
                         help="continue the latest tune job of the experiment (or --sweep-id); finished rungs are kept")
     parser.add_argument("--sweep-id", help="tune job to resume, or the id to give a new one")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    add_common_options(parser, quiet_help="no progress lines: only the result")
     parser.set_defaults(func=run)
 
 
@@ -43,23 +43,28 @@ def run(args) -> int:
         if getattr(args, flag):
             overrides[key] = [s.strip() for s in getattr(args, flag).split(",") if s.strip()]
     cfg = load_config(args.space, **overrides)
-    emit = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    emit = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))  # noqa: E731
     if cfg.tune.mixtures and cfg.tune.space:
         from sweeper.errors import SweeperInputError
 
         raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a space sets either tune.space (a hyperparameter "
                                 "search) or tune.mixtures (a mixture sweep); split it into two spaces")
-    if cfg.tune.mixtures:
-        from sweeper.tuning.mixtures import run_mixture_study
+    # Ray and MLflow load first, so that their own log handlers exist to be redirected to the file.
+    from sweeper.library_logs import LibraryLogs
+    from sweeper.tuning.mixtures import run_mixture_study
+    from sweeper.tuning.report import format_tune_result
+    from sweeper.tuning.search import run_tune
 
-        study = run_mixture_study(cfg, progress=emit)
+    if cfg.tune.mixtures:
+        with LibraryLogs(kind="tune") as logs:
+            emit(f"Ray and MLflow logs: {logs.path}")
+            study = run_mixture_study(cfg, progress=emit)
         print(json.dumps(study.to_dict(), indent=2, default=float) if args.format == "json" else study.table())
         if args.format == "table":
             print(f"MLflow: mixture study run {study.study_run_id} in experiment '{cfg.experiment_name}'")
         return 0
-    from sweeper.tuning.report import format_tune_result
-    from sweeper.tuning.search import run_tune
-
-    result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
+    with LibraryLogs(kind="tune") as logs:
+        emit(f"Ray and MLflow logs: {logs.path}")
+        result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
     print(json.dumps(result.to_dict(), indent=2, default=float) if args.format == "json" else format_tune_result(result))
     return 0

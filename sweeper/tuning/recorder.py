@@ -15,7 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from sweeper.tracking import CURVE_KEYS, ROLE, finite_metrics, flatten
+from sweeper.tracking import CURVE_KEYS, ROLE, finite_metrics, flatten, point_metrics
 
 STOPPED = "stopped"
 
@@ -54,7 +54,8 @@ class TuneRecorder(Callback):
                   "seed": config.get("seed", 0), **flatten("hp", hp), **flatten("search", config.get("search", {})),
                   "recipe": config.get("recipe", {}).get("name", "fixed"),
                   "recipe_run": config.get("recipe", {}).get("run_id")}
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                              metrics=point_metrics(point), tags=[RunTag("status", "running")])
         return run.info.run_id
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -75,14 +76,16 @@ class TuneRecorder(Callback):
         status = result.get("status", "ok") if completed else STOPPED
         step = int(result.get("step", 0))
         metrics = [Metric(*m) for m in finite_metrics(result, ("val_loss", "loss", "flops", "tokens"), step, 0)]
-        tags = [RunTag("sweeper.status", status), RunTag("sweeper.stopped_early", str(not completed).lower())]
+        metrics += [Metric("C", m.value, 0, step) for m in metrics if m.key == "flops"]  # sortable beside N, D
+        tags = [RunTag("sweeper.status", status), RunTag("status", status),
+                RunTag("sweeper.stopped_early", str(not completed).lower())]
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, "FINISHED" if status in ("ok", STOPPED) else "FAILED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._last.setdefault(trial.trial_id, {})["error"] = True
         run_id = self.run_id_for(trial)
-        self.client.log_batch(run_id, tags=[RunTag("sweeper.status", "failed")])
+        self.client.log_batch(run_id, tags=[RunTag("sweeper.status", "failed"), RunTag("status", "failed")])
         self.client.set_terminated(run_id, "FAILED")
 
     def trials(self) -> list[dict]:

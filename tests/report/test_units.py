@@ -7,7 +7,7 @@ import pandas as pd
 
 from sweeper.commands.status import estimate_compute_to_converge
 from sweeper.report import refit_history_frame
-from sweeper.stopping import Refit
+from sweeper.ledger import Refit
 
 
 def test_compute_to_converge_follows_the_fitted_power_of_compute():
