@@ -107,7 +107,7 @@ def compute_fits(table: RunTable, *, fit=None, law: str = "chinchilla", n_bootst
 
 
 def refit_history_frame(refits) -> pd.DataFrame:
-    """stopping.RefitHistory.refits (in memory) as the frame the convergence plot takes."""
+    """ledger.SweepLedger.refits (in memory) as the frame the convergence plot takes."""
     rows = [{"step": i + 1, "flops_spent": r.flops_spent, "n_runs": r.n_runs,
              **{f"ci_halfwidth.{k}": v for k, v in r.halfwidths.items()}} for i, r in enumerate(refits)]
     return pd.DataFrame(rows, columns=["step", "flops_spent", "n_runs"] + sorted({k for r in rows for k in r} - {"step", "flops_spent", "n_runs"}))

@@ -28,7 +28,8 @@ def test_large_rungs_go_distributed_and_report_like_the_others(ray_local, tmp_pa
     for target in ("loss", "loss_caption", "loss_interleaved", "loss_text"):
         assert frame[target].map(math.isfinite).all()
     planned = {t.size: t for t in plan.trials}
-    assert frame.loc["tiny-3", "flops"] == pytest.approx(planned["tiny-3"].flops, rel=1e-6)
+    # C is counted from the batches the trial really trained on; the plan estimates it at the mixture
+    assert frame.loc["tiny-3", "flops"] == pytest.approx(planned["tiny-3"].flops, rel=0.02)
     client = MlflowClient(result.tracking_uri)
     curve = client.get_metric_history(frame.loc["tiny-3", "trial_id"], "val_loss")
     assert len(curve) >= 2  # the TorchTrainer's evaluations reached the child run

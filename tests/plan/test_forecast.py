@@ -1,0 +1,39 @@
+"""`sweeper plan --simulate`: what a budget buys, from simulated sweeps through the real driver."""
+
+import json
+
+import pytest
+
+from sweeper import Sweeper
+from sweeper.cli import main
+
+pytestmark = pytest.mark.integration
+
+# The tiny dense ladder and the adaptive integration test's settings: a target that converges in
+# a few dozen simulated trials, so the forecast and the sweep it forecasts take seconds.
+SPACE = ["tiny", "--kind", "dense_text", "--design", "adaptive", "--set", "training.batch_size=16",
+         "--set", "budgets.min_tokens_per_param=2.0", "--set", "budgets.max_tokens_per_param=2000.0",
+         "--set", "budgets.min_steps=20", "--set", "simulation.noise=0.005", "--set", "fit.patience=1",
+         "--set", "fit.n_bootstrap=10"]
+
+
+def test_a_ladder_that_cannot_reach_the_target_gets_a_warning(capsys):
+    assert main(["plan", *SPACE, "--budget", "3e11", "--target-ci", "0.02", "--simulate", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the target 0.02 is out of reach" in out and "add smaller sizes" in out
+
+
+def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spends(capsys, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", *SPACE, "--budget", "2e14", "--target-ci", "0.06", "--simulate", "5",
+                 "--format", "json"]) == 0
+    forecast = json.loads(capsys.readouterr().out)["forecast"]
+    assert forecast["warnings"] == [] and forecast["reached"] >= 3
+    result = Sweeper("tiny", kind="dense_text", design="adaptive", trainable="simulated", budget=2e14,
+                     target_ci=0.06, patience=1, n_bootstrap=10, noise=0.005, batch_size=16,
+                     tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="forecast",
+                     **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
+                        "budgets.min_steps": 20}).run(progress=lambda line: None)
+    assert result.converged, result.stop_reason
+    assert result.total_flops == pytest.approx(forecast["compute_to_target"], rel=0.30)
