@@ -74,6 +74,7 @@ class Forecast:
     target_ci: float
     halfwidths: dict[str, float]  # median over the simulated sweeps, where they stopped
     compute_to_target: float  # median compute to reach the target; nan if most sweeps never do
+    compute_range: tuple[float, float]  # the least and most any simulated sweep spent to reach it
     reached: int  # how many of the simulated sweeps reached the target within the budget
     n_sweeps: int
     size_span: float  # largest / smallest ladder size
@@ -92,6 +93,7 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     widths = {w: float(np.median([r.halfwidths_at_end.get(w, math.inf) for r in runs])) for w in cfg.fit.watch}
     reached = [r.compute_to_target for r in runs if math.isfinite(r.compute_to_target)]
     to_target = float(np.median(reached)) if 2 * len(reached) > n_sweeps else math.nan
+    spread = (min(reached), max(reached)) if reached else (math.nan, math.nan)
     sizes = sorted({t.n_params for t in plan.trials})
     span = sizes[-1] / sizes[0] if sizes else math.nan
     warnings = []
@@ -102,7 +104,7 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
                         f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
                         "exponents down) or raise the budget")
     return Forecast(budget=cfg.budget, target_ci=cfg.fit.target_ci, halfwidths=widths, compute_to_target=to_target,
-                    reached=len(reached), n_sweeps=n_sweeps, size_span=span, warnings=tuple(warnings))
+                    compute_range=spread, reached=len(reached), n_sweeps=n_sweeps, size_span=span, warnings=tuple(warnings))
 
 
 def format_forecast(f: Forecast) -> str:
@@ -110,7 +112,9 @@ def format_forecast(f: Forecast) -> str:
              f"  expected CI half-widths where the sweeps stop (target {f.target_ci}, budget {f.budget:.3g} FLOPs): "
              + ", ".join(f"{w}={v:.3g}" for w, v in f.halfwidths.items())]
     if math.isfinite(f.compute_to_target):
+        lo, hi = f.compute_range
         lines.append(f"  expected compute to reach CI half-width <= {f.target_ci}: {f.compute_to_target:.3g} FLOPs "
-                     f"({f.compute_to_target / f.budget:.0%} of the budget; {f.reached}/{f.n_sweeps} sweeps reached it)")
+                     f"({f.compute_to_target / f.budget:.0%} of the budget; {lo:.3g} to {hi:.3g} over the "
+                     f"{f.reached}/{f.n_sweeps} sweeps that reached it: the noise decides where in that range)")
     lines += [f"WARNING: {w}" for w in f.warnings]
     return "\n".join(lines)

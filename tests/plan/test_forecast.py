@@ -18,7 +18,8 @@ SPACE = ["tiny", "--kind", "dense_text", "--design", "adaptive", "--set", "train
 
 
 def test_a_ladder_that_cannot_reach_the_target_gets_a_warning(capsys):
-    assert main(["plan", *SPACE, "--budget", "3e11", "--target-ci", "0.02", "--simulate", "2"]) == 0
+    # The embedded default's ladder spans 11x; 3e11 FLOPs on it buy a half-width near 0.09.
+    assert main(["plan", "tiny", "--budget", "3e11", "--target-ci", "0.02", "--simulate", "2"]) == 0
     out = capsys.readouterr().out
     assert "WARNING: the target 0.02 is out of reach" in out and "add smaller sizes" in out
 
@@ -36,4 +37,7 @@ def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spen
                      **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
                         "budgets.min_steps": 20}).run(progress=lambda line: None)
     assert result.converged, result.stop_reason
-    assert result.total_flops == pytest.approx(forecast["compute_to_target"], rel=0.30)
+    # One sweep's spend varies by about +-45% with its noise at this target (seeds 0-7: 2.0e11 to
+    # 5.4e11), so it is checked against the forecast's range, with 30% either side.
+    lo, hi = forecast["compute_range"]
+    assert 0.7 * lo <= result.total_flops <= 1.3 * hi, (result.total_flops, lo, hi)
