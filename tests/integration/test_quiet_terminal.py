@@ -65,7 +65,8 @@ def test_a_tiny_adaptive_sweep_prints_one_line_per_trial_then_the_summary(tmp_pa
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     sweeper = [sys.executable, "-m", "sweeper.cli"]
     code, raw = run_in_pty(sweeper + ["run", "tiny", "--trainable", "simulated", "--budget", "2e14", "--design",
-                                      "adaptive", "--tracking-uri", uri, "--experiment", "pty-test"], cwd=tmp_path)
+                                      "adaptive", "--target-ci", "0.05", "--tracking-uri", uri,
+                                      "--experiment", "pty-test"], cwd=tmp_path)
     lines = screen_lines(raw)
     assert code == 0, "\n".join(lines[-30:])
     trial_lines = [x for x in lines if re.match(r"^\[\d+(/\d+)?\] \S+ (loss=|no loss)", x)]
