@@ -137,7 +137,10 @@ class ProgressPrinter:
         if last is not None:
             # "~": a linearised screen, not yet the bootstrap that the stop decision waits for
             mark = "" if last.bootstrapped else "~"
-            line += "; CI half-width " + ", ".join(f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items())
+            if not getattr(last.fit, "identified", True):
+                line += "; law not identified yet"  # an infinite half-width would say the same, less plainly
+            else:
+                line += "; CI half-width " + ", ".join(f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items())
         self.emit(line)
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
