@@ -9,7 +9,7 @@ import sys
 from sweeper.errors import SweeperInputError
 
 # Each module exposes register(subparsers); its parser sets `func(args) -> int`.
-COMMANDS = ("plan", "run", "fit", "status", "report", "compare", "tune")
+COMMANDS = ("plan", "run", "fit", "status", "report", "compare", "tune", "schema")
 
 
 def build_parser() -> argparse.ArgumentParser:
