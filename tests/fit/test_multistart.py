@@ -34,9 +34,11 @@ def test_vectorised_no_worse_than_per_start_loop(name, make):
     opt = find_optimum(law, frame, y, starts, SearchSettings(screen_runs=32))
     _, loop = per_start_scipy(law, frame, y, starts)
     best = np.nanmin(loop)
-    # 1e-9 relative: where E is unidentified (the isoflop case) the infimum is not
-    # attained and both end somewhere along a flat valley, 1e-10 apart.
-    assert opt.objective <= best * (1 + 1e-9), (opt.objective, best)
+    # Where E is unidentified (the isoflop case) the infimum is not attained: both stop
+    # at the iteration cap somewhere along a flat valley, ~1e-9 apart depending on the
+    # CPU's floating-point rounding. Identified cases reach the same point.
+    tol = 1e-8 if name == "isoflop" else 1e-11
+    assert opt.objective <= best * (1 + tol), (opt.objective, best)
 
 
 def test_batched_lbfgs_solves_independent_quadratics():
