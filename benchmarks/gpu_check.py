@@ -1,11 +1,11 @@
 """GPU check: the 275M early-fusion rung in bf16 on one GPU, from data this script writes itself.
 
 Ready to run where a GPU is: `python benchmarks/gpu_check.py` (under 5 minutes on an H100).
-It writes token shards (flat uint16 `.bin` files, the nanoGPT convention) and, where this
-build has a webdataset source, image-caption tar shards; then prints
+It writes token shards (flat uint16 `.bin` files, the nanoGPT convention) and webdataset
+tar shards of JPEG image-caption pairs (img2dataset's layout); then prints
 
-  - the loaders' tokens/s on their own (token shards through DataLoader workers, and the
-    procedural image-caption/interleaved generator the embedded default trains on),
+  - the loaders' tokens/s on their own (token shards and webdataset pairs through DataLoader
+    workers, and the procedural generator the embedded default trains on),
   - the trainer's tokens/s on the 275M rung in bf16 autocast with fused AdamW, measured
     after a warmup, with MFU = (FLOPs counted on the trained batches) / time / the device's
     bf16 dense peak,
@@ -149,7 +149,10 @@ def main() -> None:
                  "Nothing was measured.")
     from models.registry import get_model_spec
     from sweeper.data import train_batches
+    from data_throughput import write_caption_shards
+    from sweeper.data.captions import CaptionShards, DocumentBatches
     from sweeper.data.shards import TokenShards, shard_batches
+    from sweeper.data.tokenizer import CharTokenizer
 
     name = torch.cuda.get_device_name()
     peak = peak_flops(name, args.peak_tflops)
@@ -163,11 +166,10 @@ def main() -> None:
         t0 = time.perf_counter()
         folder = write_token_shards(root, n_shards=2, tokens_per_shard=need // 2 + 1, vocab=spec.config.vocab_size)
         print(f"wrote 2 uint16 token shards, {need / 1e6:.1f}M tokens, in {time.perf_counter() - t0:.0f} s: {folder}")
-        try:
-            import sweeper.data.webdataset  # noqa: F401
-            print("webdataset shards: source present but not wired into this check yet")
-        except ImportError:
-            print("webdataset shards: skipped (no webdataset source in this build)")
+        t0 = time.perf_counter()
+        pair_folder = write_caption_shards(root, n_pairs=2000, image_size=image.image_size)
+        print(f"wrote 2,000 JPEG image-caption pairs as webdataset shards in {time.perf_counter() - t0:.0f} s")
+        pairs = CaptionShards(str(pair_folder), image=image)
         shards = TokenShards(str(folder), seq_len=spec.seq_len, vocab_size=spec.config.vocab_size)
 
         def text(seed):
@@ -179,6 +181,13 @@ def main() -> None:
         shard_loader = loader(text, 0, args.workers)
         print(f"loader, token shards: {loader_rate(text(0), 20):,.0f} tokens/s in one process; "
               f"{loader_rate(shard_loader, 60):,.0f} tokens/s through {args.workers} workers")
+        def captions(seed):
+            return DocumentBatches(pairs, CharTokenizer(), target="caption", seq_len=spec.seq_len, batch_size=b,
+                                   seed=seed)
+
+        pair_loader = loader(captions, 2, args.workers)
+        print(f"loader, webdataset JPEG pairs: {loader_rate(captions(0), 4):,.0f} tokens/s in one process; "
+              f"{loader_rate(pair_loader, 20):,.0f} tokens/s through {args.workers} workers")
         gen_one = loader_rate(generated(0), 2)
         print(f"loader, generated 45/45/10 image-text: {gen_one:,.0f} tokens/s in one process; "
               f"~{gen_one * args.workers:,.0f} with {args.workers} workers (one process each)")

@@ -146,6 +146,14 @@ def _at_mixture(spec: ModelSpec, weights: tuple[float, float, float] | None) -> 
     return replace(spec, flops_per_token=flops_per_token_at(spec.config, spec.seq_len, weights))
 
 
+@lru_cache(maxsize=512)
+def with_vocab(spec: ModelSpec, vocab_size: int | None) -> ModelSpec:
+    """`spec` with `vocab_size` embedding rows (None: unchanged); N, which excludes embeddings, stays."""
+    if not vocab_size or vocab_size == spec.config.vocab_size:
+        return spec
+    return _make_spec(spec.kind, spec.size, replace(spec.config, vocab_size=int(vocab_size)), spec.seq_len)
+
+
 @lru_cache(maxsize=None)
 def ladder(kind: str, name: str = "tiny") -> tuple[ModelSpec, ...]:
     """Every size of a kind's ladder, ascending in N."""
@@ -166,6 +174,11 @@ def get_model_spec(kind: str, size: str) -> ModelSpec:
                 return spec
     allowed = [s.size for name in LADDERS for s in ladder(kind, name)]
     raise SweeperInputError("model size", size, f"use one of {', '.join(allowed)} for kind {kind!r}")
+
+
+def point_spec(point: dict) -> ModelSpec:
+    """The spec a planned point trains: its ladder entry with the point's embedding rows."""
+    return with_vocab(get_model_spec(point["kind"], point["size"]), point.get("vocab_size") or None)
 
 
 def _build(config: TextConfig) -> torch.nn.Module:

@@ -83,6 +83,7 @@ class Sweeper:
 
 def trial_config(cfg: SweepConfig) -> dict[str, Any]:
     """What every trial receives besides its point: the training recipe, the simulation law, faults."""
+    from sweeper.data.sources import for_trials
     from sweeper.tuning.recipe import recipe_spec
 
     # hparams carries recipe/recipe_run, so every trial's MLflow run records them (hp.recipe);
@@ -96,6 +97,6 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
                 "delay_s": cfg.simulation.delay_s},
         "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
         "distributed": dataclasses.asdict(cfg.distributed),
-        "data": dataclasses.asdict(cfg.data),
+        "data": for_trials(dataclasses.asdict(cfg.data)),
         "train_storage_path": cfg.distributed.storage_path or str(Path(".sweeper/train_results").resolve()),
     }

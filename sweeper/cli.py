@@ -9,7 +9,7 @@ import sys
 from sweeper.errors import SweeperInputError
 
 # Each module exposes register(subparsers); its parser sets `func(args) -> int`.
-COMMANDS = ("plan", "run", "fit", "status", "report", "compare", "tune", "schema")
+COMMANDS = ("plan", "run", "fit", "status", "report", "compare", "tune", "schema", "tokenizer")
 
 
 def build_parser() -> argparse.ArgumentParser:

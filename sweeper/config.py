@@ -29,6 +29,8 @@ class ModelSection:
     kind: str = "dense_text"
     ladder: str = "tiny"
     sizes: tuple[str, ...] = ()  # empty: every size of the ladder
+    # Embedding rows. 0: the ladder's, or with data.tokenizer its vocabulary rounded up to a multiple of 64.
+    vocab_size: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,14 +179,31 @@ class DataSection:
     `generated` (the default): procedural image-caption, interleaved and text documents, nothing
     on disk. `token_shards`: pre-tokenized text, flat uint16/uint32 `.bin` arrays (the nanoGPT /
     Megatron convention) at `path`: one file, a folder of them or a glob, local or any fsspec URL.
-    Held out for validation: the shards at `val_path`, else the last `val_sequences` windows of `path`.
+    `hf_text`: the `text_field` column of a Hugging Face `datasets` source (jsonl/parquet/text/csv/
+    arrow files at `path`, or the hub dataset `dataset` where the cluster is online), tokenized with
+    the `tokenizers` file `tokenizer` into token shards cached under `cache_dir`.
+    `webdataset`: image-caption pairs in tar shards at `path` (img2dataset's layout: .jpg/.png with
+    .txt/.json per key), captions tokenized with `tokenizer` (None: the generated data's characters).
+    `obelics`: interleaved image-text documents, rows of `texts` and `images` (bytes) lists aligned by
+    position, in parquet/jsonl/arrow files at `path`, read with `datasets`, tokenized like captions.
+    Held out for validation: the data at `val_path`, else the last `val_sequences` windows (pairs) of `path`.
+    `mixture`: each target (caption, interleaved, text) from its own section in `targets`, weighed by
+    training.mixture and validated on its own held-out data; `tokenizer` and `cache_dir` apply to all.
     """
 
-    source: Literal["generated", "token_shards"] = "generated"
+    source: Literal["generated", "token_shards", "hf_text", "webdataset", "obelics", "mixture"] = "generated"
     path: str | None = None
     dtype: Literal["uint16", "uint32"] = "uint16"
     val_path: str | None = None
     val_sequences: int = 64
+    dataset: str | None = None  # hf_text: a datasets builder (json, parquet...) or hub name; None: from `path`
+    text_field: str = "text"
+    split: str = "train"  # hf_text from the hub
+    tokenizer: str | None = None  # hf_text: a tokenizer.json (`sweeper tokenizer` trains one)
+    cache_dir: str | None = None  # hf_text: where tokenized shards are kept; None: ./.sweeper/tokenized
+    # webdataset/obelics: an image that does not decode is skipped and counted, or (error) fails the plan naming it
+    bad_images: Literal["skip", "error"] = "skip"
+    targets: dict[str, DataSection] = field(default_factory=dict)  # source: mixture
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -482,24 +501,82 @@ def _check_values(cfg: SweepConfig) -> None:
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 
 
+# The targets (caption, interleaved, text) each source can supply.
+SOURCE_TARGETS = {"generated": ("caption", "interleaved", "text"), "token_shards": ("text",), "hf_text": ("text",),
+                  "webdataset": ("caption",), "obelics": ("interleaved",)}
+TARGET_NAMES = ("caption", "interleaved", "text")
+
+
 def _check_data(cfg: SweepConfig) -> None:
     """What the `data:` section can be checked for without reading it (plan.check_data reads the files)."""
     d = cfg.data
+    if cfg.model.vocab_size < 0:
+        raise SweeperInputError("model.vocab_size", cfg.model.vocab_size, "use 0 (from the ladder or tokenizer) "
+                                "or a positive number of embedding rows")
     if d.source == "generated":
         return
-    if not d.path:
-        raise SweeperInputError("data.path", d.path, "token_shards needs the shards: a .bin file, a folder of them "
-                                "or a glob (local path or fsspec URL)")
-    if d.val_path is None and d.val_sequences < 1:
-        raise SweeperInputError("data.val_sequences", d.val_sequences,
-                                "hold out at least 1 sequence, or set data.val_path")
-    c, i, _ = cfg.training.mixture
-    if cfg.model.kind != "dense_text" and (c > 0 or i > 0):
-        raise SweeperInputError("training.mixture", list(cfg.training.mixture), "token shards hold text only: "
-                                "set training.mixture=[0, 0, 1] (or data.source: generated for image data)")
+    weighted = [t for t, w in zip(TARGET_NAMES, cfg.training.mixture) if w > 0]
+    if cfg.model.kind == "dense_text":  # a text-only model trains on text whatever the mixture says
+        weighted = ["text"]
+    if d.source == "mixture":
+        _check_mixture(d, weighted, cfg.training.mixture)
+    else:
+        _check_source(d, "data.", d.tokenizer)
+        missing = [t for t in weighted if t not in SOURCE_TARGETS[d.source]]
+        if missing and d.source in ("webdataset", "obelics") and cfg.model.kind == "dense_text":
+            raise SweeperInputError("model.kind", cfg.model.kind, f"{d.source} holds images: use "
+                                    "early_fusion, late_fusion or moe")
+        if missing:
+            only = [1 if t in SOURCE_TARGETS[d.source] else 0 for t in TARGET_NAMES]
+            raise SweeperInputError("training.mixture", list(cfg.training.mixture), f"{d.source} supplies "
+                                    f"{' and '.join(SOURCE_TARGETS[d.source])} only: set training.mixture={only}, "
+                                    "or give the other targets sources (data.source: mixture)")
     if cfg.distributed.enabled:
         raise SweeperInputError("data.source", d.source, "the DeepSpeed path trains on generated data only for now: "
                                 "set distributed.enabled: false or data.source: generated")
+
+
+def _check_mixture(d: DataSection, weighted: list[str], mixture) -> None:
+    if not d.targets:
+        raise SweeperInputError("data.targets", {}, "a mixture names a section per target, e.g. targets: "
+                                "{caption: {source: webdataset, path: ...}, text: {source: hf_text, path: ...}}")
+    for target, sub in d.targets.items():
+        where = f"data.targets.{target}"
+        if target not in TARGET_NAMES:
+            raise SweeperInputError(where, target, f"unknown target; use {', '.join(TARGET_NAMES)}")
+        if sub.source == "mixture" or sub.targets:
+            raise SweeperInputError(f"{where}.source", sub.source, "a target's section is one source, not a mixture")
+        if target not in SOURCE_TARGETS[sub.source]:
+            raise SweeperInputError(f"{where}.source", sub.source, f"it supplies {' and '.join(SOURCE_TARGETS[sub.source])}"
+                                    f", not {target}")
+        if sub.source == "generated" and d.tokenizer:
+            raise SweeperInputError(f"{where}.source", "generated", "generated data has its own character vocabulary, "
+                                    f"which data.tokenizer's ids do not share; give {target} a real source")
+        _check_source(sub, f"{where}.", sub.tokenizer or d.tokenizer)
+    for target in weighted:
+        if target not in d.targets:
+            weight = mixture[TARGET_NAMES.index(target)]
+            raise SweeperInputError("training.mixture", list(mixture), f"{target} has weight {weight:g} but "
+                                    f"data.targets has no {target} source; add data.targets.{target} or set its "
+                                    "weight to 0")
+
+
+def _check_source(d: DataSection, prefix: str, tokenizer: str | None) -> None:
+    if d.source == "generated":
+        return
+    if d.source == "hf_text":
+        if not d.path and not d.dataset:
+            raise SweeperInputError(f"{prefix}path", d.path, "hf_text needs text: jsonl/parquet/text files (a file, "
+                                    "a folder or a glob), or data.dataset naming a hub dataset")
+        if not tokenizer:
+            raise SweeperInputError(f"{prefix}tokenizer", tokenizer, "hf_text needs a tokenizer.json: train one "
+                                    "with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`")
+    elif not d.path:
+        raise SweeperInputError(f"{prefix}path", d.path, f"{d.source} needs its shards: a file, a folder of them "
+                                "or a glob (local path or fsspec URL)")
+    if d.val_path is None and d.val_sequences < 1:
+        raise SweeperInputError(f"{prefix}val_sequences", d.val_sequences,
+                                "hold out at least 1 sequence, or set val_path")
 
 
 def _check_fractions(t: TrainingSection) -> None:

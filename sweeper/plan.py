@@ -37,6 +37,7 @@ class PlannedTrial:
     # shortest point (one stable run needs one lr, batch and warmup); 0: its own.
     recipe_tokens: int = 0
     recipe_budget: float = 0.0
+    vocab_size: int = 0  # embedding rows the trial builds (ladder's or tokenizer's); 0: the ladder's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,10 +75,12 @@ class Plan:
 
 def model_specs(cfg: SweepConfig) -> list:
     """The ladder entries this sweep may use, ascending in N."""
-    from models.registry import at_mixture, ladder  # torch import kept out of config-only paths
+    from models.registry import at_mixture, ladder, with_vocab  # torch import kept out of config-only paths
+    from sweeper.data.sources import model_vocab
 
-    # FLOPs per token at the sweep's own mixture: D for a slice's C depends on it
-    specs = [at_mixture(s, cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
+    # FLOPs per token at the sweep's own mixture and vocabulary: D for a slice's C depends on them
+    vocab = model_vocab(asdict(cfg.data), cfg.model.vocab_size)
+    specs = [at_mixture(with_vocab(s, vocab), cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
     return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
 
@@ -123,6 +126,7 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
         budget=float(budget),
         est_seconds=float(flops / cfg.throughput_flops),
         batch_size=int(batch_size),
+        vocab_size=int(spec.config.vocab_size),
         **recipe_at,
     )
 
@@ -214,14 +218,30 @@ def check_data(cfg: SweepConfig, specs) -> None:
     a token id the models cannot embed fails here (exit 2, naming the file), not in every trial."""
     if cfg.data.source == "generated" or cfg.trainable == "simulated":
         return
-    from sweeper.data.sources import open_shards
+    from sweeper.data.sources import for_trials
 
-    d, vocab = cfg.data, min(s.config.vocab_size for s in specs)
-    holdout = 0 if d.val_path else d.val_sequences
-    for seq_len in sorted({s.seq_len for s in specs}):
-        open_shards(d.path, d.dtype, seq_len, holdout, vocab)
-        if d.val_path:
-            open_shards(d.val_path, d.dtype, seq_len, 0, vocab, field="data.val_path")
+    data, vocab = for_trials(asdict(cfg.data)), min(s.config.vocab_size for s in specs)
+    for section in data["targets"].values() if cfg.data.source == "mixture" else [data]:
+        _check_source(section, specs, vocab)
+
+
+def _check_source(data: dict, specs, vocab: int) -> None:
+    from sweeper.data.sources import (DOCUMENT_SOURCES, documents, packer_tokenizer, training_shards,
+                                      validation_shards)
+
+    fields = ("data.path", "data.val_path") if data.get("val_path") else ("data.path",)
+    if data["source"] in DOCUMENT_SOURCES:
+        packer_tokenizer(data)  # a missing or unreadable tokenizer fails here
+        for spec in {s.config.image: s for s in specs}.values():
+            for field in fields:
+                docs = documents(spec, data, field)
+                if data.get("bad_images") == "error":
+                    docs.check_images()
+    elif data["source"] != "generated":
+        for spec in {s.seq_len: s for s in specs}.values():  # hf_text: tokenizes the corpus once, here
+            training_shards(spec, data, vocab)
+            if data.get("val_path"):
+                validation_shards(spec, data, vocab)
 
 
 def make_plan(cfg: SweepConfig) -> Plan:

@@ -11,6 +11,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "credential")
+NOT_SECRET = ("tokenizer",)  # names that contain a secret word but hold none (data.tokenizer is a file path)
+
+
+def is_secret_key(key: str) -> bool:
+    name = key.lower()
+    for word in NOT_SECRET:
+        name = name.replace(word, "")
+    return any(w in name for w in SECRET_WORDS)
 
 
 def redact_uri(uri: str | None) -> str | None:
@@ -39,7 +47,7 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(redact(v, key) for v in value)
     if isinstance(value, str):
-        if any(w in key.lower() for w in SECRET_WORDS):
+        if is_secret_key(key):
             return "***"
         return redact_uri(value) if "://" in value else value
     return value

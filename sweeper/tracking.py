@@ -28,8 +28,8 @@ from sweeper.redaction import redact, redact_uri
 ROLE = "sweeper.role"
 CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
 FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "n_image_tokens",
-              "n_text_tokens", "wall_time_s",
-              "resumed_from_step", "flops_spent", "branch_step", "stable_from_step")
+              "n_text_tokens", "n_scored_tokens", "wall_time_s",
+              "resumed_from_step", "flops_spent", "branch_step", "stable_from_step", "skipped_images")
 FINISHED = ("ok", "diverged")
 # MLflow 3 opens an experiment in its GenAI view (traces, prompts) unless it is marked as model
 # training; with this tag its UI opens on the runs table, where the trials are.
@@ -218,7 +218,7 @@ class TrialRecorder(DriverOnly, Callback):
         found = self.client.search_runs([self.experiment_id], query, max_results=1)
         run = found[0] if found else self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
         params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
-                  "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config))}
+                  "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config)), **data_params(config, point)}
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
                               metrics=point_metrics(point), tags=[RunTag("status", "running")])
         return run.info.run_id
@@ -226,7 +226,7 @@ class TrialRecorder(DriverOnly, Callback):
     # Trial events by point, for the in-process driver; the Tune callbacks below hand theirs here.
     def trial_started(self, config: dict, trial_id: str) -> None:
         point = config["point"]["point_id"]
-        config = {k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source")}
+        config = {k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source", "data")}
         self.in_flight.add(point)
         self.outbox.put("create", point, config=config)
         self.outbox.put("log", point, tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial_id]])
@@ -278,6 +278,16 @@ class TrialRecorder(DriverOnly, Callback):
 
     def on_experiment_end(self, trials, **info):
         self.sweep_ended()
+
+
+def data_params(config: dict, point: dict) -> dict:
+    """What a trial trained on: the source, its files and tokenizer, and the vocabulary the model embeds."""
+    data = config.get("data") or {}
+    keys = ("source", "path", "dataset", "tokenizer") if data.get("source", "generated") != "generated" else ("source",)
+    out = {f"data.{k}": data.get(k) for k in keys if data.get(k)} or {"data.source": "generated"}
+    if point.get("vocab_size"):
+        out["vocab_size"] = point["vocab_size"]
+    return out
 
 
 def trial_hparams(config: dict) -> dict:

@@ -45,13 +45,13 @@ def is_distributed(config: dict, spec) -> bool:
 
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
-    from models.registry import at_mixture, get_model_spec
+    from models.registry import at_mixture, point_spec
     from sweeper.faults import inject
     from sweeper.train.device import trial_device
     from sweeper.train.loop import train
 
     point = config["point"]
-    spec = get_model_spec(point["kind"], point["size"])
+    spec = point_spec(point)
     if is_distributed(config, spec):
         from sweeper.train.distributed import train_point_distributed
 

@@ -260,6 +260,7 @@ def _summary(metrics: dict, state: dict, batches, tokens_per_step: int, seconds:
             **{f"loss_{t}": metrics.get(f"val_loss_{t}", math.nan) for t in TARGETS},
             "flops": batches.flops_at[step], "n_tokens_trained": step * tokens_per_step,
             "n_image_tokens": batches.counts.image, "n_text_tokens": step * tokens_per_step - batches.counts.image,
+            "n_scored_tokens": batches.counts.scored,
             "train_loss": float(state["ema"]) if state["ema"] is not None else math.nan,
             "train_seconds": seconds, "status": "diverged" if state["diverged"] else "ok"}
 
@@ -299,7 +300,8 @@ def result_from(metrics: dict, wall_time_s: float) -> TrainResult:
     losses["avg"] = metrics.get("loss", math.nan)
     return TrainResult(steps=int(metrics["step"]), n_tokens=int(metrics["n_tokens_trained"]), flops=metrics["flops"],
                        losses=losses, train_loss=metrics["train_loss"], wall_time_s=wall_time_s,
-                       diverged=metrics["status"] == "diverged")
+                       diverged=metrics["status"] == "diverged", n_image_tokens=int(metrics["n_image_tokens"]),
+                       n_scored_tokens=int(metrics["n_scored_tokens"]))
 
 
 def _hp_dict(hp: TrainHParams) -> dict:

@@ -55,6 +55,7 @@ class TrainResult:
     diverged: bool
     extra: dict = field(default_factory=dict)
     n_image_tokens: int = 0  # image-patch positions trained on (of n_tokens)
+    n_scored_tokens: int = 0  # positions whose next-token loss was trained (C depends on it too)
     flops_at: tuple[float, ...] = field(default=(), repr=False)  # training FLOPs through each step (0..steps)
 
     @property
@@ -70,7 +71,8 @@ class TrainResult:
         return {"step": self.steps, "loss": self.losses.get("avg", math.nan),
                 **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
                 "flops": self.flops, "n_tokens_trained": self.n_tokens, "n_image_tokens": self.n_image_tokens,
-                "n_text_tokens": self.n_text_tokens, "train_loss": self.train_loss,
+                "n_text_tokens": self.n_text_tokens, "n_scored_tokens": self.n_scored_tokens,
+                "train_loss": self.train_loss,
                 "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
 
 
@@ -232,10 +234,12 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     extra = {k: v for k, v in metrics.items() if k.startswith("moe_")}
     if probe_flops:
         extra["cooled_eval_flops"] = probe_flops
+    if hasattr(batches.batches, "skipped_images"):  # webdataset pairs whose image did not decode
+        extra["skipped_images"] = batches.batches.skipped_images
     return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
                        wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,
-                       n_image_tokens=batches.counts.image, flops_at=tuple(batches.flops_at))
+                       n_image_tokens=batches.counts.image, n_scored_tokens=batches.counts.scored, flops_at=tuple(batches.flops_at))
 
 
 def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str,

@@ -46,12 +46,12 @@ def cooled_eval_steps(milestones: dict, tokens_per_step: int) -> frozenset[int]:
 
 
 def tune_point(config: dict) -> None:
-    from models.registry import at_mixture, get_model_spec
+    from models.registry import at_mixture, point_spec
     from sweeper.train.device import trial_device
     from sweeper.train.loop import TrainHParams, train
 
     point = config["point"]
-    spec = get_model_spec(point["kind"], point["size"])
+    spec = point_spec(point)
     hp = TrainHParams(**trial_hparams(config, spec))
     spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
     device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here

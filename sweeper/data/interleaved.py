@@ -1,0 +1,77 @@
+"""Interleaved image-text documents, OBELICS-style: each row holds a list of texts and a list of images,
+aligned by position (at each position one of them is set), images as encoded bytes.
+
+Rows are read with Hugging Face `datasets` (parquet, jsonl or arrow files), memory-mapped from its Arrow
+cache, so document k is read directly: each epoch visits every training document once in an order drawn
+from (seed, epoch), and the last `holdout` documents are validation data no training order visits.
+Images are decoded with Pillow and resized to the model's geometry (sweeper.data.captions.decode_image);
+one that does not decode is dropped from its document and counted, or (`bad_images: error`) named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from sweeper.data.captions import decode_image
+from sweeper.data.text_corpus import builder_for, corpus_files
+from sweeper.errors import SweeperInputError
+
+TEXTS, IMAGES = "texts", "images"
+
+
+class InterleavedDocs:
+    """Every document of the files at `path`, readable by index (the packers' document interface)."""
+
+    source_name, drop_document_on_bad_image = "interleaved", False
+
+    def __init__(self, path: str, *, image, field: str = "data.path", holdout: int = 0, bad_images: str = "skip",
+                 dataset: str | None = None, cache_dir: str | None = None):
+        import datasets
+
+        datasets.disable_progress_bars()
+        self.path, self.image, self.field, self.bad_images = path, image, field, bad_images
+        files = corpus_files(path, field)
+        self.rows = datasets.load_dataset(builder_for(files, dataset, field), data_files=files, split="train",
+                                          cache_dir=cache_dir)
+        missing = [c for c in (TEXTS, IMAGES) if c not in self.rows.column_names]
+        if missing:
+            raise SweeperInputError(field, path, f"no '{missing[0]}' column; interleaved documents need '{TEXTS}' "
+                                    f"(a list of texts) and '{IMAGES}' (a list of image bytes), aligned by position; "
+                                    f"the columns are {sorted(self.rows.column_names)}")
+        self.n_held_out = int(holdout)
+        self.n_train = len(self.rows) - self.n_held_out
+        if self.n_train < 1:
+            raise SweeperInputError(field, path, f"{len(self.rows)} documents and {self.n_held_out} held out for "
+                                    "validation: nothing left to train on; write more or lower val_sequences")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def document(self, k: int) -> list:
+        """Segments in order: text (str) or pixels [C, H, W]; None for an image that does not decode."""
+        row = self.rows[int(k)]
+        texts, images = row[TEXTS] or [], row[IMAGES] or []
+        out: list = []
+        for i in range(max(len(texts), len(images))):
+            text = texts[i] if i < len(texts) else None
+            img = images[i] if i < len(images) else None
+            if isinstance(img, dict):  # the datasets Image feature: {"bytes": ..., "path": ...}
+                img = img.get("bytes")
+            if img:
+                out.append(decode_image(img, self.image, self.bad_images, f"{self.path}:row {k}, image {i}"))
+            elif text:
+                out.append(text)
+        return out
+
+    def check_images(self) -> None:
+        for k in range(len(self.rows)):
+            self.document(k)
+
+    def indices(self, seed: int, start: int = 0) -> Iterator[int]:
+        epoch, i = divmod(int(start), self.n_train)
+        while True:
+            for k in np.random.default_rng([seed, epoch, 13]).permutation(self.n_train)[i:]:
+                yield int(k)
+            epoch, i = epoch + 1, 0
