@@ -204,6 +204,9 @@ class DataSection:
     # webdataset/obelics: an image that does not decode is skipped and counted, or (error) fails the plan naming it
     bad_images: Literal["skip", "error"] = "skip"
     targets: dict[str, DataSection] = field(default_factory=dict)  # source: mixture
+    # DataLoader processes building each trial's training batches (sweeper.data.loader); 0: in the trial's
+    # process (CPU trials, whose cores train). On a GPU node 1-4, and add them to ray.cpus_per_trial.
+    loader_workers: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,6 +516,9 @@ def _check_data(cfg: SweepConfig) -> None:
     if cfg.model.vocab_size < 0:
         raise SweeperInputError("model.vocab_size", cfg.model.vocab_size, "use 0 (from the ladder or tokenizer) "
                                 "or a positive number of embedding rows")
+    if d.loader_workers < 0:
+        raise SweeperInputError("data.loader_workers", d.loader_workers, "use 0 (batches built in the trial's "
+                                "process) or a number of DataLoader worker processes")
     if d.source == "generated":
         return
     weighted = [t for t, w in zip(TARGET_NAMES, cfg.training.mixture) if w > 0]

@@ -285,6 +285,8 @@ def data_params(config: dict, point: dict) -> dict:
     data = config.get("data") or {}
     keys = ("source", "path", "dataset", "tokenizer") if data.get("source", "generated") != "generated" else ("source",)
     out = {f"data.{k}": data.get(k) for k in keys if data.get(k)} or {"data.source": "generated"}
+    for target, sub in (data.get("targets") or {}).items():  # a mixture: each target's source and files
+        out.update({f"data.{target}.{k}": sub[k] for k in ("source", "path", "dataset") if sub.get(k)})
     if point.get("vocab_size"):
         out["vocab_size"] = point["vocab_size"]
     return out

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sweeper.data.files import find_files
 from sweeper.data.shards import IGNORE
 from sweeper.errors import SweeperInputError
 
@@ -57,23 +58,8 @@ class Pair:
 
 
 def list_tars(path: str, field: str) -> list[str]:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(path)
-    if any(ch in root for ch in "*?["):
-        found = sorted(fs.glob(root))
-    elif fs.isdir(root):
-        found = sorted(p for p in fs.ls(root, detail=False) if str(p).endswith(".tar"))
-    elif fs.exists(root):
-        found = [root]
-    else:
-        raise SweeperInputError(field, path, "no such file or folder; give a webdataset .tar shard, a folder of "
-                                "them, or a glob")
-    if not found:
-        raise SweeperInputError(field, path, "no .tar shards there; write image-caption pairs as webdataset tar "
-                                "shards (img2dataset's output layout: 00000.tar, 00001.tar, ...)")
-    local = "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
-    return [p if local else fs.unstrip_protocol(p) for p in found]
+    return find_files(path, suffixes=(".tar",), field=field, what="webdataset .tar shards",
+                      how="write image-caption pairs as img2dataset does: 00000.tar, 00001.tar, ...")
 
 
 def _read_bytes(url: str) -> bytes:

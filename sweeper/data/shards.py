@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sweeper.data.files import find_files
 from sweeper.errors import SweeperInputError
 
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
@@ -33,27 +34,8 @@ class Shard:
 
 def list_shards(path: str, field: str = "data.path") -> list[str]:
     """The shard files of `path`: one .bin file, a folder of them, or a glob; local or an fsspec URL."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(path)
-    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
-
-    def url(p: str) -> str:  # local paths stay plain (they name the file in messages)
-        return p if protocol in ("file", "local") else fs.unstrip_protocol(p)
-
-    if any(ch in root for ch in "*?["):
-        found = sorted(fs.glob(root))
-    elif fs.isdir(root):
-        found = sorted(p for p in fs.ls(root, detail=False) if str(p).endswith(".bin"))
-    elif fs.exists(root):
-        found = [root]
-    else:
-        raise SweeperInputError(field, path, "no such file or folder; give a .bin token shard, a folder of them, "
-                                "or a glob (local path or fsspec URL)")
-    if not found:
-        raise SweeperInputError(field, path, "no .bin token shards there; write them as flat uint16/uint32 arrays "
-                                "(one file per shard, e.g. train_000.bin)")
-    return [url(str(p)) for p in found]
+    return find_files(path, suffixes=(".bin",), field=field, what=".bin token shards",
+                      how="write them as flat uint16/uint32 arrays (one file per shard, e.g. train_000.bin)")
 
 
 def load_shard(url: str, dtype: str, field: str = "data.path") -> Shard:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeper.data.bpe import eos_id, load_tokenizer
+from sweeper.data.files import find_files
 from sweeper.errors import SweeperInputError
 
 BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text", ".csv": "csv",
@@ -34,22 +35,8 @@ META = "meta.json"
 
 def corpus_files(path: str, field: str = "data.path") -> list[str]:
     """The data files of `path`: one file, a folder (every file of a known format), or a glob."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(path)
-    if any(ch in root for ch in "*?["):
-        found = sorted(fs.glob(root))
-    elif fs.isdir(root):
-        found = sorted(p for p in fs.ls(root, detail=False) if Path(p).suffix in BUILDERS and fs.isfile(p))
-    elif fs.exists(root):
-        found = [root]
-    else:
-        raise SweeperInputError(field, path, "no such file or folder; give a jsonl/parquet/text file, a folder of "
-                                "them, or a glob")
-    if not found:
-        raise SweeperInputError(field, path, f"no data files there; expected files ending in {', '.join(BUILDERS)}")
-    local = fs.protocol in ("file", "local") or "file" in fs.protocol
-    return [p if local else fs.unstrip_protocol(p) for p in found]
+    return find_files(path, suffixes=tuple(BUILDERS), field=field, what="jsonl/parquet/text data files",
+                      how="or set data.dataset to a hub dataset")
 
 
 def builder_for(files: list[str], dataset: str | None, field: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sweeper.data import TARGETS
+from sweeper.data.loader import loader_batches
 from sweeper.data.sources import held_out_sets, training_stream
 from sweeper.flops import TokenCounts
 from sweeper.train.device import autocast
@@ -97,7 +98,7 @@ class CountedBatches:
     def skip(self, n: int) -> None:
         """Pass over the first n batches (a resumed run): a source that can jump there (token shards, whose
         batches all have the same counts) does; the generated stream is replayed, as it is cheap."""
-        if not hasattr(self.batches, "skip"):
+        if not getattr(self.batches, "can_skip", hasattr(self.batches, "skip")):
             for _ in range(n):
                 next(self)
             return
@@ -191,7 +192,9 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     tokens_per_step = hp.batch_size * spec.seq_len
     val = held_out_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
                         seed=VALIDATION_SEED, data=data)
-    batches = CountedBatches(training_stream(spec, hp.mixture, hp.batch_size, seed, data), spec)
+    workers = int((data or {}).get("loader_workers", 0))
+    batches = CountedBatches(loader_batches(lambda: training_stream(spec, hp.mixture, hp.batch_size, seed, data),
+                                            workers), spec)
     ema, first, diverged, metrics, step = None, None, False, {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])

@@ -4,7 +4,6 @@ training that learns and resumes with the same losses, and corrupt images skippe
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 from pathlib import Path
@@ -15,6 +14,8 @@ import webdataset as wds
 import yaml
 from PIL import Image
 
+from training_runs import train_and_resume
+
 from models.config import ImageConfig
 from models.registry import get_model_spec
 from sweeper.config import load_config
@@ -24,7 +25,6 @@ from sweeper.data.sources import held_out_sets, training_stream
 from sweeper.errors import SweeperInputError
 from sweeper.flops import TokenCounts
 from sweeper.plan import make_plan
-from sweeper.train.loop import TrainHParams, train
 
 SPEC = get_model_spec("early_fusion", "tiny-2")  # 24 px images, 16 patches, 128 positions
 DRAW = ImageConfig(image_size=48, patch_size=6)  # files at twice the model's size: the loader resizes
@@ -108,15 +108,9 @@ def test_a_batch_holds_patches_and_scores_only_caption_text(shards):
 
 def test_a_run_on_pairs_learns_and_resumes_with_the_same_losses(shards):
     data = data_section(shards)
-    hp = TrainHParams(lr=1e-2, batch_size=4, mixture=(1, 0, 0), eval_every=10, eval_batches=2, eval_batch_size=4,
-                      checkpoint_every=10)
-    n_tokens = 30 * hp.batch_size * SPEC.seq_len
-    reports, states = [], []
-    whole = train(SPEC, hp, n_tokens=n_tokens, seed=0, data=data, report=reports.append,
-                  checkpoint=lambda metrics, state: (reports.append(metrics), states.append(copy.deepcopy(state))))
+    reports, whole, resumed = train_and_resume(SPEC, data, (1, 0, 0))
     assert reports[-1]["val_loss"] < reports[0]["val_loss"] - 0.5, reports
     assert whole.n_image_tokens > 0 and whole.extra["skipped_images"] == 0
-    resumed = train(SPEC, hp, n_tokens=n_tokens, seed=0, data=data, resume=states[0])
     assert resumed.losses == whole.losses and resumed.flops == whole.flops
     val = held_out_sets(SPEC, n_batches=2, batch_size=4, seed=0, data=data)
     assert list(val) == ["caption"] and len(val["caption"]) == 2
@@ -147,7 +141,7 @@ def test_bad_pair_input_names_the_field_and_the_fix(tmp_path, shards):
     with pytest.raises(SweeperInputError, match="no such file or folder"):
         CaptionShards(str(tmp_path / "none"), image=SPEC.config.image)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SweeperInputError, match="no .tar shards there"):
+    with pytest.raises(SweeperInputError, match="no webdataset .tar shards there"):
         CaptionShards(str(tmp_path / "empty"), image=SPEC.config.image)
     (tmp_path / "empty" / "00000.tar").write_bytes(b"garbage" * 100)
     with pytest.raises(SweeperInputError, match="not a readable tar"):
@@ -166,33 +160,3 @@ def test_bad_pair_input_names_the_field_and_the_fix(tmp_path, shards):
     with pytest.raises(SweeperInputError, match="use early_fusion, late_fusion or moe"):
         config(model={"kind": "dense_text"}, training={"mixture": [1, 0, 0]})
 
-
-@pytest.mark.integration
-def test_a_sweep_trains_on_webdataset_pairs(ray_local, tmp_path, shards):
-    from mlflow.tracking import MlflowClient
-
-    from sweeper import Sweeper
-
-    space = {"model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
-             "budget": 2e12, "design": "grid",
-             "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
-             "training": {"mixture": [1, 0, 0], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
-             "fit": {"n_bootstrap": 10}, "data": data_section(shards)}
-    (tmp_path / "pairs.yaml").write_text(yaml.safe_dump(space))
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = Sweeper(str(tmp_path / "pairs.yaml"), tracking_uri=uri, experiment="it-wds").run(
-        progress=lambda line: None)
-    client = MlflowClient(uri)
-    trials = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
-    assert len(trials) == 3
-    for run in trials:
-        metrics = run.data.metrics
-        assert run.data.tags["sweeper.status"] == "ok" and run.data.params["data.source"] == "webdataset"
-        curve = [m.value for m in client.get_metric_history(run.info.run_id, "val_loss_caption")]
-        assert curve[-1] < curve[0] - 0.3, curve
-        assert metrics["skipped_images"] == 0 and 0 < metrics["n_image_tokens"] < metrics["n_tokens_trained"]
-        spec = get_model_spec("early_fusion", run.data.params["size"])
-        counts = TokenCounts(positions=int(metrics["n_tokens_trained"]), image=int(metrics["n_image_tokens"]),
-                             scored=int(metrics["n_scored_tokens"]))
-        assert 0 < counts.scored < counts.text  # padding and image positions are not scored
-        assert metrics["flops"] == pytest.approx(counts.flops(spec.config, spec.seq_len))

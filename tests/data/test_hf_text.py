@@ -4,7 +4,6 @@ at the exact sample, and bad input named by field and file."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -17,6 +16,8 @@ import pytest
 import yaml
 from tokenizers import Tokenizer
 
+from training_runs import train_and_resume
+
 from models.registry import get_model_spec, with_vocab
 from sweeper.config import load_config
 from sweeper.data.bpe import EOS
@@ -25,7 +26,6 @@ from sweeper.data.sources import for_trials, model_vocab, training_stream
 from sweeper.data.text_corpus import tokenized_corpus
 from sweeper.errors import SweeperInputError
 from sweeper.plan import make_plan
-from sweeper.train.loop import TrainHParams, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,14 +104,8 @@ def test_the_model_embeds_the_tokenizers_vocabulary_and_trains_and_resumes_exact
     assert vocab == 384  # 384 ids, a multiple of 64 already
     spec = with_vocab(get_model_spec("dense_text", "tiny-2"), vocab)
     assert spec.config.vocab_size == 384 and spec.n_params == get_model_spec("dense_text", "tiny-2").n_params
-    hp = TrainHParams(lr=1e-2, batch_size=4, mixture=(0, 0, 1), eval_every=10, eval_batches=2, eval_batch_size=4,
-                      checkpoint_every=10)
-    n_tokens = 30 * hp.batch_size * spec.seq_len
-    reports, states = [], []
-    whole = train(spec, hp, n_tokens=n_tokens, seed=0, data=data, report=reports.append,
-                  checkpoint=lambda metrics, state: (reports.append(metrics), states.append(copy.deepcopy(state))))
+    reports, whole, resumed = train_and_resume(spec, data, (0, 0, 1))
     assert reports[-1]["val_loss"] < reports[0]["val_loss"] - 0.5, reports  # it learns the corpus
-    resumed = train(spec, hp, n_tokens=n_tokens, seed=0, data=data, resume=states[0])
     assert resumed.losses == whole.losses and resumed.train_loss == whole.train_loss
     assert training_stream(spec, None, 4, 0, data).shards.n_held_out == 8
 

@@ -1,10 +1,13 @@
-"""A mixture of real sources by weight (`data.source: mixture`): captions from webdataset JPEG shards and
-text from jsonl through one BPE, in the mixture's proportions, each target validated on its own held-out
-data, trained and resumed exactly; a weight for a target with no source is named."""
+"""A mixture of real sources by weight (`data.source: mixture`): captions from webdataset JPEG shards,
+interleaved documents from parquet and text from jsonl, through one BPE, in the mixture's proportions,
+each target validated on its own held-out data, trained and resumed exactly; a weight for a target with
+no source is named."""
 
 from __future__ import annotations
 
-import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import yaml
 from test_captions import write_shards
 from test_hf_text import corpus_texts, write_jsonl
+from training_runs import train_and_resume
 
 from models.registry import get_model_spec, with_vocab
 from sweeper.config import load_config
@@ -19,7 +23,8 @@ from sweeper.data import TARGETS
 from sweeper.data.bpe import train_bpe
 from sweeper.data.sources import for_trials, held_out_sets, model_vocab, training_stream
 from sweeper.errors import SweeperInputError
-from sweeper.train.loop import TrainHParams, train
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +65,10 @@ def test_sequences_follow_the_weights_and_each_target_is_validated_on_its_own_so
 def test_a_run_on_the_mixture_learns_both_targets_and_resumes_exactly(sources):
     data = for_trials(sources["data"])
     spec = spec_for(data)
-    hp = TrainHParams(lr=1e-2, batch_size=4, mixture=(0.5, 0, 0.5), eval_every=10, eval_batches=2,
-                      eval_batch_size=4, checkpoint_every=10)
-    n_tokens = 30 * hp.batch_size * spec.seq_len
-    reports, states = [], []
-    whole = train(spec, hp, n_tokens=n_tokens, seed=0, data=data, report=reports.append,
-                  checkpoint=lambda metrics, state: (reports.append(metrics), states.append(copy.deepcopy(state))))
+    reports, whole, resumed = train_and_resume(spec, data, (0.5, 0, 0.5))
     for target in ("caption", "text"):
         assert reports[-1][f"val_loss_{target}"] < reports[0][f"val_loss_{target}"] - 0.5, (target, reports)
     assert set(whole.losses) == {"caption", "text", "avg"}
-    resumed = train(spec, hp, n_tokens=n_tokens, seed=0, data=data, resume=states[0])
     assert resumed.losses == whole.losses and resumed.flops == whole.flops
 
 
@@ -94,3 +93,53 @@ def test_a_weight_without_a_source_and_a_source_for_the_wrong_target_are_named(s
         config(generated, [0.4, 0.2, 0.4])
     with pytest.raises(SweeperInputError, match="unknown target"):
         config({**data, "targets": {"speech": {"source": "generated"}}}, [0.5, 0, 0.5])
+
+
+@pytest.mark.integration
+def test_a_sweep_trains_on_pairs_documents_and_text_through_one_bpe(ray_local, tmp_path):
+    """Every format a study brings, in one sweep through Ray Tune and MLflow: webdataset JPEG pairs for
+    captions, OBELICS-style parquet for interleaved documents, jsonl text; the BPE comes from the command."""
+    from mlflow.tracking import MlflowClient
+    from test_interleaved import write_documents
+
+    from sweeper import Sweeper
+    from sweeper.flops import TokenCounts
+
+    texts = corpus_texts(300)
+    jsonl = write_jsonl(tmp_path / "text" / "part-0.jsonl", texts)
+    made = subprocess.run([sys.executable, "-m", "sweeper.cli", "tokenizer", "--data", str(jsonl.parent),
+                           "--vocab-size", "400", "-o", str(tmp_path / "tokenizer.json")], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert made.returncode == 0, made.stderr
+    data = {"source": "mixture", "tokenizer": str(tmp_path / "tokenizer.json"), "cache_dir": str(tmp_path / "cache"),
+            "targets": {"caption": {"source": "webdataset", "path": str(write_shards(tmp_path / "pairs", 1, 80)),
+                                    "val_sequences": 8},
+                        "interleaved": {"source": "obelics", "val_sequences": 8,
+                                        "path": str(write_documents(tmp_path / "docs" / "part-0.parquet", 120))},
+                        "text": {"source": "hf_text", "path": str(jsonl), "val_sequences": 8}}}
+    space = {"model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
+             "budget": 2e12, "design": "grid",
+             "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
+             "training": {"mixture": [0.4, 0.3, 0.3], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
+             "fit": {"n_bootstrap": 10}, "data": data}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(space))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = Sweeper(str(tmp_path / "mix.yaml"), tracking_uri=uri, experiment="it-mix").run(progress=lambda line: None)
+    assert len(list((tmp_path / "cache").glob("*/meta.json"))) == 1  # the text is tokenized once, for all trials
+    client = MlflowClient(uri)
+    trials = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    assert len(trials) == 3
+    for run in trials:
+        params, metrics = run.data.params, run.data.metrics
+        assert params["data.tokenizer"] == str(tmp_path / "tokenizer.json")  # a path, not a secret to mask
+        assert params["data.caption.source"] == "webdataset" and params["data.interleaved.source"] == "obelics"
+        assert run.data.tags["sweeper.status"] == "ok", run.data.tags
+        assert params["vocab_size"] == "448" and params["data.source"] == "mixture"  # 400 ids, rounded up to 64s
+        for target in ("caption", "interleaved", "text"):
+            curve = [m.value for m in client.get_metric_history(run.info.run_id, f"val_loss_{target}")]
+            assert curve[-1] < curve[0] - 0.3, (target, curve)
+        counts = TokenCounts(positions=int(metrics["n_tokens_trained"]), image=int(metrics["n_image_tokens"]),
+                             scored=int(metrics["n_scored_tokens"]))
+        spec = with_vocab(get_model_spec("early_fusion", params["size"]), 448)
+        assert 0 < counts.image < counts.positions and metrics["skipped_images"] == 0
+        assert metrics["flops"] == pytest.approx(counts.flops(spec.config, spec.seq_len))
