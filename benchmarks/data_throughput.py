@@ -95,7 +95,8 @@ def main() -> None:
     from gpu_check import write_token_shards
 
     from models.registry import get_model_spec
-    from sweeper.data.captions import CaptionShards, DocumentBatches
+    from sweeper.data.captions import CaptionShards
+    from sweeper.data.packing import DocumentBatches
     from sweeper.data.shards import TokenShards, shard_batches
     from sweeper.data.tokenizer import CharTokenizer
     from sweeper.flops import training_flops_per_token
@@ -117,8 +118,9 @@ def main() -> None:
                 lambda seed, s=shards, sp=spec: shard_batches(s, batch_size=b, seed=seed, image=sp.config.image),
                 args.batches)
             rates[name, "pairs"] = loader_tokens_per_s(
-                lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption", seq_len=sp.seq_len,
-                                                                  batch_size=b, seed=seed), max(4, args.batches // 4))
+                lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption",
+                                                                  seq_len=sp.seq_len, batch_size=b, seed=seed),
+                max(4, args.batches // 4))
         tiny = rungs["tiny"]
         consumption = {"tiny": trainer_tokens_per_s(tiny, b)}
         per_token = training_flops_per_token(rungs["275M"].config, rungs["275M"].seq_len,

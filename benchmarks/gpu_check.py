@@ -150,7 +150,8 @@ def main() -> None:
     from models.registry import get_model_spec
     from sweeper.data import train_batches
     from data_throughput import write_caption_shards
-    from sweeper.data.captions import CaptionShards, DocumentBatches
+    from sweeper.data.captions import CaptionShards
+    from sweeper.data.packing import DocumentBatches
     from sweeper.data.shards import TokenShards, shard_batches
     from sweeper.data.tokenizer import CharTokenizer
 

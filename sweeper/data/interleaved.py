@@ -4,7 +4,7 @@ aligned by position (at each position one of them is set), images as encoded byt
 Rows are read with Hugging Face `datasets` (parquet, jsonl or arrow files), memory-mapped from its Arrow
 cache, so document k is read directly: each epoch visits every training document once in an order drawn
 from (seed, epoch), and the last `holdout` documents are validation data no training order visits.
-Images are decoded with Pillow and resized to the model's geometry (sweeper.data.captions.decode_image);
+Images are decoded with Pillow and resized to the model's geometry (sweeper.data.packing.decode_image);
 one that does not decode is dropped from its document and counted, or (`bad_images: error`) named.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sweeper.data.captions import decode_image
+from sweeper.data.packing import decode_image
 from sweeper.data.text_corpus import builder_for, corpus_files
 from sweeper.errors import SweeperInputError
 
@@ -37,9 +37,9 @@ class InterleavedDocs:
                                           cache_dir=cache_dir)
         missing = [c for c in (TEXTS, IMAGES) if c not in self.rows.column_names]
         if missing:
-            raise SweeperInputError(field, path, f"no '{missing[0]}' column; interleaved documents need '{TEXTS}' "
-                                    f"(a list of texts) and '{IMAGES}' (a list of image bytes), aligned by position; "
-                                    f"the columns are {sorted(self.rows.column_names)}")
+            raise SweeperInputError(field, path, f"no '{missing[0]}' column; interleaved documents need "
+                                    f"'{TEXTS}' (a list of texts) and '{IMAGES}' (a list of image bytes), "
+                                    f"aligned by position; the columns are {sorted(self.rows.column_names)}")
         self.n_held_out = int(holdout)
         self.n_train = len(self.rows) - self.n_held_out
         if self.n_train < 1:

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from sweeper.data import TARGETS, CharTokenizer, data_config, mixture_for, train_batches, validation_sets
-from sweeper.data.captions import CaptionShards, DocumentBatches, DocumentPacker, packed_batch
+from sweeper.data.captions import CaptionShards
+from sweeper.data.packing import DocumentBatches, DocumentPacker, packed_batch
 from sweeper.data.interleaved import InterleavedDocs
 from sweeper.data.mixtures import target_schedule
 from sweeper.data.shards import TokenShards, shard_batches, text_batch
@@ -132,8 +133,9 @@ def training_stream(spec, mixture, batch_size: int, seed: int, data: Mapping | N
                    for k, t in enumerate(TARGETS) if weights[k] > 0}
         return MixedBatches(streams, weights, batch_size)
     if _source(data) in DOCUMENT_SOURCES:
-        return DocumentBatches(documents(spec, data), packer_tokenizer(data), target=DOCUMENT_SOURCES[_source(data)],
-                               seq_len=spec.seq_len, batch_size=batch_size, seed=seed)
+        return DocumentBatches(documents(spec, data), packer_tokenizer(data),
+                               target=DOCUMENT_SOURCES[_source(data)], seq_len=spec.seq_len,
+                               batch_size=batch_size, seed=seed)
     return shard_batches(training_shards(spec, data), batch_size=batch_size, seed=seed,
                          image=data_config(spec).image)
 
@@ -168,7 +170,8 @@ def held_out_documents(spec, data: Mapping, target: str, *, n_batches: int, batc
         docs = documents(spec, data)
         ids = itertools.cycle(range(docs.n_train, len(docs)))
     packer, pending = DocumentPacker(docs, packer_tokenizer(data), spec.seq_len), []
-    return [packed_batch([packer.layout(ids, pending) for _ in range(batch_size)], docs.image, TARGETS.index(target))
+    target_id = TARGETS.index(target)
+    return [packed_batch([packer.layout(ids, pending) for _ in range(batch_size)], docs.image, target_id)
             for _ in range(n_batches)]
 
 

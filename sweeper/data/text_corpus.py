@@ -46,8 +46,8 @@ def builder_for(files: list[str], dataset: str | None, field: str) -> str:
     kinds = {BUILDERS.get(Path(f).suffix) for f in files}
     if len(kinds) != 1 or None in kinds:
         raise SweeperInputError(field, files[0], f"cannot tell the format from the extensions "
-                                f"{sorted({Path(f).suffix for f in files})}; set data.dataset to a datasets builder "
-                                "(json, parquet, text, csv, arrow)")
+                                f"{sorted({Path(f).suffix for f in files})}; set data.dataset to a datasets "
+                                "builder (json, parquet, text, csv, arrow)")
     return kinds.pop()
 
 

@@ -1,0 +1,143 @@
+"""Documents of text and image segments packed into the model's sequences, and their batches.
+
+The caption pairs of webdataset shards (sweeper.data.captions) and the interleaved documents of
+OBELICS-style rows (sweeper.data.interleaved) both give documents; this packs them into sequences
+of exactly seq_len positions (an image patch takes one position) and collates them into the batch
+dicts every source gives (see sweeper.data.batches).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from sweeper.data.shards import IGNORE
+from sweeper.errors import SweeperInputError
+
+
+def decode_image(raw: bytes, image, bad_images: str, where: str) -> np.ndarray | None:
+    """Encoded bytes -> [C, H, W] in [-0.5, 0.5] at the model's square size; None if they do not decode and
+    bad_images is "skip"."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im = im.convert("L" if image.channels == 1 else "RGB")
+            im = im.resize((image.image_size, image.image_size), Image.Resampling.BICUBIC)
+            arr = np.asarray(im, dtype=np.float32) / 255.0 - 0.5
+    except Exception as exc:  # Pillow raises many types for a corrupt file
+        if bad_images == "error":
+            raise SweeperInputError("data.path", where, f"the image does not decode ({type(exc).__name__}); "
+                                    "remove it, or set data.bad_images: skip to skip and count such images") from None
+        return None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+class DocumentPacker:
+    """Sequences of [BOS] then documents (text and image segments, EOS after each) up to seq_len positions.
+
+    `docs.document(k)` gives a document's segments: text, pixels, or None for an image that did not decode
+    (counted in `skipped`; a caption pair loses its whole document, an interleaved one only that image).
+    A document whose first image no longer fits starts the next sequence (the rest is padding); text longer
+    than the room left is cut, and an image that does not fit mid-document ends it. Only next-token targets
+    that are text are scored.
+    """
+
+    def __init__(self, docs, tokenizer, seq_len: int):
+        self.docs, self.tok, self.seq_len = docs, tokenizer, seq_len
+        self.n_patch = docs.image.n_patches
+        self.skipped = 0  # images that did not decode (bad_images: skip)
+        if self.n_patch + 2 > seq_len:
+            raise SweeperInputError("data.source", docs.source_name, f"an image takes {self.n_patch} positions, "
+                                    f"more than a sequence of {seq_len} holds with its text")
+
+    def _next_doc(self, ids: Iterator[int]) -> list:
+        while True:
+            doc = self.docs.document(next(ids))
+            bad = sum(seg is None for seg in doc)
+            self.skipped += bad
+            if bad and self.docs.drop_document_on_bad_image:
+                continue
+            doc = [seg for seg in doc if seg is not None]
+            if doc:
+                return doc
+
+    def layout(self, ids: Iterator[int], pending: list):
+        """One sequence from `pending` documents, then `ids`. Returns (tokens, segment, text_mask, images)."""
+        t = self.seq_len
+        toks, seg, text, images = [self.tok.bos_id], [0], [True], []
+
+        def pad(n: int) -> None:
+            toks.extend([self.tok.pad_id] * n), seg.extend([0] * n), text.extend([False] * n)
+
+        while len(toks) < t:
+            doc = pending.pop(0) if pending else self._next_doc(ids)
+            first_image = not isinstance(doc[0], str)
+            if (self.n_patch + 1 if first_image else 1) > t - len(toks):  # starts the next sequence
+                pending.insert(0, doc)
+                pad(t - len(toks))
+                break
+            for piece in doc:
+                room = t - len(toks)
+                if isinstance(piece, str):
+                    ids_ = self.tok.encode(piece)[:room]
+                    toks += ids_
+                    seg += [0] * len(ids_)
+                    text += [True] * len(ids_)
+                elif self.n_patch <= room:
+                    images.append(piece)
+                    toks += [self.tok.pad_id] * self.n_patch
+                    seg += [len(images)] * self.n_patch
+                    text += [False] * self.n_patch
+                else:
+                    pad(room)
+                if len(toks) >= t:
+                    break
+            if len(toks) < t:
+                toks.append(self.tok.eos_id), seg.append(0), text.append(True)
+        return np.asarray(toks), np.asarray(seg), np.asarray(text), images
+
+
+def packed_batch(layouts, image, target_id: int) -> dict:
+    tokens = torch.from_numpy(np.stack([lay[0] for lay in layouts]).astype(np.int64))
+    segment = torch.from_numpy(np.stack([lay[1] for lay in layouts]).astype(np.int64))
+    text = np.stack([lay[2] for lay in layouts])
+    nxt = np.concatenate([text[:, 1:], np.zeros((len(layouts), 1), bool)], axis=1)
+    targets = torch.where(torch.from_numpy(nxt), torch.roll(tokens, -1, dims=1), torch.full_like(tokens, IGNORE))
+    patches = [_patchify(p, image.patch_size) for lay in layouts for p in lay[3]]
+    return {"tokens": tokens, "targets": targets, "is_image": segment > 0, "segment": segment,
+            "target_id": torch.full((len(layouts),), target_id, dtype=torch.int64),
+            "patches": torch.from_numpy(np.concatenate(patches) if patches else
+                                        np.zeros((0, image.patch_dim), np.float32))}
+
+
+def _patchify(pix: np.ndarray, patch: int) -> np.ndarray:
+    from sweeper.data.images import patchify
+
+    return patchify(pix, patch).astype(np.float32)
+
+
+class DocumentBatches:
+    """Endless batches of packed sequences from a document source (caption pairs, interleaved documents) in its
+    seeded order. No `skip`: a resumed run replays the batches before its step (sweeper.train.loop.CountedBatches),
+    as a skipped corrupt image moves every later document and only decoding finds it."""
+
+    def __init__(self, docs, tokenizer, *, target: str, seq_len: int, batch_size: int, seed: int):
+        from sweeper.data.documents import TARGETS
+
+        self.packer, self.batch_size = DocumentPacker(docs, tokenizer, seq_len), batch_size
+        self.ids, self.pending, self.target_id = docs.indices(seed), [], TARGETS.index(target)
+
+    @property
+    def skipped_images(self) -> int:
+        return self.packer.skipped
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        layouts = [self.packer.layout(self.ids, self.pending) for _ in range(self.batch_size)]
+        return packed_batch(layouts, self.packer.docs.image, self.target_id)
