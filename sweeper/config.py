@@ -270,6 +270,18 @@ class SweepConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_yaml(self) -> str:
+        """The fully resolved search space, defaults included: `load_config` of it gives this config back
+        (credentials in URIs are masked: they are never written)."""
+        from sweeper.redaction import redact
+
+        def plain(value):
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+        return yaml.safe_dump(plain(redact(self.to_dict())), sort_keys=False)
+
 
 # Flat names accepted by Sweeper(**kwargs) and CLI flags, mapped to their field.
 ALIASES = {
@@ -312,6 +324,17 @@ def resolve_space_path(space: str | os.PathLike) -> Path:
 def load_config(space: str | os.PathLike = "tiny", **overrides: Any) -> SweepConfig:
     """Load a search space and apply overrides (flat aliases or dotted keys)."""
     path = resolve_space_path(space)
+    raw = read_space(path)
+    raw.setdefault("space", path.stem)
+    for key, value in overrides.items():
+        if value is not None:
+            _set_dotted(raw, ALIASES.get(key, key), value)
+    return build(SweepConfig, raw, prefix="")
+
+
+def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A search space's YAML mapping, with the spaces it `extends` merged under it (its own keys win;
+    mappings merge key by key, lists and values replace)."""
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -320,11 +343,25 @@ def load_config(space: str | os.PathLike = "tiny", **overrides: Any) -> SweepCon
         raw = {}
     if not isinstance(raw, dict):
         raise SweeperInputError(str(path), type(raw).__name__, "a search space must be a YAML mapping of keys")
-    raw.setdefault("space", path.stem)
-    for key, value in overrides.items():
-        if value is not None:
-            _set_dotted(raw, ALIASES.get(key, key), value)
-    return build(SweepConfig, raw, prefix="")
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    base = path.parent / str(base_name)
+    if not base.is_file():
+        raise SweeperInputError(f"{path.name}: extends", base_name, "no such search space; give a YAML path "
+                                "relative to this file")
+    chain = (*chain, path.resolve())
+    if base.resolve() in chain:
+        loop = " -> ".join(p.name for p in (*chain, base.resolve()))
+        raise SweeperInputError(f"{path.name}: extends", base_name, f"circular ({loop}); remove one of the extends")
+    return _merged(read_space(base, chain), raw)
+
+
+def _merged(base: dict, own: dict) -> dict:
+    out = dict(base)
+    for key, value in own.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _set_dotted(raw: dict, dotted: str, value: Any) -> None:

@@ -79,6 +79,7 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
     sweep_id = sweep_id or new_sweep_id()
     tags = {"sweeper.space": cfg.space, "sweeper.design": cfg.design, "source": "simulated" if cfg.trainable == "simulated" else "trained"}
     parent = start_sweep_run(client, experiment_id, sweep_id=sweep_id, config=cfg.to_dict(), tags=tags)
+    client.log_text(parent, cfg.to_yaml(), "config.yaml")  # the resolved space: `sweeper run config.yaml` reruns it
     set_description(client, parent, describe(cfg))
     client.log_text(parent, format_plan_json(plan), "plan.json")
     return parent, sweep_id, {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from sweeper.commands.common import add_common_options, add_space_options, overrides_from
 
 
@@ -15,6 +17,9 @@ def register(sub) -> None:
                         help="also run SWEEPS (default 3) simulated adaptive sweeps against the search space's "
                              "simulation law: the CI half-widths the budget buys, the compute to reach "
                              "--target-ci, and a warning when the ladder cannot reach it")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print the fully resolved search space first (defaults and extends included): "
+                             "saved as a YAML, it reproduces this plan")
     parser.set_defaults(func=run)
 
 
@@ -30,10 +35,13 @@ def run(args) -> int:
 
         outlook = forecast(cfg, n_sweeps=args.simulate)
     if args.format == "json":
-        print(json.dumps({"slices": plan.slices, "total_flops": plan.total_flops, "budget": plan.budget,
+        config = {"config": yaml.safe_load(cfg.to_yaml())} if args.show_config else {}
+        print(json.dumps({**config, "slices": plan.slices, "total_flops": plan.total_flops, "budget": plan.budget,
                           "est_wall_seconds": plan.est_wall_seconds, "trials": [t.to_dict() for t in plan.trials],
                           **({"forecast": outlook.to_dict()} if outlook else {})}, indent=2, default=float))
     else:
+        if args.show_config:
+            print(f"# resolved search space (defaults and extends included)\n{cfg.to_yaml()}")
         print(format_plan(plan))
         if outlook is not None:
             from sweeper.forecast import format_forecast

@@ -34,6 +34,8 @@ def space_schema() -> dict:
     schema = TypeAdapter(SweepConfig).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sweeper search space"
+    schema["properties"]["extends"] = {"type": "string", "description": "a base search space (YAML path relative "
+                                       "to this file) whose keys this one overrides"}
     _forbid_unknown_keys(schema)
     return schema
 
