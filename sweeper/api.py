@@ -81,6 +81,13 @@ class Sweeper:
             getattr(console, "close", lambda: None)()
 
 
+def train_storage_path(storage_path: str | None) -> str:
+    """Where distributed trials keep Ray Train checkpoints: `train_results` under ray.storage_path."""
+    if storage_path and "://" in storage_path:
+        return f"{storage_path.rstrip('/')}/train_results"
+    return str((Path(storage_path) if storage_path else Path(".sweeper")).resolve() / "train_results")
+
+
 def trial_config(cfg: SweepConfig) -> dict[str, Any]:
     """What every trial receives besides its point: the training recipe, the simulation law, faults."""
     from sweeper.data.sources import for_trials
@@ -98,5 +105,6 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
         "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
         "distributed": dataclasses.asdict(cfg.distributed),
         "data": for_trials(dataclasses.asdict(cfg.data)),
-        "train_storage_path": cfg.distributed.storage_path or str(Path(".sweeper/train_results").resolve()),
+        "train_storage_path": train_storage_path(cfg.ray.storage_path),
+        "max_failures": cfg.ray.max_failures,  # also the worker-group restarts of a distributed trial
     }

@@ -62,7 +62,8 @@ class TrainingSection:
     aux_loss_weight: float = 0.01
     eval_every: int = 50
     eval_batches: int = 4
-    checkpoint_every: int = 250  # steps between trial checkpoints (Tune retries resume from the last); 0: none
+    # steps between trial checkpoints (Tune retries and Ray Train restarts resume from the last); 0: none
+    checkpoint_every: int = 250
     # Cooldown branching: each trial continues its size's shared warmup-stable run
     # (snapshots in `branch_store`, default ./.sweeper/stable; shared storage on a cluster)
     # and trains only its own cooldown plus the stable steps no shorter point needed.
@@ -106,13 +107,11 @@ class TuneSection:
     # ASHA decides on the loss of a short cooldown branched off each trial at its milestones
     # (sweeper.train.loop.cooled_metrics): mid-run WSD losses at peak LR favour small LRs.
     cooled_decisions: bool = True
-    max_concurrent_trials: int = 2
     rungs: Literal["ladder", "plan"] = "ladder"  # one point per size at tokens_per_param, or the isoFLOP plan's points
     sizes: tuple[str, ...] = ()  # empty: every size of the model section
     tokens_per_param: float = 20.0
     scale_with: Literal["C", "N"] = "C"  # the x of the fitted hyperparameter laws
     near_optimal: float = 0.01  # trials within this relative loss of a rung's best are near-optimal
-    n_bootstrap: int = 200
     mixtures: tuple[str, ...] = ()  # a mixture sweep: one isoFLOP sweep per named mixture
 
 
@@ -148,8 +147,12 @@ class RaySection:
     max_concurrent_trials: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
-    storage_path: str | None = None  # Tune's trial state; None: ./.sweeper/ray_results (use shared storage on multi-node)
-    max_failures: int = 1  # retries of a crashed trial (Tune FailureConfig); a trial that still fails is recorded failed
+    # Tune's trial state and Ray Train's checkpoints; None: ./.sweeper/ray_results and ./.sweeper/train_results
+    # (on a multi-node cluster a path every node sees: NFS, s3://)
+    storage_path: str | None = None
+    # retries of a crashed trial (Tune FailureConfig) and of a distributed trial's worker group (Ray Train),
+    # from its last checkpoint; a trial that still fails is recorded failed
+    max_failures: int = 1
     dashboard: bool = False  # local Ray only; it binds to dashboard_host
     dashboard_host: str = "127.0.0.1"
 
@@ -167,9 +170,6 @@ class DistributedSection:
     gpus_per_worker: float = 1.0  # only when use_gpu
     micro_batch_size: int = 0  # sequences per worker per micro-step; 0: the whole per-worker share
     min_params_for_distributed: int = 0  # N at and above which a trial goes distributed
-    checkpoint_every: int = 0  # optimiser steps between Ray Train checkpoints; 0: at each evaluation
-    max_failures: int = 1  # worker-group restarts from the last checkpoint
-    storage_path: str | None = None  # Ray Train checkpoints; on a cluster a path every node sees (NFS, s3://)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -189,7 +189,6 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
     batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed), spec)
     for _ in range(state["step"]):  # the data stream is deterministic: skip what was trained on
         next(batches)
-    ckpt_every = settings.checkpoint_every or hp.eval_every
     metrics: dict = {}
     for step in range(state["step"] + 1, min(total, stop_at) + 1):
         lr_mult = lr_at(step - 1, total, hp)
@@ -201,7 +200,7 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
         state["diverged"] = not math.isfinite(loss) or loss > state["first"] + 3.0
         state["step"] = step
         last = step == total or step == stop_at or state["diverged"]
-        save = checkpointing and (last or step % ckpt_every == 0)
+        save = checkpointing and (last or (hp.checkpoint_every > 0 and step % hp.checkpoint_every == 0))
         if last or save or step % hp.eval_every == 0:
             metrics = _metrics(engine, val, batches, step, tokens_per_step, hp.lr * lr_mult, state, device)
             if state["step"] == total or state["diverged"]:
@@ -280,7 +279,7 @@ def make_trainer(loop_config: dict, settings: DistributedSettings, *, storage_pa
         torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
         run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],
                              checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             failure_config=FailureConfig(max_failures=settings.max_failures)),
+                             failure_config=FailureConfig(max_failures=int(loop_config.get("max_failures", 1)))),
     )
 
 
@@ -317,12 +316,11 @@ def train_point_distributed(config: dict) -> None:
 
     started = time.perf_counter()
     settings = settings_from(config.get("distributed"))
-    storage = (config.get("train_storage_path") or settings.storage_path
-               or os.path.expanduser("~/ray_results/sweeper-train"))
+    storage = config.get("train_storage_path") or os.path.expanduser("~/ray_results/sweeper-train")
     trial = tune.get_context()
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in
                    f"{trial.get_experiment_name()}-{trial.get_trial_id()}-{config['point']['point_id']}")
-    loop_config = {k: config[k] for k in ("point", "hparams", "seed") if k in config}
+    loop_config = {k: config[k] for k in ("point", "hparams", "seed", "max_failures") if k in config}
     result = make_trainer(loop_config, settings, storage_path=storage, name=name,
                           callbacks=[TuneReportCallback()]).fit()
     final = dict(result.metrics or {})

@@ -235,7 +235,7 @@ def fit_laws(cfg: SweepConfig, summaries: list[RungSummary]) -> tuple[dict, dict
             continue  # a value nobody searched over has no optimum to fit
         try:
             laws[name] = fit_hparam_law(name, summaries, scale_with=cfg.tune.scale_with,
-                                        n_bootstrap=cfg.tune.n_bootstrap, seed=cfg.seed)
+                                        n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed)
         except SweeperInputError as exc:
             errors[name] = str(exc)
     return laws, errors
@@ -294,7 +294,7 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
         tune.with_resources(function, PlacementGroupFactory([trial_request(cfg, simulated=simulated).bundle()])),
         param_space=base,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.tune.n_trials,
-                                    max_concurrent_trials=cfg.tune.max_concurrent_trials, reuse_actors=True,
+                                    max_concurrent_trials=cfg.ray.max_concurrent_trials, reuse_actors=True,
                                     trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
         run_config=tune.RunConfig(storage_path=cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve()),
                                   # per rung run: a rung searched again after a crash gets a fresh folder

@@ -138,7 +138,7 @@ def check_tune_section(tune, *, kind: str) -> None:
     mixture_dims = [n for n in tune.space if n.startswith("mixture")]
     if "mixture" in tune.space and len(mixture_dims) > 1:
         raise SweeperInputError("tune.space.mixture", mixture_dims, "tune the mixture as a choice or as weights, not both")
-    positive = {"tune.n_trials": tune.n_trials, "tune.max_concurrent_trials": tune.max_concurrent_trials,
+    positive = {"tune.n_trials": tune.n_trials,
                 "tune.tokens_per_param": tune.tokens_per_param, "tune.near_optimal": tune.near_optimal}
     for name, value in positive.items():
         if value <= 0:
@@ -147,8 +147,6 @@ def check_tune_section(tune, *, kind: str) -> None:
         raise SweeperInputError("tune.grace_frac", tune.grace_frac, "must be in (0, 1]")
     if tune.reduction_factor <= 1:
         raise SweeperInputError("tune.reduction_factor", tune.reduction_factor, "must be greater than 1")
-    if tune.n_bootstrap < 0:
-        raise SweeperInputError("tune.n_bootstrap", tune.n_bootstrap, "must be >= 0")
     if tune.n_startup_trials < 0:
         raise SweeperInputError("tune.n_startup_trials", tune.n_startup_trials, "must be >= 0 (0: a third of n_trials)")
     if not tune.sampler.isidentifier():

@@ -14,4 +14,4 @@ def tune_overrides(tracking_uri, tmp_path):
     """A tiny early-fusion space with fast evaluations; MLflow and Tune state under tmp_path."""
     return {"kind": "early_fusion", "tracking_uri": tracking_uri, "ray.storage_path": str(tmp_path / "ray"),
             "budget": 1e15, "training.batch_size": 2, "training.eval_every": 20, "training.eval_batches": 1,
-            "budgets.min_tokens_per_param": 0.5, "tune.n_bootstrap": 50}
+            "budgets.min_tokens_per_param": 0.5, "fit.n_bootstrap": 50}

@@ -47,7 +47,7 @@ def trial_sweep_id(cfg, result):
 
 def test_sampler_is_seeded_and_reproducible(ray_local, tune_overrides, sim_law):
     overrides = {**tune_overrides, "tune.sizes": ["tiny-1"], "tune.n_trials": 5, "tune.scheduler": "none",
-                 "tune.max_concurrent_trials": 1, "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}}}
+                 "ray.max_concurrent_trials": 1, "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}}}
     first = sampled_lrs(load_config("tiny", **overrides), sim_law)
     again = sampled_lrs(load_config("tiny", **overrides), sim_law)
     other = sampled_lrs(load_config("tiny", seed=1, **overrides), sim_law)
