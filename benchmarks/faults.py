@@ -26,10 +26,12 @@ SLICES = [4.7e12, 9.4e12, 1.9e13]
 
 def run(root: str, name: str, rate: float, seed: int):
     from sweeper import Sweeper
+    from sweeper.faults import Harness
 
     sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14, slices=SLICES,
                       tracking_uri=f"sqlite:///{root}/mlflow.db", experiment=name, n_bootstrap=20, seed=seed,
-                      **{"faults.rate": rate, "faults.kinds": ["raise", "kill"], "faults.seed": seed, "ray.max_failures": 2})
+                      harness=Harness(fault_rate=rate, fault_kinds=("raise", "kill"), fault_seed=seed),
+                      **{"ray.max_failures": 2})
     started = time.perf_counter()
     result = sweeper.run(progress=lambda line: None)
     return sweeper.plan(), result, time.perf_counter() - started

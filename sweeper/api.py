@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.config import SweepConfig, load_config
+from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, make_plan
 from sweeper.results import RunTable
 
@@ -59,8 +60,9 @@ class SweepResult:
 class Sweeper:
     """The public entry point; keyword arguments override the search space."""
 
-    def __init__(self, space: str = "tiny", **overrides: Any):
+    def __init__(self, space: str = "tiny", *, harness: Harness = NO_HARNESS, **overrides: Any):
         self.config: SweepConfig = load_config(space, **overrides)
+        self.harness = harness  # tests and benchmarks only: injected faults and delays (sweeper.faults)
 
     def plan(self) -> Plan:
         return make_plan(self.config)
@@ -76,7 +78,8 @@ class Sweeper:
         try:
             with LibraryLogs(kind="run") as logs:
                 console(f"Ray and MLflow logs: {logs.path}")
-                return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console)
+                return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console,
+                                 harness=self.harness)
         finally:
             getattr(console, "close", lambda: None)()
 
@@ -88,8 +91,8 @@ def train_storage_path(storage_path: str | None) -> str:
     return str((Path(storage_path) if storage_path else Path(".sweeper")).resolve() / "train_results")
 
 
-def trial_config(cfg: SweepConfig) -> dict[str, Any]:
-    """What every trial receives besides its point: the training recipe, the simulation law, faults."""
+def trial_config(cfg: SweepConfig, harness: Harness = NO_HARNESS) -> dict[str, Any]:
+    """What every trial receives besides its point: the training recipe, the simulation law, a test's faults."""
     from sweeper.data.sources import for_trials
     from sweeper.tuning.recipe import recipe_spec
 
@@ -101,8 +104,8 @@ def trial_config(cfg: SweepConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "source": "simulated" if cfg.trainable == "simulated" else "trained",
         "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
-                "delay_s": cfg.simulation.delay_s},
-        "faults": {"rate": cfg.faults.rate, "kinds": list(cfg.faults.kinds), "seed": cfg.faults.seed},
+                "delay_s": harness.delay_s},
+        "faults": harness.faults(),
         "distributed": dataclasses.asdict(cfg.distributed),
         "data": for_trials(dataclasses.asdict(cfg.data)),
         "train_storage_path": train_storage_path(cfg.ray.storage_path),

@@ -124,7 +124,6 @@ class SimulationSection:
         default_factory=lambda: {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
     )
     noise: float = 0.005
-    delay_s: float = 0.0  # seconds each simulated trial sleeps (tests that interrupt a sweep)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,20 +209,6 @@ class DataSection:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaultSection:
-    """Fault injection, for reliability tests and benchmarks only (off by default).
-
-    A trial is hit with probability `rate` (decided by seed and point), on its
-    first attempt only, so a retry recovers it: `raise` raises, `kill` SIGKILLs
-    the trial's worker process, `nan` makes it diverge.
-    """
-
-    rate: float = 0.0
-    kinds: tuple[str, ...] = ("raise",)
-    seed: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
 class TrackingSection:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the SQLite store under ./mlruns
     experiment: str | None = None  # None: "sweeper-<space>"
@@ -251,7 +236,6 @@ class SweepConfig:
     fit: FitSection = field(default_factory=FitSection)
     ray: RaySection = field(default_factory=RaySection)
     tracking: TrackingSection = field(default_factory=TrackingSection)
-    faults: FaultSection = field(default_factory=FaultSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
     data: DataSection = field(default_factory=DataSection)
     tune: TuneSection = field(default_factory=TuneSection)
@@ -514,11 +498,6 @@ def _check_values(cfg: SweepConfig) -> None:
         raise SweeperInputError("training.checkpoint_every", cfg.training.checkpoint_every, "must be >= 0 (0: no trial checkpoints)")
     if cfg.ray.max_failures < 0:
         raise SweeperInputError("ray.max_failures", cfg.ray.max_failures, "must be >= 0")
-    if not 0 <= cfg.faults.rate <= 1:
-        raise SweeperInputError("faults.rate", cfg.faults.rate, "must be a probability in [0, 1]")
-    unknown = [k for k in cfg.faults.kinds if k not in ("raise", "kill", "nan")]
-    if unknown:
-        raise SweeperInputError("faults.kinds", unknown[0], "allowed: raise, kill, nan")
     if cfg.fit.n_bootstrap < 0:
         raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
     if cfg.fit.target_compute is not None and not cfg.fit.target_compute > 0:

@@ -23,6 +23,7 @@ from ray.tune import PlacementGroupFactory
 from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
+from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.ledger import StopRule, SweepLedger
 from sweeper.library_logs import quiet_tune_defaults
@@ -213,21 +214,23 @@ def log_refit(client, parent: str, refit, index: int) -> None:
     client.log_batch(parent, metrics=metrics)
 
 
-def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
+def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None],
+              harness: Harness = NO_HARNESS) -> SweepResult:
     from sweeper.in_process import runs_in_process
 
     # A new sweep that needs Ray starts it (and Ray refuses requests it can never grant) before
     # the MLflow parent run exists, so a bad `ray:` section leaves nothing behind. A simulated
     # sweep runs in this process and needs no Ray at all.
-    started = False if cfg.resume or runs_in_process(cfg) else ensure_ray(cfg)
+    started = False if cfg.resume or runs_in_process(cfg, harness) else ensure_ray(cfg)
     try:
-        return _run_sweep(cfg, plan, sweep_id=sweep_id, progress=progress)
+        return _run_sweep(cfg, plan, sweep_id=sweep_id, progress=progress, harness=harness)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None]) -> SweepResult:
+def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None],
+               harness: Harness) -> SweepResult:
     from sweeper.in_process import run_in_process, runs_in_process
 
     client = client_for(cfg.tracking_uri)
@@ -243,7 +246,7 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
              f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
-    base = trial_config(cfg)
+    base = trial_config(cfg, harness)
     base["faults"]["marker_dir"] = str(Path(".sweeper/faults", sweep_id).resolve())
     searcher, adaptive_candidates = None, None
     if adaptive:
@@ -263,7 +266,7 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
                                warn=progress,
                                # a resumed sweep numbers its refits after the ones already logged
                                log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
-        if runs_in_process(cfg):
+        if runs_in_process(cfg, harness):
             run_in_process(base, todo, session, recorder, searcher and searcher[0])
             recorder.sweep_ended()
         else:

@@ -1,8 +1,9 @@
-"""Injected faults, for reliability tests and `benchmarks/faults.py` only.
+"""Injected faults and delays, for reliability tests and `benchmarks/faults.py` only.
 
-Whether a trial is hit depends only on (seed, point), and only its first
-attempt is hit: a marker file records the attempt, so Tune's retry of the same
-point recovers. Off unless `faults.rate` > 0.
+They are not part of a search space (a user never sees them in the schema or the CLI):
+tests pass a `Harness` to `Sweeper(..., harness=...)`. Whether a trial is hit depends only
+on (seed, point), and only its first attempt is hit: a marker file records the attempt, so
+Tune's retry of the same point recovers.
 """
 
 from __future__ import annotations
@@ -10,11 +11,42 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 
 class InjectedFault(RuntimeError):
     """Raised on purpose by fault injection."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Harness:
+    """What a test injects into a sweep: a trial is hit with probability `fault_rate` on its first attempt
+    (`raise` raises, `kill` SIGKILLs its worker process, `nan` makes it diverge), and each simulated trial
+    sleeps `delay_s` (a test that interrupts a sweep mid-flight)."""
+
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = ("raise",)
+    fault_seed: int = 0
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fault_rate <= 1:
+            raise ValueError(f"fault_rate {self.fault_rate} is not a probability")
+        unknown = set(self.fault_kinds) - {"raise", "kill", "nan"}
+        if unknown:
+            raise ValueError(f"fault kinds {sorted(unknown)}: allowed are raise, kill, nan")
+
+    @property
+    def active(self) -> bool:
+        return self.fault_rate > 0 or self.delay_s > 0
+
+    def faults(self) -> dict:
+        """What trials receive (sweeper.api.trial_config); `marker_dir` is added per sweep."""
+        return {"rate": self.fault_rate, "kinds": list(self.fault_kinds), "seed": self.fault_seed}
+
+
+NO_HARNESS = Harness()
 
 
 def fault_for(faults: dict, point_id: str) -> str | None:

@@ -13,6 +13,7 @@ import itertools
 
 from ray.tune.search import Searcher
 
+from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import PlannedTrial
 from sweeper.session import SweepSession
 from sweeper.simulated import simulated_result
@@ -46,6 +47,6 @@ def run_in_process(base: dict, todo: list[PlannedTrial], session: SweepSession, 
         session.finished(trial_id, config["point"], result)
 
 
-def runs_in_process(cfg) -> bool:
+def runs_in_process(cfg, harness: Harness = NO_HARNESS) -> bool:
     """Simulated, with no fault or delay injected: nothing in the sweep needs a Ray worker."""
-    return (cfg.trainable == "simulated" and cfg.faults.rate <= 0 and not cfg.simulation.delay_s)
+    return cfg.trainable == "simulated" and not harness.active

@@ -4,16 +4,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
-from sweeper.faults import fault_for
+from sweeper.faults import Harness, fault_for
 
 pytestmark = pytest.mark.integration
 SLICES = [4.7e12, 9.4e12, 1.9e13]
 
 
-def sweep(tmp_path, monkeypatch, **overrides):
+def sweep(tmp_path, monkeypatch, harness, **overrides):
     monkeypatch.chdir(tmp_path)
     sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14, slices=SLICES,
-                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0, **overrides)
+                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0, harness=harness, **overrides)
     return sweeper.plan(), sweeper.run(progress=lambda line: None)
 
 
@@ -24,10 +24,9 @@ def children(result):
 
 
 def test_raising_and_killed_trials_are_retried_and_recovered(ray_local, tmp_path, monkeypatch):
-    faults = {"rate": 0.5, "kinds": ["raise", "kill"], "seed": 3}
-    plan, result = sweep(tmp_path, monkeypatch, **{"faults.rate": 0.5, "faults.kinds": ["raise", "kill"], "faults.seed": 3,
-                                                     "ray.max_failures": 1})
-    hit = {t.point_id: fault_for(faults, t.point_id) for t in plan.trials}
+    harness = Harness(fault_rate=0.5, fault_kinds=("raise", "kill"), fault_seed=3)
+    plan, result = sweep(tmp_path, monkeypatch, harness, **{"ray.max_failures": 1})
+    hit = {t.point_id: fault_for(harness.faults(), t.point_id) for t in plan.trials}
     assert {"raise", "kill"} <= set(hit.values())  # both kinds really happened
     runs = children(result)
     assert sorted(runs) == sorted(t.point_id for t in plan.trials)  # one child run per point, no duplicates
@@ -36,10 +35,9 @@ def test_raising_and_killed_trials_are_retried_and_recovered(ray_local, tmp_path
 
 
 def test_failed_and_diverged_trials_are_recorded_and_excluded(ray_local, tmp_path, monkeypatch):
-    faults = {"rate": 0.4, "kinds": ["raise", "nan"], "seed": 11}
-    plan, result = sweep(tmp_path, monkeypatch, **{"faults.rate": 0.4, "faults.kinds": ["raise", "nan"], "faults.seed": 11,
-                                                     "ray.max_failures": 0})
-    hit = {t.point_id: fault_for(faults, t.point_id) for t in plan.trials}
+    harness = Harness(fault_rate=0.4, fault_kinds=("raise", "nan"), fault_seed=11)
+    plan, result = sweep(tmp_path, monkeypatch, harness, **{"ray.max_failures": 0})
+    hit = {t.point_id: fault_for(harness.faults(), t.point_id) for t in plan.trials}
     runs = children(result)
     assert sorted(runs) == sorted(t.point_id for t in plan.trials)  # the sweep went on past every fault
     for point, kind in hit.items():
@@ -60,9 +58,9 @@ def test_a_killed_training_trial_resumes_from_its_checkpoint(ray_local, tmp_path
     monkeypatch.chdir(tmp_path)
     sweeper = Sweeper("tiny", kind="dense_text", trainable="torch", design="grid", budget=2e11, slices=[3e10],
                       sizes=["tiny-1", "tiny-2", "tiny-3"], tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0,
+                      harness=Harness(fault_rate=1.0, fault_kinds=("kill",)),
                       **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 20,
-                         "training.eval_batches": 1, "training.checkpoint_every": 20,
-                         "faults.rate": 1.0, "faults.kinds": ["kill"], "ray.max_failures": 1})
+                         "training.eval_batches": 1, "training.checkpoint_every": 20, "ray.max_failures": 1})
     plan = sweeper.plan()
     assert all(t.steps > 40 for t in plan.trials)  # a checkpoint at step 20 lies well inside every run
     result = sweeper.run(progress=lambda line: None)

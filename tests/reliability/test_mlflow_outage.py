@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
+from sweeper.faults import Harness
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def test_results_written_after_the_server_returns(ray_local, mlflow_server, tmp_
     monkeypatch.chdir(tmp_path)
     sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14,
                       slices=[4.7e12, 9.4e12, 1.9e13], tracking_uri=mlflow_server.url, experiment="outage",
-                      n_bootstrap=0, **{"simulation.delay_s": 0.7, "ray.max_concurrent_trials": 1})
+                      n_bootstrap=0, harness=Harness(delay_s=0.7), **{"ray.max_concurrent_trials": 1})
     plan = sweeper.plan()
     events = []
 
