@@ -9,6 +9,7 @@ with an error naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import typing
@@ -368,7 +369,10 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - fields)
     if unknown:
-        raise SweeperInputError(f"{prefix}{unknown[0]}", raw[unknown[0]], f"unknown key; allowed keys: {sorted(fields)}")
+        close = difflib.get_close_matches(str(unknown[0]), sorted(fields), n=1)
+        hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
+        raise SweeperInputError(f"{prefix}{unknown[0]}", raw[unknown[0]],
+                                f"unknown key; {hint}allowed keys: {sorted(fields)}")
     kwargs = {name: _convert(hints[name], value, f"{prefix}{name}") for name, value in raw.items()}
     return cls(**kwargs)
 

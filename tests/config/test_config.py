@@ -48,8 +48,9 @@ def test_tracking_uri_honours_environment(monkeypatch):
 @pytest.mark.parametrize(
     "text, field, words",
     [
-        ("budgt: 1e12\n", "budgt", "unknown key"),
+        ("budgt: 1e12\n", "budgt", "unknown key; did you mean 'budget'?"),
         ("model:\n  kind: dense_text\n  layers: 4\n", "model.layers", "unknown key"),
+        ("training:\n  checkpoint_evry: 10\n", "training.checkpoint_evry", "did you mean 'training.checkpoint_every'?"),
         ("budget: -5\n", "budget", "positive"),
         ("budget: lots\n", "budget", "number"),
         ("budget: .nan\n", "budget", "finite"),
