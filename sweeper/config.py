@@ -186,7 +186,8 @@ class DataSection:
     .txt/.json per key), captions tokenized with `tokenizer` (None: the generated data's characters).
     `obelics`: interleaved image-text documents, rows of `texts` and `images` (bytes) lists aligned by
     position, in parquet/jsonl/arrow files at `path`, read with `datasets`, tokenized like captions.
-    Held out for validation: the data at `val_path`, else the last `val_sequences` windows (pairs) of `path`.
+    Held out for validation: the data at `val_path`, else the last `val_sequences` windows (pairs,
+    documents) of `path`.
     `mixture`: each target (caption, interleaved, text) from its own section in `targets`, weighed by
     training.mixture and validated on its own held-out data; `tokenizer` and `cache_dir` apply to all.
     """
