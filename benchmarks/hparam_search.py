@@ -58,7 +58,7 @@ def main() -> None:
     common = {"kind": "early_fusion", "seed": args.seed, "budget": 1e16, "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
               "ray.storage_path": f"{tmp}/ray", "training.recipe": "paper", "training.eval_every": 20,
               "training.eval_batches": 2, "budgets.min_tokens_per_param": 0.5,
-              "tune.sizes": args.sizes.split(","), "tune.tokens_per_param": args.tokens_per_param, "tune.n_bootstrap": 100}
+              "tune.sizes": args.sizes.split(","), "tune.tokens_per_param": args.tokens_per_param, "fit.n_bootstrap": 100}
     grid_lrs = [float(f"{v:.4g}") for v in np.geomspace(args.lo, args.hi, args.grid)]
     grid_cfg = load_config("tiny", **common, **{
         "tune.space": {"lr": {"dist": "choice", "values": grid_lrs}}, "tune.sampler": "BruteForceSampler",
