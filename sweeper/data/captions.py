@@ -25,6 +25,7 @@ import numpy as np
 
 from sweeper.data.files import find_files
 from sweeper.data.packing import decode_image
+from sweeper.data.shards import epoch_order
 from sweeper.errors import SweeperInputError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -134,12 +135,5 @@ class CaptionShards:
         for k in range(len(self.pairs)):
             self.pixels(k)
 
-    def order(self, seed: int, epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, epoch, 11]).permutation(self.n_train)
-
     def indices(self, seed: int, start: int = 0) -> Iterator[int]:
-        epoch, i = divmod(int(start), self.n_train)
-        while True:
-            for k in self.order(seed, epoch)[i:]:
-                yield int(k)
-            epoch, i = epoch + 1, 0
+        return epoch_order(self.n_train, seed, start, salt=11)

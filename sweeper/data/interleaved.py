@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
-
 from sweeper.data.packing import decode_image
+from sweeper.data.shards import epoch_order
 from sweeper.data.text_corpus import builder_for, corpus_files
 from sweeper.errors import SweeperInputError
 
@@ -70,8 +69,4 @@ class InterleavedDocs:
             self.document(k)
 
     def indices(self, seed: int, start: int = 0) -> Iterator[int]:
-        epoch, i = divmod(int(start), self.n_train)
-        while True:
-            for k in np.random.default_rng([seed, epoch, 13]).permutation(self.n_train)[i:]:
-                yield int(k)
-            epoch, i = epoch + 1, 0
+        return epoch_order(self.n_train, seed, start, salt=13)

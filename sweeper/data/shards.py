@@ -103,17 +103,21 @@ class TokenShards:
         offset = (k - int(self.starts[shard])) * (self.seq_len + 1)
         return np.asarray(self.shards[shard].tokens[offset:offset + self.seq_len + 1], dtype=np.int64)
 
-    def order(self, seed: int, epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, epoch, 7]).permutation(self.n_windows)
-
     def samples(self, seed: int, start: int = 0) -> Iterator[np.ndarray]:
         """Sample `start`, `start`+1, ... of the seeded stream (epochs follow one another)."""
-        epoch, i = divmod(int(start), self.n_windows)
-        while True:
-            perm = self.order(seed, epoch)
-            for k in perm[i:]:
-                yield self.window(int(k))
-            epoch, i = epoch + 1, 0
+        for k in epoch_order(self.n_windows, seed, start, salt=7):
+            yield self.window(k)
+
+
+def epoch_order(n: int, seed: int, start: int = 0, *, salt: int) -> Iterator[int]:
+    """Item `start`, `start`+1, ... of an endless stream over range(n): each epoch a permutation drawn from
+    (seed, epoch, salt), so position k is computed directly and a restarted reader resumes exactly there.
+    Each reader passes its own salt, so two readers of one seed do not share an order."""
+    epoch, i = divmod(int(start), n)
+    while True:
+        for k in np.random.default_rng([seed, epoch, salt]).permutation(n)[i:]:
+            yield int(k)
+        epoch, i = epoch + 1, 0
 
 
 def text_batch(windows: list[np.ndarray], image) -> dict:
