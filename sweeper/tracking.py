@@ -283,8 +283,9 @@ class TrialRecorder(DriverOnly, Callback):
 def data_params(config: dict, point: dict) -> dict:
     """What a trial trained on: the source, its files and tokenizer, and the vocabulary the model embeds."""
     data = config.get("data") or {}
-    keys = ("source", "path", "dataset", "tokenizer") if data.get("source", "generated") != "generated" else ("source",)
-    out = {f"data.{k}": data.get(k) for k in keys if data.get(k)} or {"data.source": "generated"}
+    out = {"data.source": data.get("source", "generated")}
+    if out["data.source"] != "generated":
+        out.update({f"data.{k}": data[k] for k in ("path", "dataset", "tokenizer") if data.get(k)})
     for target, sub in (data.get("targets") or {}).items():  # a mixture: each target's source and files
         out.update({f"data.{target}.{k}": sub[k] for k in ("source", "path", "dataset") if sub.get(k)})
     if point.get("vocab_size"):

@@ -242,7 +242,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
                        wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,
-                       n_image_tokens=batches.counts.image, n_scored_tokens=batches.counts.scored, flops_at=tuple(batches.flops_at))
+                       n_image_tokens=batches.counts.image, n_scored_tokens=batches.counts.scored,
+                       flops_at=tuple(batches.flops_at))
 
 
 def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str,
