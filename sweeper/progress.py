@@ -49,17 +49,6 @@ class ConsoleProgress:
             self._status = ""
 
 
-def exponents_text(fit) -> str:
-    parts = []
-    for name in ("alpha", "beta", "a", "b"):
-        value = {**fit.params, **fit.derived}.get(name)
-        if value is None:
-            continue
-        shown = fit.ci_text(name, ".3f")
-        parts.append(f"{name}={value:.3f}" + (f" {shown}" if shown else ""))
-    return " ".join(parts) + ("" if fit.identified else " (not identified)")
-
-
 def duration_text(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "?"

@@ -166,7 +166,7 @@ def format_ci_cell(value, ci, identified: bool = True) -> str:
     and 'not identified' instead of an interval for a fit that cannot pin its parameters down."""
     if value is None or not math.isfinite(value):
         return "-"
-    return human_ci(value, ci) if identified else f"{human(value)} (not identified)"
+    return human_ci(value, ci) if identified else "not identified"
 
 
 def fits_table(fits: list[KindTargetFits]) -> pd.DataFrame:

@@ -52,21 +52,19 @@ GREEK = {"alpha": "α", "beta": "β"}
 
 def law_line(fit) -> str:
     """The fitted law in one line: its form, the headline values with their CIs, or why there is none."""
-    from sweeper.numbers import human, human_ci
+    from sweeper.numbers import human_ci
 
     if fit is None:
         return "no fit: not enough finished runs to identify the law"
     form = LAW_FORMS.get(fit.law, fit.law)
     values = {**fit.params, **fit.derived}
     identified = getattr(fit, "identified", True)
-    names = [n for n in LINE_NAMES if n in values] or list(fit.params)[:5]
-    shown = ", ".join(f"{GREEK.get(n, n)} = " + (human(values[n]) if not identified else
-                                                 human_ci(values[n], fit.ci.get(n))) for n in names)
-    line = f"{form}: {shown} ({fit.n_runs} runs)"
-    if not identified:
+    if not identified:  # no number: these would read as an answer
         reasons = "; ".join(getattr(fit, "warnings", ()) or ())
-        line += " - not identified" + (f": {reasons}" if reasons else "")
-    return line
+        return f"{form}: not identified ({fit.n_runs} runs)" + (f": {reasons}" if reasons else "")
+    names = [n for n in LINE_NAMES if n in values] or list(fit.params)[:5]
+    shown = ", ".join(f"{GREEK.get(n, n)} = " + human_ci(values[n], fit.ci.get(n)) for n in names)
+    return f"{form}: {shown} ({fit.n_runs} runs)"
 
 
 def sweep_description(*, space: str, design: str, trainable: str, budget: float, kind: str, target: str,

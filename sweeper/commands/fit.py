@@ -78,6 +78,9 @@ def format_table(result) -> str:
     rows = list(result.params.items()) + [(k, v) for k, v in result.derived.items()
                                           if not k.endswith("_regression")]
     for name, value in rows:
+        if not result.trusted(name):  # the optimiser's value is in --format json, not shown as an answer
+            lines.append(f"{name:<16}{'not identified':>14}")
+            continue
         std = result.std.get(name)
         std_s = f"{std:12.4g}" if std is not None and np.isfinite(std) else " " * 12
         lines.append(f"{name:<16}{value:14.6g}{std_s}   {result.ci_text(name)}")

@@ -54,6 +54,11 @@ class FitResult:
         lo, hi = self.ci[name]
         return 0.5 * (hi - lo)
 
+    def trusted(self, name: str) -> bool:
+        """Whether `name` may be printed for people: the fit is identified and `name` is not among the
+        quantities it leaves without an interval. Otherwise tables say "not identified", not a number."""
+        return self.identified and name not in self.unidentified
+
     def ci_text(self, name: str, spec: str = ".4g") -> str:
         """'[lo, hi]', 'not identified', or '' when there is no bootstrap interval."""
         if name in self.unidentified:

@@ -63,6 +63,20 @@ def test_table_output_of_a_degenerate_fit_says_not_identified(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "NOT IDENTIFIED" in out and "not identified" in out
     assert "minimum inside its sizes" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line and line[0].isalpha()}
+    for name in ("alpha", "beta"):  # no number that could be read as the answer
+        assert rows[name] == ["not", "identified"], rows[name]
+
+
+def test_summary_of_an_unidentified_fit_shows_no_exponent():
+    from sweeper.fit import fit_law
+    from sweeper.summary import law_line
+
+    fit = fit_law(_rising_with_n(), grid="coarse", n_bootstrap=10)
+    line = law_line(fit)
+    assert not fit.identified and "not identified" in line
+    shown, _, reasons = line.partition(" runs): ")  # the reasons may quote the offending value
+    assert "α =" not in shown and "β =" not in shown and "not identified" in shown and reasons
 
 
 @pytest.mark.parametrize("design", ["isoflop", "tokens"])
