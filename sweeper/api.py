@@ -9,7 +9,6 @@ starts, so a mistyped key or a budget that cannot fill a slice costs nothing.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,15 +98,15 @@ def trial_config(cfg: SweepConfig, harness: Harness = NO_HARNESS) -> dict[str, A
     # hparams carries recipe/recipe_run, so every trial's MLflow run records them (hp.recipe);
     # "recipe" holds what the trainable needs to apply it per point (fitted laws inlined).
     return {
-        "hparams": dataclasses.asdict(cfg.training),
+        "hparams": cfg.training.model_dump(),
         "recipe": recipe_spec(cfg),
         "seed": cfg.seed,
         "source": "simulated" if cfg.trainable == "simulated" else "trained",
         "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
                 "delay_s": harness.delay_s},
         "faults": harness.faults(),
-        "distributed": dataclasses.asdict(cfg.distributed),
-        "data": for_trials(dataclasses.asdict(cfg.data)),
+        "distributed": cfg.distributed.model_dump(),
+        "data": for_trials(cfg.data.model_dump()),
         "train_storage_path": train_storage_path(cfg.ray.storage_path),
         "max_failures": cfg.ray.max_failures,  # also the worker-group restarts of a distributed trial
     }

@@ -1,220 +1,230 @@
-"""Sweep configuration: frozen keyword-only dataclasses, loaded from YAML.
+"""The search-space schema: frozen pydantic models, loaded from YAML.
 
-A search space in `search_spaces/NAME.yaml` is read with `yaml.safe_load`,
-then overridden from `Sweeper(**kwargs)` or CLI flags. Every key is checked
-against the dataclass fields, so a typo or a bad value fails before Ray starts,
-with an error naming the key, the value and what is allowed.
+A search space in `search_spaces/NAME.yaml` is read with `yaml.safe_load` (merged over the space
+it `extends`), then overridden from `Sweeper(**kwargs)` or CLI flags. Every key, type and range is
+declared once here; `sweeper schema` prints it as JSON Schema, and the training loop's
+hyperparameters (TrainHParams) are its `training` section. A typo or a bad value fails before Ray
+starts with SweeperInputError: the dotted key, the value, what is allowed, and a close match.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import math
 import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SweeperInputError
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
-
-@dataclass(frozen=True, kw_only=True)
-class ModelSection:
-    kind: str = "dense_text"
-    ladder: str = "tiny"
-    sizes: tuple[str, ...] = ()  # empty: every size of the ladder
-    # Embedding rows. 0: the ladder's, or with data.tokenizer its vocabulary rounded up to a multiple of 64.
-    vocab_size: int = 0
+Positive = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+Mixture = tuple[float, float, float]
+TARGET_NAMES = ("caption", "interleaved", "text")
 
 
-@dataclass(frozen=True, kw_only=True)
-class BudgetSection:
-    """isoFLOP slices: explicit `slices`, or `n_slices` geometric budgets `ratio` apart.
-
-    With no explicit slices, the largest slice is the largest one for which the
-    initial grid fits in the sweep's total budget.
-    """
-
-    slices: tuple[float, ...] = ()
-    n_slices: int = 3
-    ratio: float = 3.0
-    min_tokens_per_param: float = 2.0
-    max_tokens_per_param: float = 2000.0
-    min_steps: int = 20
+def key(default: Any, doc: str, **constraints: Any) -> Any:
+    """A schema field: its default, what it means (units included) and its allowed range."""
+    return Field(default, description=doc, **constraints)
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrainingSection:
-    lr: float = 3e-3
-    batch_size: int = 16
-    warmup_frac: float = 0.05
-    cooldown_frac: float = 0.2
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    mixture: tuple[float, float, float] = (0.45, 0.45, 0.10)  # caption, interleaved, text
-    vision_lr_mult: float = 0.1
-    aux_loss_weight: float = 0.01
-    eval_every: int = 50
-    eval_batches: int = 4
-    # steps between trial checkpoints (Tune retries and Ray Train restarts resume from the last); 0: none
-    checkpoint_every: int = 250
-    # Cooldown branching: each trial continues its size's shared warmup-stable run
-    # (snapshots in `branch_store`, default ./.sweeper/stable; shared storage on a cluster)
-    # and trains only its own cooldown plus the stable steps no shorter point needed.
-    branching: bool = False
-    branch_store: str | None = None
-    # Where each trial's lr, batch and warmup come from: these fixed values, the
-    # reference's Table 6 ("paper"; the tiny ladder's hand recipe for tiny sizes), or a
-    # hyperparameter law fitted by `sweeper tune` ("fitted", from MLflow run `recipe_run`).
-    recipe: Literal["fixed", "paper", "fitted"] = "fixed"
-    recipe_run: str | None = None
+class Section(BaseModel):
+    """Frozen and closed: an unknown key is an error, not a silently ignored setting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    def replace(self, **changes: Any):
+        """A copy with `changes`, validated like the original."""
+        return type(self)(**{**dict(self), **changes})
 
 
-@dataclass(frozen=True, kw_only=True)
-class DimensionSection:
-    """One hyperparameter dimension of a `tune.space`: a distribution and its bounds.
-
-    loguniform/uniform: low <= x <= high (floats); int/logint: whole numbers,
-    both bounds included; choice: one of `values`.
-    """
-
-    dist: Literal["loguniform", "uniform", "int", "logint", "choice"] | None = None
-    low: float | None = None
-    high: float | None = None
-    values: tuple[Any, ...] = ()
+class ModelSection(Section):
+    kind: str = key("dense_text", "model kind from the registry: dense_text, early_fusion, late_fusion, moe")
+    ladder: str = key("tiny", "size ladder: tiny (CPU) or paper (the reference's 275M-3.7B)")
+    sizes: tuple[str, ...] = key((), "ladder sizes to sweep; empty: all")
+    vocab_size: Count = key(0, "embedding rows; 0: the ladder's, or data.tokenizer's vocabulary rounded up to 64")
 
 
-@dataclass(frozen=True, kw_only=True)
-class TuneSection:
+class BudgetSection(Section):
+    """isoFLOP slices: explicit `slices`, or `n_slices` budgets `ratio` apart, the largest the biggest
+    for which the initial grid fits in the sweep's budget."""
+
+    slices: tuple[Positive, ...] = key((), "slice budgets in FLOPs; empty: n_slices geometric ones")
+    n_slices: PositiveInt = key(3, "number of geometric slices")
+    ratio: float = key(3.0, "FLOP ratio between neighbouring slices", gt=1)
+    min_tokens_per_param: Positive = key(2.0, "fewest training tokens per parameter of a point")
+    max_tokens_per_param: Positive = key(2000.0, "most training tokens per parameter of a point")
+    min_steps: PositiveInt = key(20, "fewest optimizer steps of a point")
+
+
+class TrainHParams(Section):
+    """How one trial trains: the `training` section, and what the loop reads."""
+
+    lr: Positive = key(3e-3, "peak learning rate")
+    batch_size: PositiveInt = key(16, "sequences per optimizer step")
+    warmup_frac: Fraction = key(0.05, "warmup as a fraction of the steps")
+    warmup_steps: Count | None = key(None, "warmup in steps, instead of warmup_frac (the paper's 1k/2.5k/5k)")
+    cooldown_frac: Fraction = key(0.2, "1-sqrt cooldown as a fraction of the steps (the paper: 0.2)")
+    weight_decay: float = key(1e-4, "fully decoupled AdamW weight decay", ge=0)
+    betas: tuple[float, float] = key((0.9, 0.95), "AdamW betas")
+    grad_clip: float = key(1.0, "gradient-norm clip", ge=0)
+    mixture: Mixture = key((0.45, 0.45, 0.10), "weights of the caption, interleaved and text data")
+    vision_lr_mult: float = key(0.1, "late fusion: the vision encoder's LR is lr times this", ge=0)
+    aux_loss_weight: float = key(0.01, "MoE load-balancing loss weight", ge=0)
+    eval_every: PositiveInt = key(50, "steps between validation evaluations")
+    eval_batches: PositiveInt = key(4, "validation batches per evaluation and target")
+    eval_batch_size: PositiveInt | None = key(None, "sequences per validation batch; None: batch_size")
+    checkpoint_every: Count = key(250, "steps between trial checkpoints (Tune retries resume there); 0: none")
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.warmup_frac + self.cooldown_frac >= 1:
+            raise SweeperInputError("training.cooldown_frac", self.cooldown_frac,
+                                    "warmup_frac + cooldown_frac must be below 1")
+        if min(self.mixture) < 0 or sum(self.mixture) <= 0:
+            raise SweeperInputError("training.mixture", list(self.mixture),
+                                    "weights (caption, interleaved, text) must be >= 0 and not all zero")
+        return self
+
+
+class TrainingSection(TrainHParams):
+    branching: bool = key(False, "each trial continues its size's shared warmup-stable run and trains only "
+                          "its own cooldown (snapshots in branch_store)")
+    branch_store: str | None = key(None, "where stable-run snapshots live; None: ./.sweeper/stable (shared "
+                                   "storage on a cluster)")
+    recipe: Literal["fixed", "paper", "fitted"] = key("fixed", "lr, batch and warmup from these values, the "
+                                                      "reference's Table 6, or the laws of a `sweeper tune` run")
+    recipe_run: str | None = key(None, "recipe: fitted: the MLflow run id of the `sweeper tune` job")
+
+
+class DimensionSection(Section):
+    """One tuned hyperparameter: loguniform/uniform take low <= x <= high; int/logint whole numbers,
+    both bounds included; choice one of `values`."""
+
+    dist: Literal["loguniform", "uniform", "int", "logint", "choice"] | None = key(None, "distribution")
+    low: float | None = key(None, "lower bound")
+    high: float | None = key(None, "upper bound")
+    values: tuple[Any, ...] = key((), "choice: the values")
+
+
+class TuneSection(Section):
     """`sweeper tune`: a hyperparameter search per rung, and hyperparameter laws across rungs."""
 
-    space: dict[str, DimensionSection] = field(default_factory=dict)
-    sampler: str = "TPESampler"  # any optuna.samplers class that takes only a seed
-    n_trials: int = 12  # per rung
-    # Random proposals before a model-based sampler (TPE, GP, CMA-ES) starts modelling; 0: a
-    # third of n_trials, at least 3 (Optuna's default of 10 makes a 10-trial TPE pure random search).
-    n_startup_trials: int = 0
-    scheduler: Literal["asha", "none"] = "asha"
-    time_attr: Literal["tokens", "step"] = "tokens"
-    grace_frac: float = 0.2  # ASHA's first decision after this fraction of a rung's tokens
-    reduction_factor: float = 3.0
-    # ASHA decides on the loss of a short cooldown branched off each trial at its milestones
-    # (sweeper.train.loop.cooled_metrics): mid-run WSD losses at peak LR favour small LRs.
-    cooled_decisions: bool = True
-    rungs: Literal["ladder", "plan"] = "ladder"  # one point per size at tokens_per_param, or the isoFLOP plan's points
-    sizes: tuple[str, ...] = ()  # empty: every size of the model section
-    tokens_per_param: float = 20.0
-    scale_with: Literal["C", "N"] = "C"  # the x of the fitted hyperparameter laws
-    near_optimal: float = 0.01  # trials within this relative loss of a rung's best are near-optimal
-    mixtures: tuple[str, ...] = ()  # a mixture sweep: one isoFLOP sweep per named mixture
+    space: dict[str, DimensionSection] = key({}, "tuned hyperparameters by name (lr, batch_tokens, ...)")
+    sampler: str = key("TPESampler", "an optuna.samplers class that takes only a seed")
+    n_trials: PositiveInt = key(12, "trials per rung")
+    n_startup_trials: Count = key(0, "random proposals before a model-based sampler models; 0: a third of "
+                                  "n_trials, at least 3")
+    scheduler: Literal["asha", "none"] = key("asha", "early stopping of poor trials")
+    time_attr: Literal["tokens", "step"] = key("tokens", "ASHA's clock")
+    grace_frac: float = key(0.2, "ASHA's first decision after this fraction of a rung's tokens", gt=0, le=1)
+    reduction_factor: float = key(3.0, "ASHA keeps 1/this of the trials at each milestone", gt=1)
+    cooled_decisions: bool = key(True, "ASHA decides on a short cooldown branched off each trial (mid-run "
+                                 "losses at peak LR favour small LRs)")
+    rungs: Literal["ladder", "plan"] = key("ladder", "one point per size at tokens_per_param, or the plan's")
+    sizes: tuple[str, ...] = key((), "sizes to tune; empty: the model section's")
+    tokens_per_param: Positive = key(20.0, "training tokens per parameter of a ladder rung")
+    scale_with: Literal["C", "N"] = key("C", "the x of the fitted hyperparameter laws")
+    near_optimal: Positive = key(0.01, "trials within this relative loss of a rung's best are near-optimal")
+    mixtures: tuple[Any, ...] = key((), "a mixture sweep: one isoFLOP sweep per mixture (45-45-10 or weights)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class SimulationSection:
-    """The simulated trainable: loss from a known law plus multiplicative noise."""
+class SimulationSection(Section):
+    """The labelled simulated trainable: loss from a known law plus multiplicative noise."""
 
-    law: str = "chinchilla"
-    params: dict[str, float] = field(
-        default_factory=lambda: {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
-    )
-    noise: float = 0.005
+    law: str = key("chinchilla", "the law the simulated losses follow")
+    params: dict[str, float] = key({"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
+                                   "its parameters (from the command line: E=1.9,A=400,...)")
+    noise: float = key(0.005, "standard deviation of the log loss", ge=0)
 
-
-@dataclass(frozen=True, kw_only=True)
-class FitSection:
-    law: str = "chinchilla"
-    n_bootstrap: int = 50
-    target: str = "loss"
-    watch: tuple[str, ...] = ("a", "b")
-    target_ci: float = 0.02
-    patience: int = 2
-    # The compute the law will be used at. Every fit then carries log_L_opt, the log of the
-    # predicted compute-optimal loss there; watch it to stop only once that prediction is
-    # pinned too (a, b can converge on cheap points that extrapolate badly).
-    target_compute: float | None = None
+    @field_validator("params", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return dict(part.split("=", 1) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise SweeperInputError("simulation.params", value, "write it as KEY=VALUE pairs separated by "
+                                    "commas") from None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RaySection:
-    address: str | None = None  # None: start a local Ray; "auto": join the cluster
-    max_concurrent_trials: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    # Tune's trial state and Ray Train's checkpoints; None: ./.sweeper/ray_results and ./.sweeper/train_results
-    # (on a multi-node cluster a path every node sees: NFS, s3://)
-    storage_path: str | None = None
-    # retries of a crashed trial (Tune FailureConfig) and of a distributed trial's worker group (Ray Train),
-    # from its last checkpoint; a trial that still fails is recorded failed
-    max_failures: int = 1
-    dashboard: bool = False  # local Ray only; it binds to dashboard_host
-    dashboard_host: str = "127.0.0.1"
+class FitSection(Section):
+    law: str = key("chinchilla", "the law fitted to the trials")
+    n_bootstrap: Count = key(50, "bootstrap refits behind each confidence interval")
+    target: str = key("loss", "the metric fitted")
+    watch: tuple[str, ...] = key(("a", "b"), "quantities whose 95% CI half-widths decide convergence")
+    target_ci: Positive = key(0.02, "stop once every watched CI half-width is at most this")
+    patience: PositiveInt = key(2, "consecutive converged refits before stopping")
+    target_compute: Positive | None = key(None, "FLOPs the law will be used at: fits add log_L_opt, the "
+                                          "predicted optimal loss there")
 
 
-@dataclass(frozen=True, kw_only=True)
-class DistributedSection:
-    """Trials at or above `min_params_for_distributed` train as a Ray Train TorchTrainer
-    with DeepSpeed ZeRO; smaller ones keep the single-process path."""
-
-    enabled: bool = False
-    workers: int = 2
-    zero_stage: int = 0
-    use_gpu: bool = False  # bf16 + NCCL on GPU; fp32 + gloo on CPU
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 1.0  # only when use_gpu
-    micro_batch_size: int = 0  # sequences per worker per micro-step; 0: the whole per-worker share
-    min_params_for_distributed: int = 0  # N at and above which a trial goes distributed
+class RaySection(Section):
+    address: str | None = key(None, 'None: start a local Ray; "auto": join the cluster')
+    max_concurrent_trials: PositiveInt = key(2, "trials running at once")
+    cpus_per_trial: Positive = key(1.0, "CPUs each trial reserves")
+    gpus_per_trial: float = key(0.0, "GPUs each trial reserves (and trains on)", ge=0)
+    storage_path: str | None = key(None, "Tune state and Train checkpoints; None: ./.sweeper (on a multi-node "
+                                   "cluster a path every node sees: NFS, s3://)")
+    max_failures: Count = key(1, "retries of a crashed trial from its last checkpoint; then recorded failed")
+    dashboard: bool = key(False, "local Ray only: start the dashboard on dashboard_host")
+    dashboard_host: str = key("127.0.0.1", "the dashboard's bind address")
 
 
-@dataclass(frozen=True, kw_only=True)
-class DataSection:
-    """Where trials' training data comes from.
+class DistributedSection(Section):
+    """Trials of N >= min_params_for_distributed train as a Ray Train TorchTrainer with DeepSpeed ZeRO."""
 
-    `generated` (the default): procedural image-caption, interleaved and text documents, nothing
-    on disk. `token_shards`: pre-tokenized text, flat uint16/uint32 `.bin` arrays (the nanoGPT /
-    Megatron convention) at `path`: one file, a folder of them or a glob, local or any fsspec URL.
-    `hf_text`: the `text_field` column of a Hugging Face `datasets` source (jsonl/parquet/text/csv/
-    arrow files at `path`, or the hub dataset `dataset` where the cluster is online), tokenized with
-    the `tokenizers` file `tokenizer` into token shards cached under `cache_dir`.
-    `webdataset`: image-caption pairs in tar shards at `path` (img2dataset's layout: .jpg/.png with
-    .txt/.json per key), captions tokenized with `tokenizer` (None: the generated data's characters).
-    `obelics`: interleaved image-text documents, rows of `texts` and `images` (bytes) lists aligned by
-    position, in parquet/jsonl/arrow files at `path`, read with `datasets`, tokenized like captions.
-    Held out for validation: the data at `val_path`, else the last `val_sequences` windows (pairs,
-    documents) of `path`.
-    `mixture`: each target (caption, interleaved, text) from its own section in `targets`, weighed by
-    training.mixture and validated on its own held-out data; `tokenizer` and `cache_dir` apply to all.
-    """
-
-    source: Literal["generated", "token_shards", "hf_text", "webdataset", "obelics", "mixture"] = "generated"
-    path: str | None = None
-    dtype: Literal["uint16", "uint32"] = "uint16"
-    val_path: str | None = None
-    val_sequences: int = 64
-    dataset: str | None = None  # hf_text: a datasets builder (json, parquet...) or hub name; None: from `path`
-    text_field: str = "text"
-    split: str = "train"  # hf_text from the hub
-    tokenizer: str | None = None  # hf_text: a tokenizer.json (`sweeper tokenizer` trains one)
-    cache_dir: str | None = None  # hf_text: where tokenized shards are kept; None: ./.sweeper/tokenized
-    # webdataset/obelics: an image that does not decode is skipped and counted, or (error) fails the plan naming it
-    bad_images: Literal["skip", "error"] = "skip"
-    targets: dict[str, DataSection] = field(default_factory=dict)  # source: mixture
-    # DataLoader processes building each trial's training batches (sweeper.data.loader); 0: in the trial's
-    # process (CPU trials, whose cores train). On a GPU node 1-4, and add them to ray.cpus_per_trial.
-    loader_workers: int = 0
+    enabled: bool = key(False, "train large trials with DeepSpeed")
+    workers: PositiveInt = key(2, "Ray Train workers per distributed trial")
+    zero_stage: Literal[0, 1, 2, 3] = key(0, "DeepSpeed ZeRO stage")
+    use_gpu: bool = key(False, "bf16 + NCCL on GPU; fp32 + gloo on CPU")
+    cpus_per_worker: Positive = key(1.0, "CPUs each worker reserves")
+    gpus_per_worker: float = key(1.0, "GPUs each worker reserves (only with use_gpu)", ge=0)
+    micro_batch_size: Count = key(0, "sequences per worker per micro-step; 0: the whole per-worker share")
+    min_params_for_distributed: Count = key(0, "N at and above which a trial goes distributed")
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrackingSection:
-    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the SQLite store under ./mlruns
-    experiment: str | None = None  # None: "sweeper-<space>"
-    outage_timeout_s: float = 600.0  # at the end, how long to wait for an unreachable MLflow before giving up
+class DataSection(Section):
+    """Where trials' data comes from. generated: procedural documents (nothing on disk). token_shards:
+    uint16/uint32 `.bin` token arrays (nanoGPT/Megatron) at `path` (file, folder, glob; local or fsspec).
+    hf_text: the `text_field` column of a `datasets` source (files at `path`, or hub `dataset`),
+    tokenized with `tokenizer` into shards cached in `cache_dir`. webdataset: image-caption tar shards
+    (img2dataset layout). obelics: interleaved documents (rows of `texts` and `images` lists).
+    mixture: each target from its own section in `targets`, weighed by training.mixture. Validation
+    uses `val_path`, else the last `val_sequences` windows (pairs, documents) of `path`."""
+
+    source: Literal["generated", "token_shards", "hf_text", "webdataset", "obelics", "mixture"] = key(
+        "generated", "the kind of data")
+    path: str | None = key(None, "files of the source: a file, a folder or a glob (local or fsspec URL)")
+    dtype: Literal["uint16", "uint32"] = key("uint16", "token_shards: the token id type")
+    val_path: str | None = key(None, "held-out validation data; None: the tail of path")
+    val_sequences: PositiveInt = key(64, "validation windows (pairs, documents) held out from path")
+    dataset: str | None = key(None, "hf_text: a datasets builder (json, parquet...) or hub name")
+    text_field: str = key("text", "hf_text: the text column")
+    split: str = key("train", "hf_text from the hub: the split")
+    tokenizer: str | None = key(None, "a tokenizer.json (`sweeper tokenizer` trains one); None for "
+                                "webdataset/obelics: the generated data's characters")
+    cache_dir: str | None = key(None, "hf_text: tokenized shards; None: ./.sweeper/tokenized")
+    bad_images: Literal["skip", "error"] = key("skip", "an image that does not decode is skipped and "
+                                               "counted, or fails the plan naming it")
+    targets: dict[str, DataSection] = key({}, "mixture: a source per target (caption, interleaved, text)")
+    loader_workers: Count = key(0, "DataLoader processes building batches; 0: in the trial (CPU trials). "
+                                "On a GPU node 1-4, added to ray.cpus_per_trial")
+
+
+class TrackingSection(Section):
+    uri: str | None = key(None, "MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else ./mlruns's SQLite")
+    experiment: str | None = key(None, 'MLflow experiment; None: "sweeper-<space>"')
+    outage_timeout_s: Positive = key(600.0, "at the end, seconds to wait for an unreachable MLflow")
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -222,28 +232,35 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-@dataclass(frozen=True, kw_only=True)
-class SweepConfig:
-    space: str = "tiny"
-    budget: float = 1e13  # total FLOPs the sweep may spend
-    seed: int = 0
-    design: Literal["grid", "adaptive"] = "adaptive"
-    trainable: Literal["torch", "simulated"] = "torch"
-    throughput_flops: float = 2e9  # assumed FLOP/s per trial, for wall-time estimates only
-    resume: bool = False
-    model: ModelSection = field(default_factory=ModelSection)
-    budgets: BudgetSection = field(default_factory=BudgetSection)
-    training: TrainingSection = field(default_factory=TrainingSection)
-    simulation: SimulationSection = field(default_factory=SimulationSection)
-    fit: FitSection = field(default_factory=FitSection)
-    ray: RaySection = field(default_factory=RaySection)
-    tracking: TrackingSection = field(default_factory=TrackingSection)
-    distributed: DistributedSection = field(default_factory=DistributedSection)
-    data: DataSection = field(default_factory=DataSection)
-    tune: TuneSection = field(default_factory=TuneSection)
+class SweepConfig(Section):
+    space: str = key("tiny", "the search space's name")
+    budget: Positive = key(1e13, "total FLOPs the sweep may spend")
+    seed: int = key(0, "seed of the plan, the sampler and every trial's data")
+    design: Literal["grid", "adaptive"] = key("adaptive", "uniform isoFLOP grid, or adaptive placement")
+    trainable: Literal["torch", "simulated"] = key("torch", "real training, or the labelled simulated law")
+    throughput_flops: Positive = key(2e9, "assumed FLOP/s per trial, for wall-time estimates only")
+    resume: bool = key(False, "continue the latest sweep of the experiment")
+    model: ModelSection = ModelSection()
+    budgets: BudgetSection = BudgetSection()
+    training: TrainingSection = TrainingSection()
+    simulation: SimulationSection = SimulationSection()
+    fit: FitSection = FitSection()
+    ray: RaySection = RaySection()
+    tracking: TrackingSection = TrackingSection()
+    distributed: DistributedSection = DistributedSection()
+    data: DataSection = DataSection()
+    tune: TuneSection = TuneSection()
 
-    def __post_init__(self) -> None:
-        _check_values(self)
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise input_error(exc) from None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        _check_consistency(self)
+        return self
 
     @property
     def tracking_uri(self) -> str:
@@ -254,43 +271,37 @@ class SweepConfig:
         return self.tracking.experiment or f"sweeper-{self.space}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def to_yaml(self) -> str:
         """The fully resolved search space, defaults included: `load_config` of it gives this config back
         (credentials in URIs are masked: they are never written)."""
         from sweeper.redaction import redact
 
-        def plain(value):
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-        return yaml.safe_dump(plain(redact(self.to_dict())), sort_keys=False)
+        return yaml.safe_dump(redact(self.model_dump(mode="json")), sort_keys=False)
 
 
-# Flat names accepted by Sweeper(**kwargs) and CLI flags, mapped to their field.
+# Flat names accepted by Sweeper(**kwargs), mapped to their key; FLAGS are the CLI's (--target-ci).
 ALIASES = {
-    "kind": "model.kind",
-    "ladder": "model.ladder",
-    "sizes": "model.sizes",
-    "slices": "budgets.slices",
-    "n_slices": "budgets.n_slices",
-    "lr": "training.lr",
-    "batch_size": "training.batch_size",
-    "mixture": "training.mixture",
-    "sim_law": "simulation.params",
-    "noise": "simulation.noise",
-    "law": "fit.law",
-    "n_bootstrap": "fit.n_bootstrap",
-    "target_ci": "fit.target_ci",
-    "target_compute": "fit.target_compute",
-    "patience": "fit.patience",
-    "ray_address": "ray.address",
-    "max_concurrent_trials": "ray.max_concurrent_trials",
-    "tracking_uri": "tracking.uri",
+    "kind": "model.kind", "ladder": "model.ladder", "sizes": "model.sizes", "slices": "budgets.slices",
+    "n_slices": "budgets.n_slices", "lr": "training.lr", "batch_size": "training.batch_size",
+    "mixture": "training.mixture", "sim_law": "simulation.params", "noise": "simulation.noise",
+    "law": "fit.law", "n_bootstrap": "fit.n_bootstrap", "target_ci": "fit.target_ci",
+    "target_compute": "fit.target_compute", "patience": "fit.patience", "ray_address": "ray.address",
+    "max_concurrent_trials": "ray.max_concurrent_trials", "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
 }
+FLAGS = ("budget", "seed", "design", "trainable", "kind", "sim_law", "noise", "law", "n_bootstrap", "target_ci",
+         "target_compute", "experiment", "ray_address", "max_concurrent_trials")
+
+
+def field_at(dotted: str):
+    """The schema's FieldInfo of a dotted key (or flat alias)."""
+    model, info = SweepConfig, None
+    for part in ALIASES.get(dotted, dotted).split("."):
+        info = model.model_fields[part]
+        model = info.annotation
+    return info
 
 
 def resolve_space_path(space: str | os.PathLike) -> Path:
@@ -312,10 +323,10 @@ def load_config(space: str | os.PathLike = "tiny", **overrides: Any) -> SweepCon
     path = resolve_space_path(space)
     raw = read_space(path)
     raw.setdefault("space", path.stem)
-    for key, value in overrides.items():
+    for name, value in overrides.items():
         if value is not None:
-            _set_dotted(raw, ALIASES.get(key, key), value)
-    return build(SweepConfig, raw, prefix="")
+            _set_dotted(raw, ALIASES.get(name, name), value)
+    return SweepConfig(**raw)
 
 
 def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
@@ -325,8 +336,7 @@ def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise SweeperInputError(str(path), "<YAML>", f"fix the YAML syntax: {exc}") from None
-    if raw is None:
-        raw = {}
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise SweeperInputError(str(path), type(raw).__name__, "a search space must be a YAML mapping of keys")
     base_name = raw.pop("extends", None)
@@ -345,8 +355,8 @@ def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
 
 def _merged(base: dict, own: dict) -> dict:
     out = dict(base)
-    for key, value in own.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    for name, value in own.items():
+        out[name] = _merged(out[name], value) if isinstance(value, dict) and isinstance(out.get(name), dict) else value
     return out
 
 
@@ -361,89 +371,77 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def build(cls: type, raw: Any, prefix: str) -> Any:
-    """Build dataclass `cls` from a mapping, checking keys and converting types."""
-    where = prefix.rstrip(".") or "config"
-    if not isinstance(raw, dict):
-        raise SweeperInputError(where, raw, "expected a mapping of keys")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - fields)
-    if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), sorted(fields), n=1)
-        hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
-        raise SweeperInputError(f"{prefix}{unknown[0]}", raw[unknown[0]],
-                                f"unknown key; {hint}allowed keys: {sorted(fields)}")
-    kwargs = {name: _convert(hints[name], value, f"{prefix}{name}") for name, value in raw.items()}
-    return cls(**kwargs)
+# pydantic's error types, in the words of this project's error contract
+MESSAGES = {
+    "int_from_float": "expected a whole number", "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number", "float_parsing": "expected a number (float)",
+    "float_type": "expected a number (float)", "finite_number": "expected a finite number",
+    "bool_parsing": "expected true or false", "bool_type": "expected true or false",
+    "string_type": "expected a string", "tuple_type": "expected a list", "list_type": "expected a list",
+    "model_type": "expected a mapping of keys", "dict_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+}
 
 
-def _convert(hint: Any, value: Any, name: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, prefix=f"{name}.")
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, name)
-    if origin is Literal:
-        if value not in args:
-            raise SweeperInputError(name, value, f"allowed values: {list(args)}")
-        return value
-    if origin is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise SweeperInputError(name, value, "expected a list")
-        item = args[0]
-        if len(args) > 1 and args[1] is not Ellipsis and len(value) != len(args):
-            raise SweeperInputError(name, value, f"expected a list of {len(args)} values")
-        return tuple(_convert(item, v, f"{name}[{i}]") for i, v in enumerate(value))
-    if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
-        if not isinstance(value, dict):
-            raise SweeperInputError(name, value, "expected a mapping of names to sections")
-        return {str(k): build(args[1], v, prefix=f"{name}.{k}.") for k, v in value.items()}
-    if origin is dict:
-        return _convert_mapping(value, name)
-    return _convert_scalar(hint, value, name)
+def input_error(exc: ValidationError, model: type | None = None) -> SweeperInputError:
+    """The first problem of a ValidationError as SweeperInputError: dotted key, value, what is allowed."""
+    err = exc.errors(include_url=False)[0]
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), SweeperInputError):  # raised by a validator: already in words
+        return ctx["error"]
+    loc, model = list(err["loc"]), model or SweepConfig
+    prefix = "" if model is SweepConfig else f"{model.__name__}."
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        allowed = sorted(_model_at(model, loc[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean '{_dotted([*loc[:-1], close[0]])}'? " if close else ""
+        return SweeperInputError(prefix + _dotted(loc), value, f"unknown key; {hint}allowed keys: {allowed}")
+    if kind == "missing" and loc and isinstance(loc[-1], int):  # a fixed-length list that is too short
+        size = len(typing.get_args(_model_at(model, loc[:-2]).model_fields[loc[-2]].annotation))
+        return SweeperInputError(prefix + _dotted(loc[:-1]), exc.errors()[0].get("input"),
+                                 f"expected a list of {size} values")
+    info = _model_at(model, loc[:-1]).model_fields.get(loc[-1]) if loc and isinstance(loc[-1], str) else None
+    if kind == "too_long":
+        fix = f"expected a list of {ctx['max_length']} values"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        fix = f"must be {_allowed_range(info.metadata if info else [], ctx)}"
+    elif kind == "literal_error":
+        fix = f"allowed values: {ctx['expected']}"
+    else:
+        fix = MESSAGES.get(kind, err["msg"])
+    if info is not None and info.description and kind != "literal_error":
+        fix += f" ({info.description})"
+    return SweeperInputError(prefix + _dotted(loc) if loc else prefix.rstrip(".") or "config", value, fix)
 
 
-def _convert_mapping(value: Any, name: str) -> dict[str, float]:
-    if isinstance(value, str):  # "E=1.9,A=400" from the command line
-        try:
-            value = dict(part.split("=", 1) for part in value.split(",") if part.strip())
-        except ValueError:
-            raise SweeperInputError(name, value, "write it as KEY=VALUE pairs separated by commas") from None
-    if not isinstance(value, dict):
-        raise SweeperInputError(name, value, "expected a mapping of names to numbers")
-    return {str(k).strip(): _convert_scalar(float, v, f"{name}.{k}") for k, v in value.items()}
+def _allowed_range(metadata: list, ctx: dict) -> str:
+    """A field's range in words: "positive", ">= 0", "in [0, 1)" (ctx: the failed bound, for list items)."""
+    bounds = {name: getattr(m, name) for m in metadata for name in ("gt", "ge", "lt", "le")
+              if getattr(m, name, None) is not None} or ctx
+    low = f"[{bounds['ge']:g}" if "ge" in bounds else f"({bounds['gt']:g}" if "gt" in bounds else None
+    high = f"{bounds['lt']:g})" if "lt" in bounds else f"{bounds['le']:g}]" if "le" in bounds else None
+    if low and high:
+        return f"in {low}, {high}"
+    if bounds.get("gt") == 0 and not high:
+        return "positive"
+    words = {"gt": "greater than", "ge": ">=", "lt": "below", "le": "<="}
+    return " and ".join(f"{words[name]} {value:g}" for name, value in bounds.items() if name in words)
 
 
-def _convert_scalar(hint: Any, value: Any, name: str) -> Any:
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise SweeperInputError(name, value, "expected true or false")
-    if hint in (int, float):
-        if isinstance(value, bool):
-            raise SweeperInputError(name, value, f"expected a number ({hint.__name__})")
-        try:
-            number = float(value) if isinstance(value, str) else value
-            if not isinstance(number, (int, float)):
-                raise TypeError
-        except (TypeError, ValueError):
-            raise SweeperInputError(name, value, f"expected a number ({hint.__name__})") from None
-        if not math.isfinite(number):
-            raise SweeperInputError(name, value, "expected a finite number")
-        if hint is int:
-            if number != int(number):
-                raise SweeperInputError(name, value, "expected a whole number")
-            return int(number)
-        return float(number)
-    if hint is str:
-        if not isinstance(value, str) or not value:
-            raise SweeperInputError(name, value, "expected a non-empty string")
-        return value
-    return value
+def _model_at(model: type, loc: list) -> type:
+    """The section (model class) that holds the key at `loc`."""
+    for part in loc:
+        if isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            models = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type)
+                      and issubclass(a, BaseModel)]
+            model = models[0] if models else model
+    return model
+
+
+def _dotted(loc: list) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
 def zero3_desynchronises(zero_stage: int, kind: str, text_weight: float) -> bool:
@@ -453,117 +451,75 @@ def zero3_desynchronises(zero_stage: int, kind: str, text_weight: float) -> bool
     return zero_stage == 3 and kind != "dense_text" and text_weight > 0
 
 
-def _check_values(cfg: SweepConfig) -> None:
-    """Range checks that types alone cannot express."""
-    positive = {
-        "budget": cfg.budget,
-        "throughput_flops": cfg.throughput_flops,
-        "budgets.ratio": cfg.budgets.ratio - 1.0,
-        "budgets.n_slices": cfg.budgets.n_slices,
-        "budgets.min_steps": cfg.budgets.min_steps,
-        "budgets.min_tokens_per_param": cfg.budgets.min_tokens_per_param,
-        "training.lr": cfg.training.lr,
-        "training.batch_size": cfg.training.batch_size,
-        "training.eval_every": cfg.training.eval_every,
-        "training.eval_batches": cfg.training.eval_batches,
-        "ray.max_concurrent_trials": cfg.ray.max_concurrent_trials,
-        "ray.cpus_per_trial": cfg.ray.cpus_per_trial,
-        "fit.target_ci": cfg.fit.target_ci,
-        "fit.patience": cfg.fit.patience,
-    }
-    for name, value in positive.items():
-        if value <= 0:
-            shown = value + 1.0 if name == "budgets.ratio" else value
-            need = "greater than 1" if name == "budgets.ratio" else "positive"
-            raise SweeperInputError(name, shown, f"must be {need}")
-    for i, c in enumerate(cfg.budgets.slices):
-        if c <= 0:
-            raise SweeperInputError(f"budgets.slices[{i}]", c, "slice budgets must be positive FLOPs")
-    if sum(cfg.budgets.slices) > cfg.budget:
-        raise SweeperInputError("budgets.slices", list(cfg.budgets.slices), f"their sum exceeds the total budget {cfg.budget:.3g}; raise --budget or drop slices")
-    if cfg.budgets.max_tokens_per_param <= cfg.budgets.min_tokens_per_param:
-        raise SweeperInputError("budgets.max_tokens_per_param", cfg.budgets.max_tokens_per_param, "must exceed budgets.min_tokens_per_param")
-    _check_fractions(cfg.training)
-    if cfg.simulation.noise < 0:
-        raise SweeperInputError("simulation.noise", cfg.simulation.noise, "must be >= 0")
-    if cfg.distributed.zero_stage not in (0, 1, 2, 3):
-        raise SweeperInputError("distributed.zero_stage", cfg.distributed.zero_stage, "use 0, 1, 2 or 3")
-    if cfg.distributed.workers < 1:
-        raise SweeperInputError("distributed.workers", cfg.distributed.workers, "must be at least 1")
+def _check_consistency(cfg: SweepConfig) -> None:
+    """The rules that tie keys together (each key's own type and range are in the schema)."""
+    budgets, training, fit = cfg.budgets, cfg.training, cfg.fit
+    if sum(budgets.slices) > cfg.budget:
+        raise SweeperInputError("budgets.slices", list(budgets.slices), f"their sum exceeds the total budget "
+                                f"{cfg.budget:.3g}; raise --budget or drop slices")
+    if budgets.max_tokens_per_param <= budgets.min_tokens_per_param:
+        raise SweeperInputError("budgets.max_tokens_per_param", budgets.max_tokens_per_param,
+                                "must exceed budgets.min_tokens_per_param")
     if cfg.distributed.enabled and zero3_desynchronises(cfg.distributed.zero_stage, cfg.model.kind,
-                                                          cfg.training.mixture[2]):  # before any trial starts
+                                                          training.mixture[2]):
         raise SweeperInputError("distributed.zero_stage", 3, f"{cfg.model.kind} skips its image embedding on a "
-                                "text-only micro-batch and ZeRO-3 ranks must call the same modules: use zero_stage 2, "
-                                "or a mixture without text (training.mixture=[c, i, 0])")
-    _check_data(cfg)
-    if cfg.training.branching and cfg.training.cooldown_frac <= 0:
-        raise SweeperInputError("training.cooldown_frac", cfg.training.cooldown_frac,
-                                "cooldown branching needs a cooldown: set it above 0 (the paper uses 0.2) or branching: false")
-    if cfg.training.checkpoint_every < 0:
-        raise SweeperInputError("training.checkpoint_every", cfg.training.checkpoint_every, "must be >= 0 (0: no trial checkpoints)")
-    if cfg.ray.max_failures < 0:
-        raise SweeperInputError("ray.max_failures", cfg.ray.max_failures, "must be >= 0")
-    if cfg.fit.n_bootstrap < 0:
-        raise SweeperInputError("fit.n_bootstrap", cfg.fit.n_bootstrap, "must be >= 0")
-    if cfg.fit.target_compute is not None and not cfg.fit.target_compute > 0:
-        raise SweeperInputError("fit.target_compute", cfg.fit.target_compute, "must be positive FLOPs, or unset")
-    if "log_L_opt" in cfg.fit.watch:
+                                "text-only micro-batch and ZeRO-3 ranks must call the same modules: use "
+                                "zero_stage 2, or a mixture without text (training.mixture=[c, i, 0])")
+    if training.branching and training.cooldown_frac <= 0:
+        raise SweeperInputError("training.cooldown_frac", training.cooldown_frac, "cooldown branching needs a "
+                                "cooldown: set it above 0 (the paper uses 0.2) or branching: false")
+    if training.recipe == "fitted" and not training.recipe_run:
+        raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a "
+                                "`sweeper tune` job")
+    if "log_L_opt" in fit.watch:
         from sweeper.fit.derived import OPTIMUM_LAWS
 
-        if cfg.fit.target_compute is None:
-            raise SweeperInputError("fit.watch", list(cfg.fit.watch), "log_L_opt is the prediction at "
-                                    "fit.target_compute: set --target-compute C (the FLOPs you will train at) or "
-                                    "drop log_L_opt")
-        if cfg.fit.law not in OPTIMUM_LAWS:
-            raise SweeperInputError("fit.watch", list(cfg.fit.watch), f"log_L_opt is defined for the laws "
-                                    f"{', '.join(OPTIMUM_LAWS)}, not fit.law={cfg.fit.law}: change the law or drop log_L_opt")
-    if cfg.training.recipe == "fitted" and not cfg.training.recipe_run:
-        raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job")
-    # The tune-space rules live beside the code that samples from them.
-    from sweeper.tuning.space import check_tune_section
+        if fit.target_compute is None:
+            raise SweeperInputError("fit.watch", list(fit.watch), "log_L_opt is the prediction at "
+                                    "fit.target_compute: set --target-compute C (the FLOPs you will train at) "
+                                    "or drop log_L_opt")
+        if fit.law not in OPTIMUM_LAWS:
+            raise SweeperInputError("fit.watch", list(fit.watch), f"log_L_opt is defined for the laws "
+                                    f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
+                                    "log_L_opt")
+    _check_data(cfg)
+    from sweeper.tuning.space import check_tune_section  # the tune rules live beside the code that samples
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 
 
 # The targets (caption, interleaved, text) each source can supply.
-SOURCE_TARGETS = {"generated": ("caption", "interleaved", "text"), "token_shards": ("text",), "hf_text": ("text",),
+SOURCE_TARGETS = {"generated": TARGET_NAMES, "token_shards": ("text",), "hf_text": ("text",),
                   "webdataset": ("caption",), "obelics": ("interleaved",)}
-TARGET_NAMES = ("caption", "interleaved", "text")
 
 
 def _check_data(cfg: SweepConfig) -> None:
     """What the `data:` section can be checked for without reading it (plan.check_data reads the files)."""
     d = cfg.data
-    if cfg.model.vocab_size < 0:
-        raise SweeperInputError("model.vocab_size", cfg.model.vocab_size, "use 0 (from the ladder or tokenizer) "
-                                "or a positive number of embedding rows")
-    if d.loader_workers < 0:
-        raise SweeperInputError("data.loader_workers", d.loader_workers, "use 0 (batches built in the trial's "
-                                "process) or a number of DataLoader worker processes")
     if d.source == "generated":
         return
+    if cfg.distributed.enabled:
+        raise SweeperInputError("data.source", d.source, "the DeepSpeed path trains on generated data only for "
+                                "now: set distributed.enabled: false or data.source: generated")
     weighted = [t for t, w in zip(TARGET_NAMES, cfg.training.mixture) if w > 0]
     if cfg.model.kind == "dense_text":  # a text-only model trains on text whatever the mixture says
         weighted = ["text"]
     if d.source == "mixture":
         _check_mixture(d, weighted, cfg.training.mixture)
-    else:
-        _check_source(d, "data.", d.tokenizer)
-        missing = [t for t in weighted if t not in SOURCE_TARGETS[d.source]]
-        if missing and d.source in ("webdataset", "obelics") and cfg.model.kind == "dense_text":
-            raise SweeperInputError("model.kind", cfg.model.kind, f"{d.source} holds images: use "
-                                    "early_fusion, late_fusion or moe")
-        if missing:
-            only = [1 if t in SOURCE_TARGETS[d.source] else 0 for t in TARGET_NAMES]
-            raise SweeperInputError("training.mixture", list(cfg.training.mixture), f"{d.source} supplies "
-                                    f"{' and '.join(SOURCE_TARGETS[d.source])} only: set training.mixture={only}, "
-                                    "or give the other targets sources (data.source: mixture)")
-    if cfg.distributed.enabled:
-        raise SweeperInputError("data.source", d.source, "the DeepSpeed path trains on generated data only for now: "
-                                "set distributed.enabled: false or data.source: generated")
+        return
+    _check_source(d, "data.", d.tokenizer)
+    missing = [t for t in weighted if t not in SOURCE_TARGETS[d.source]]
+    if missing and d.source in ("webdataset", "obelics") and cfg.model.kind == "dense_text":
+        raise SweeperInputError("model.kind", cfg.model.kind, f"{d.source} holds images: use early_fusion, "
+                                "late_fusion or moe")
+    if missing:
+        only = [1 if t in SOURCE_TARGETS[d.source] else 0 for t in TARGET_NAMES]
+        raise SweeperInputError("training.mixture", list(cfg.training.mixture), f"{d.source} supplies "
+                                f"{' and '.join(SOURCE_TARGETS[d.source])} only: set training.mixture={only}, "
+                                "or give the other targets sources (data.source: mixture)")
 
 
-def _check_mixture(d: DataSection, weighted: list[str], mixture) -> None:
+def _check_mixture(d: DataSection, weighted: list[str], mixture: Mixture) -> None:
     if not d.targets:
         raise SweeperInputError("data.targets", {}, "a mixture names a section per target, e.g. targets: "
                                 "{caption: {source: webdataset, path: ...}, text: {source: hf_text, path: ...}}")
@@ -574,11 +530,11 @@ def _check_mixture(d: DataSection, weighted: list[str], mixture) -> None:
         if sub.source == "mixture" or sub.targets:
             raise SweeperInputError(f"{where}.source", sub.source, "a target's section is one source, not a mixture")
         if target not in SOURCE_TARGETS[sub.source]:
-            raise SweeperInputError(f"{where}.source", sub.source, f"it supplies {' and '.join(SOURCE_TARGETS[sub.source])}"
-                                    f", not {target}")
+            raise SweeperInputError(f"{where}.source", sub.source, f"it supplies "
+                                    f"{' and '.join(SOURCE_TARGETS[sub.source])}, not {target}")
         if sub.source == "generated" and d.tokenizer:
-            raise SweeperInputError(f"{where}.source", "generated", "generated data has its own character vocabulary, "
-                                    f"which data.tokenizer's ids do not share; give {target} a real source")
+            raise SweeperInputError(f"{where}.source", "generated", "generated data has its own character "
+                                    f"vocabulary, which data.tokenizer's ids do not share; give {target} a real source")
         _check_source(sub, f"{where}.", sub.tokenizer or d.tokenizer)
     for target in weighted:
         if target not in d.targets:
@@ -589,32 +545,13 @@ def _check_mixture(d: DataSection, weighted: list[str], mixture) -> None:
 
 
 def _check_source(d: DataSection, prefix: str, tokenizer: str | None) -> None:
-    if d.source == "generated":
-        return
     if d.source == "hf_text":
         if not d.path and not d.dataset:
-            raise SweeperInputError(f"{prefix}path", d.path, "hf_text needs text: jsonl/parquet/text files (a file, "
-                                    "a folder or a glob), or data.dataset naming a hub dataset")
+            raise SweeperInputError(f"{prefix}path", d.path, "hf_text needs text: jsonl/parquet/text files (a "
+                                    "file, a folder or a glob), or data.dataset naming a hub dataset")
         if not tokenizer:
             raise SweeperInputError(f"{prefix}tokenizer", tokenizer, "hf_text needs a tokenizer.json: train one "
                                     "with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`")
-    elif not d.path:
+    elif d.source != "generated" and not d.path:
         raise SweeperInputError(f"{prefix}path", d.path, f"{d.source} needs its shards: a file, a folder of them "
                                 "or a glob (local path or fsspec URL)")
-    if d.val_path is None and d.val_sequences < 1:
-        raise SweeperInputError(f"{prefix}val_sequences", d.val_sequences,
-                                "hold out at least 1 sequence, or set val_path")
-
-
-def _check_fractions(t: TrainingSection) -> None:
-    for name in ("warmup_frac", "cooldown_frac"):
-        value = getattr(t, name)
-        if not 0 <= value < 1:
-            raise SweeperInputError(f"training.{name}", value, "must be in [0, 1)")
-    if t.warmup_frac + t.cooldown_frac >= 1:
-        raise SweeperInputError("training.cooldown_frac", t.cooldown_frac, "warmup_frac + cooldown_frac must be below 1")
-    if any(w < 0 for w in t.mixture) or sum(t.mixture) <= 0:
-        raise SweeperInputError("training.mixture", list(t.mixture), "weights (caption, interleaved, text) must be >= 0 and not all zero")
-    for name in ("weight_decay", "grad_clip"):
-        if getattr(t, name) < 0:
-            raise SweeperInputError(f"training.{name}", getattr(t, name), "must be >= 0")

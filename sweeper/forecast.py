@@ -42,7 +42,7 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
     from sweeper.samplers.candidates import candidate_points
     from sweeper.session import SweepSession
 
-    cfg = dataclasses.replace(cfg, seed=cfg.seed if seed is None else seed, trainable="simulated")
+    cfg = cfg.replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
                     budget=cfg.budget, on_convergence=stop_on_convergence)

@@ -79,7 +79,7 @@ def model_specs(cfg: SweepConfig) -> list:
     from sweeper.data.sources import model_vocab
 
     # FLOPs per token at the sweep's own mixture and vocabulary: D for a slice's C depends on them
-    vocab = model_vocab(asdict(cfg.data), cfg.model.vocab_size)
+    vocab = model_vocab(cfg.data.model_dump(), cfg.model.vocab_size)
     specs = [at_mixture(with_vocab(s, vocab), cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
     return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
@@ -220,7 +220,7 @@ def check_data(cfg: SweepConfig, specs) -> None:
         return
     from sweeper.data.sources import for_trials
 
-    data, vocab = for_trials(asdict(cfg.data)), min(s.config.vocab_size for s in specs)
+    data, vocab = for_trials(cfg.data.model_dump()), min(s.config.vocab_size for s in specs)
     for section in data["targets"].values() if cfg.data.source == "mixture" else [data]:
         _check_source(section, specs, vocab)
 

@@ -1,6 +1,6 @@
 """`sweeper schema`: the JSON Schema of a search space, for editors and CI validation.
 
-Generated from the config dataclasses (sweeper.config), so it cannot drift from what
+Generated from the schema's models (sweeper.config), so it cannot drift from what
 `load_config` accepts. Wire it into an editor with a first line in the YAML:
 `# yaml-language-server: $schema=./sweeper-space.schema.json`.
 """
@@ -27,33 +27,28 @@ def register(sub) -> None:
 
 def space_schema() -> dict:
     """The JSON Schema every search-space YAML must satisfy: unknown keys are rejected."""
-    from pydantic import TypeAdapter
-
     from sweeper.config import SweepConfig
 
-    schema = TypeAdapter(SweepConfig).json_schema()
+    schema = SweepConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sweeper search space"
     schema["properties"]["extends"] = {"type": "string", "description": "a base search space (YAML path relative "
                                        "to this file) whose keys this one overrides"}
-    _forbid_unknown_keys(schema)
+    _accept_numeric_strings(schema)
     return schema
 
 
-def _forbid_unknown_keys(node) -> None:
-    """Stdlib dataclasses give open objects; the loader rejects unknown keys, so the schema does too.
-    Numbers also accept numeric strings, as the loader does."""
+def _accept_numeric_strings(node) -> None:
+    """Numbers may be written as numeric strings, as the loader accepts them."""
     if isinstance(node, dict):
         for value in node.values():
-            _forbid_unknown_keys(value)
-        if node.get("type") == "object" and "properties" in node:
-            node.setdefault("additionalProperties", False)
+            _accept_numeric_strings(value)
         if node.get("type") == "number":
             node.pop("type")
             node["anyOf"] = [{"type": "number"}, {"type": "string", "pattern": NUMERIC_STRING}]
     elif isinstance(node, list):
         for value in node:
-            _forbid_unknown_keys(value)
+            _accept_numeric_strings(value)
 
 
 def run(args) -> int:

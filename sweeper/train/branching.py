@@ -52,7 +52,7 @@ def shared_warmup(hp: TrainHParams, shortest_steps: int) -> TrainHParams:
     """Fix the warmup in steps so every branch of a size sees the same stable phase."""
     if hp.warmup_steps is not None:
         return hp
-    return replace(hp, warmup_steps=warmup_steps_for(shortest_steps, warmup_frac=hp.warmup_frac))
+    return hp.replace(warmup_steps=warmup_steps_for(shortest_steps, warmup_frac=hp.warmup_frac))
 
 
 def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *, seed: int,
@@ -143,7 +143,7 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
     from sweeper.train.stable_store import StableStore, store_key
 
     if hp.warmup_steps is None:
-        hp = replace(hp, warmup_steps=int(warmup_steps))
+        hp = hp.replace(warmup_steps=int(warmup_steps))
     total = n_steps_for(spec, hp, n_tokens)
     s = branch_step(total, hp.cooldown_frac)
     store = StableStore(store_root, store_key(spec.kind, spec.size, hp, seed))

@@ -20,7 +20,6 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict
 
 import torch
 
@@ -274,7 +273,7 @@ def make_trainer(loop_config: dict, settings: DistributedSettings, *, storage_pa
 
     return TorchTrainer(
         worker_loop,
-        train_loop_config={**loop_config, "distributed": asdict(settings)},
+        train_loop_config={**loop_config, "distributed": settings.model_dump()},
         scaling_config=scaling_config(settings),
         torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
         run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],
@@ -304,7 +303,7 @@ def result_from(metrics: dict, wall_time_s: float) -> TrainResult:
 
 
 def _hp_dict(hp: TrainHParams) -> dict:
-    out = asdict(hp)
+    out = hp.model_dump()
     out["mixture"] = list(hp.mixture) if isinstance(hp.mixture, tuple) else hp.mixture
     return out
 

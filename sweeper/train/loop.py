@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sweeper.config import TrainHParams
 from sweeper.data import TARGETS
 from sweeper.data.loader import loader_batches
 from sweeper.data.sources import held_out_sets, training_stream
@@ -24,25 +25,6 @@ from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
 
 VALIDATION_SEED = 10_007  # the same held-out data for every trial, whatever its training seed
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainHParams:
-    lr: float
-    batch_size: int  # sequences per step
-    warmup_frac: float = 0.05
-    warmup_steps: int | None = None  # overrides warmup_frac (the paper's 1k/2.5k/5k rule)
-    cooldown_frac: float = 0.2
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    mixture: tuple[float, float, float] | Mapping[str, float] | str = (0.45, 0.45, 0.10)
-    vision_lr_mult: float = 0.1  # late fusion: the encoder's LR is lr * this
-    aux_loss_weight: float = 0.01  # MoE load balancing
-    eval_every: int = 50
-    eval_batches: int = 4
-    eval_batch_size: int | None = None  # defaults to batch_size
-    checkpoint_every: int = 250  # steps between trial checkpoints (at the next evaluation); 0: none
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,6 @@ width (below), vision-encoder LR x0.1 for late fusion.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from sweeper.errors import SweeperInputError
 from sweeper.train.loop import TrainHParams
@@ -23,8 +22,6 @@ PAPER_LR = {
 }
 PAPER_LR["dense_text"] = PAPER_LR["early_fusion"]
 PAPER_BATCH_SEQUENCES = 2048  # 2k samples x 1k context = 2M tokens
-PAPER_COMMON = dict(betas=(0.9, 0.95), weight_decay=1e-4, grad_clip=1.0, cooldown_frac=0.2,
-                    vision_lr_mult=0.1, aux_loss_weight=0.01)
 
 
 def paper_warmup_steps(total_steps: int, kind: str) -> int:
@@ -48,9 +45,8 @@ def paper_lr(spec) -> float:
 def paper_hparams(spec, n_tokens: int, **overrides) -> TrainHParams:
     """The paper's recipe for a paper-ladder spec trained on n_tokens."""
     steps = max(1, math.ceil(n_tokens / (PAPER_BATCH_SEQUENCES * spec.seq_len)))
-    hp = TrainHParams(lr=paper_lr(spec), batch_size=PAPER_BATCH_SEQUENCES,
-                      warmup_steps=paper_warmup_steps(steps, spec.kind), **PAPER_COMMON)
-    return replace(hp, **overrides)
+    return TrainHParams(**{"lr": paper_lr(spec), "batch_size": PAPER_BATCH_SEQUENCES,
+                           "warmup_steps": paper_warmup_steps(steps, spec.kind), **overrides})
 
 
 # ---- the tiny ladder ---------------------------------------------------------------
@@ -71,9 +67,8 @@ def tiny_batch_size(spec, n_tokens: int, *, max_batch: int = 16, min_batch: int 
 
 def tiny_hparams(spec, n_tokens: int, **overrides) -> TrainHParams:
     """Recipe for the tiny ladder (paper schedule shape, LR by width, batch by run length)."""
-    hp = TrainHParams(lr=tiny_lr(spec.config.dim), batch_size=tiny_batch_size(spec, n_tokens),
-                      warmup_frac=0.05, **PAPER_COMMON)
-    return replace(hp, **overrides)
+    return TrainHParams(**{"lr": tiny_lr(spec.config.dim), "batch_size": tiny_batch_size(spec, n_tokens),
+                           "warmup_frac": 0.05, **overrides})
 
 
 def recipe(spec, n_tokens: int, **overrides) -> TrainHParams:

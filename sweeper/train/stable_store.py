@@ -12,7 +12,6 @@ On a cluster the store must be storage every worker sees (`training.branch_store
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ NOT_IN_KEY = ("cooldown_frac", "eval_every", "eval_batches", "eval_batch_size", 
 
 def store_key(kind: str, size: str, hp, seed: int) -> str:
     """Digest of what determines the stable run: the model, seed, and every stable-phase hyperparameter."""
-    fields = {k: v for k, v in dataclasses.asdict(hp).items() if k not in NOT_IN_KEY}
+    fields = {k: v for k, v in hp.model_dump().items() if k not in NOT_IN_KEY}
     text = json.dumps({"kind": kind, "size": size, "seed": seed, **fields}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from sweeper.config import SweepConfig
@@ -75,7 +75,7 @@ def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = pri
     labels = [as_mixture_label(m, f"tune.mixtures[{i}]") for i, m in enumerate(cfg.tune.mixtures)]
     if len(labels) < 2:
         raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a mixture sweep compares two or more mixtures")
-    configs = {m: replace(cfg, training=replace(cfg.training, mixture=mixture_weights(m))) for m in labels}
+    configs = {m: cfg.replace(training=cfg.training.replace(mixture=mixture_weights(m))) for m in labels}
     plans = {m: make_plan(c) for m, c in configs.items()}  # every plan is checked before anything runs
     sweeps, fits = {}, {}
     started = ensure_ray(cfg)  # one Ray for every mixture, not a restart per sweep

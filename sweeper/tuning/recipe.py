@@ -25,11 +25,9 @@ LAWS_ARTIFACT = "hparam_laws.json"
 
 @lru_cache(maxsize=None)
 def train_fields() -> tuple[str, ...]:
-    import dataclasses
+    from sweeper.config import TrainHParams
 
-    from sweeper.train.loop import TrainHParams
-
-    return tuple(f.name for f in dataclasses.fields(TrainHParams))
+    return tuple(TrainHParams.model_fields)
 
 
 @lru_cache(maxsize=32)

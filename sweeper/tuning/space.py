@@ -130,7 +130,7 @@ def _check_range(name: str, value: float, where: str) -> None:
 
 
 def check_tune_section(tune, *, kind: str) -> None:
-    """Every rule on the tune section that types alone cannot express."""
+    """The rules on the tune section that the schema's types and ranges cannot express."""
     for name, dim in tune.space.items():
         check_dimension(name, dim, kind=kind)
     if "batch_tokens" in tune.space and "batch_size" in tune.space:
@@ -138,17 +138,6 @@ def check_tune_section(tune, *, kind: str) -> None:
     mixture_dims = [n for n in tune.space if n.startswith("mixture")]
     if "mixture" in tune.space and len(mixture_dims) > 1:
         raise SweeperInputError("tune.space.mixture", mixture_dims, "tune the mixture as a choice or as weights, not both")
-    positive = {"tune.n_trials": tune.n_trials,
-                "tune.tokens_per_param": tune.tokens_per_param, "tune.near_optimal": tune.near_optimal}
-    for name, value in positive.items():
-        if value <= 0:
-            raise SweeperInputError(name, value, "must be positive")
-    if not 0 < tune.grace_frac <= 1:
-        raise SweeperInputError("tune.grace_frac", tune.grace_frac, "must be in (0, 1]")
-    if tune.reduction_factor <= 1:
-        raise SweeperInputError("tune.reduction_factor", tune.reduction_factor, "must be greater than 1")
-    if tune.n_startup_trials < 0:
-        raise SweeperInputError("tune.n_startup_trials", tune.n_startup_trials, "must be >= 0 (0: a third of n_trials)")
     if not tune.sampler.isidentifier():
         raise SweeperInputError("tune.sampler", tune.sampler, "name an Optuna sampler class, e.g. TPESampler")
     for i, m in enumerate(tune.mixtures):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from sweeper.config import SweepConfig, load_config
 from sweeper.errors import SweeperInputError
@@ -35,7 +36,7 @@ def test_sim_law_string_parses_to_numbers(tmp_path):
 
 def test_config_is_frozen():
     cfg = SweepConfig()
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.budget = 1.0  # type: ignore[misc]
 
 
@@ -66,7 +67,7 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("ray:\n  max_concurrent_trials: 0\n", "ray.max_concurrent_trials", "positive"),
         ("resume: yes please\n", "resume", "true or false"),
         ("fit:\n  n_bootstrap: -1\n", "fit.n_bootstrap", ">= 0"),
-        ("fit:\n  target_compute: 0\n", "fit.target_compute", "positive FLOPs"),
+        ("fit:\n  target_compute: 0\n", "fit.target_compute", "must be positive (FLOPs"),
         ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
         ("fit:\n  law: compression\n  target_compute: 1e20\n  watch: [a, b, log_L_opt]\n", "fit.watch",
          "not fit.law=compression"),
