@@ -10,13 +10,16 @@ image-caption pairs written with webdataset's TarWriter), then prints per DataLo
   - the webdataset image-caption loader's tokens/s (decode, resize, patch, pack) at both,
   - the trainer's consumption: the tiny rung measured here; the 275M rung measured where a
     GPU is, else what one H100 consumes at 40% MFU (FLOPs per token from sweeper.flops),
-  - the ratio loader / trainer. Goal: >= 3x at the 275M rung on one H100.
+  - the ratio loader / trainer. Goal: >= 3x at the 275M rung on one H100,
+  - how the webdataset loader scales with workers on this machine's cores: each worker lays out
+    the other workers' sequences from their captions alone and decodes only its own images.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 import time
@@ -53,12 +56,13 @@ def write_caption_shards(root: Path, *, n_pairs: int, image_size: int, per_shard
     return folder
 
 
-def loader_tokens_per_s(make, n_batches: int) -> float:
-    """Tokens/s of one DataLoader worker process (the rate scales with workers until the disk or cores run out)."""
-    from gpu_check import Stream
+def loader_tokens_per_s(make, n_batches: int, workers: int = 1) -> float:
+    """Tokens/s of the trials' loader (sweeper.data.loader.LoaderBatches) with `workers` DataLoader processes."""
+    from sweeper.data.loader import LoaderBatches
 
-    it = iter(torch.utils.data.DataLoader(Stream(make, 0), batch_size=None, num_workers=1, prefetch_factor=4))
-    next(it)  # the worker is up and its first batch is out
+    it = LoaderBatches(lambda: make(0), workers)
+    for _ in range(workers):
+        next(it)  # the workers are up and their first batches are out
     t0, tokens = time.perf_counter(), 0
     for _ in range(n_batches):
         tokens += next(it)["tokens"].numel()
@@ -121,6 +125,12 @@ def main() -> None:
                 lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption",
                                                                   seq_len=sp.seq_len, batch_size=b, seed=seed),
                 max(4, args.batches // 4))
+            if name == "275M":
+                cores = min(4, os.cpu_count() or 1)
+                scaling = {w: loader_tokens_per_s(
+                    lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption",
+                                                                      seq_len=sp.seq_len, batch_size=b, seed=seed),
+                    max(4, args.batches // 4) * w, workers=w) for w in sorted({1, cores})}
         tiny = rungs["tiny"]
         consumption = {"tiny": trainer_tokens_per_s(tiny, b)}
         per_token = training_flops_per_token(rungs["275M"].config, rungs["275M"].seq_len,
@@ -134,6 +144,10 @@ def main() -> None:
           f"{TARGET_MFU:.0%} MFU, {per_token / 1e9:.2f} GFLOP per text token (computed, not measured: "
           "benchmarks/gpu_check.py measures it on a GPU)")
     need = 3 * consumption["275M"]
+    one = scaling[1]
+    print("275M webdataset through the trials' loader: " + ", ".join(
+        f"{w} worker(s) {r:,.0f} tokens/s ({r / one:.2f}x)" for w, r in scaling.items())
+        + f" on {os.cpu_count()} cores")
     for kind in ("text", "pairs"):
         workers = int(np.ceil(need / rates["275M", kind]))
         print(f"275M goal (3x the trainer): {kind} needs {workers} worker(s) at this CPU's per-worker rate")

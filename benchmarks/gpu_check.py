@@ -60,8 +60,9 @@ def write_token_shards(root: Path, *, n_shards: int, tokens_per_shard: int, voca
     return folder
 
 
-class Stream(torch.utils.data.IterableDataset):
-    """Batches from `make(seed)`, one seeded stream per DataLoader worker."""
+class IndependentStreams(torch.utils.data.IterableDataset):
+    """One seeded stream per DataLoader worker: the generated data at W times one process's rate (a trial's
+    loader would build and drop the other workers' generated batches), so it does not starve the GPU."""
 
     def __init__(self, make, seed: int):
         self.make, self.seed = make, seed
@@ -72,15 +73,17 @@ class Stream(torch.utils.data.IterableDataset):
 
 
 def loader(make, seed: int, workers: int):
-    return torch.utils.data.DataLoader(Stream(make, seed), batch_size=None, num_workers=workers,
-                                       pin_memory=True, persistent_workers=workers > 0,
-                                       prefetch_factor=4 if workers else None)
+    """The trials' loader (sweeper.data.loader.LoaderBatches: worker i builds batches i, i + W, ...)."""
+    from sweeper.data.loader import LoaderBatches
+
+    return LoaderBatches(lambda: make(seed), workers) if workers else make(seed)
 
 
 def loader_rate(batches, n: int) -> float:
     """Tokens per second a loader delivers with nothing else running."""
     it = iter(batches)
-    next(it)  # workers started, first batch out
+    for _ in range(max(1, getattr(batches, "workers", 1))):
+        next(it)  # workers started, their first batches out
     t0, tokens = time.perf_counter(), 0
     for _ in range(n):
         tokens += next(it)["tokens"].numel()
@@ -195,7 +198,9 @@ def main() -> None:
         lr = 1.5e-3  # the paper's LR for this width (Table 6)
         text_run = train_rate(spec, shard_loader, steps=args.steps, warmup=20, lr=lr)
         report("train, 275M early fusion on token shards", text_run, peak)
-        mm_run = train_rate(spec, loader(generated, 1, args.workers), steps=args.multimodal_steps, warmup=5, lr=lr)
+        generated_loader = torch.utils.data.DataLoader(IndependentStreams(generated, 1), batch_size=None,
+                                                       num_workers=args.workers, pin_memory=True)
+        mm_run = train_rate(spec, generated_loader, steps=args.multimodal_steps, warmup=5, lr=lr)
         report("train, 275M early fusion on generated 45/45/10 image-text", mm_run, peak)
         ratio = loader_rate(shard_loader, 60) / text_run["tokens_per_s"]
         print(f"token-shard loader / trainer consumption: {ratio:.1f}x")

@@ -8,15 +8,18 @@ token shards do (webdataset's streaming readers shuffle only within a buffer). T
 `holdout` pairs of the index are validation data no training order visits.
 
 Images are decoded with Pillow, resized to the model's square geometry and packed with their
-captions by sweeper.data.packing. A pair whose image does not decode is skipped and counted
-(`bad_images: skip`) or stops the run naming the tar and member (`bad_images: error`; the plan
-checks every image first).
+captions by sweeper.data.packing, which lays sequences out from the captions alone and decodes only
+the images of the batches it builds. A pair whose image does not decode keeps its positions, blank
+and unscored, and is counted (`bad_images: skip`), or stops the run naming the tar and member
+(`bad_images: error`; the plan checks every image first).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,6 +90,7 @@ class CaptionShards:
         self.urls = list_tars(path, field)
         # a remote shard is read once into memory, as remote token shards are
         self._remote = {i: _read_bytes(u) for i, u in enumerate(self.urls) if "://" in u}
+        self._fds: dict[int, int] = {}  # local shards, read with pread: safe in forked loader workers
         self.pairs = [p for i, url in enumerate(self.urls) for p in index_tar(url, i, field, self._remote.get(i))]
         if not self.pairs:
             raise SweeperInputError(field, path, "no image-caption pairs in the shards: each sample needs an "
@@ -105,9 +109,9 @@ class CaptionShards:
     def _member(self, shard: int, offset: int, size: int) -> bytes:
         if shard in self._remote:
             return self._remote[shard][offset:offset + size]
-        with open(self.urls[shard], "rb") as f:
-            f.seek(offset)
-            return f.read(size)
+        if shard not in self._fds:
+            self._fds[shard] = os.open(self.urls[shard], os.O_RDONLY)
+        return os.pread(self._fds[shard], size, offset)
 
     def caption(self, k: int) -> str:
         pair = self.pairs[k]
@@ -126,8 +130,12 @@ class CaptionShards:
         return decode_image(self._member(pair.shard, *pair.image[:2]), self.image, self.bad_images,
                             f"{self.urls[pair.shard]}:{pair.image[2]}")
 
+    def segments(self, k: int) -> list:
+        """[image, caption]: the pair as a document, its image a callable that decodes it (pixels or None)."""
+        return [functools.partial(self.pixels, k), self.caption(k)]
+
     def document(self, k: int) -> list:
-        """[pixels or None, caption]: the pair as a document."""
+        """[pixels or None, caption]: the pair, decoded."""
         return [self.pixels(k), self.caption(k)]
 
     def check_images(self) -> None:

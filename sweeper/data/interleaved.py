@@ -5,11 +5,12 @@ Rows are read with Hugging Face `datasets` (parquet, jsonl or arrow files), memo
 cache, so document k is read directly: each epoch visits every training document once in an order drawn
 from (seed, epoch), and the last `holdout` documents are validation data no training order visits.
 Images are decoded with Pillow and resized to the model's geometry (sweeper.data.packing.decode_image);
-one that does not decode is dropped from its document and counted, or (`bad_images: error`) named.
+one that does not decode is left blank in its document and counted, or (`bad_images: error`) named.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from sweeper.data.packing import decode_image
@@ -50,6 +51,10 @@ class InterleavedDocs:
 
     def document(self, k: int) -> list:
         """Segments in order: text (str) or pixels [C, H, W]; None for an image that does not decode."""
+        return [seg if isinstance(seg, str) else seg() for seg in self.segments(k)]
+
+    def segments(self, k: int) -> list:
+        """Segments in order: text (str) or an image as a callable that decodes it (pixels or None)."""
         row = self.rows[int(k)]
         texts, images = row[TEXTS] or [], row[IMAGES] or []
         out: list = []
@@ -59,7 +64,8 @@ class InterleavedDocs:
             if isinstance(img, dict):  # the datasets Image feature: {"bytes": ..., "path": ...}
                 img = img.get("bytes")
             if img:
-                out.append(decode_image(img, self.image, self.bad_images, f"{self.path}:row {k}, image {i}"))
+                out.append(functools.partial(decode_image, img, self.image, self.bad_images,
+                                             f"{self.path}:row {k}, image {i}"))
             elif text:
                 out.append(text)
         return out

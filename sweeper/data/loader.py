@@ -2,10 +2,11 @@
 
 `data.loader_workers` processes each build a disjoint share of the one seeded stream: worker i makes
 batches i, i + W, i + 2W, ... and torch's DataLoader hands them out round-robin, so the trainer sees
-exactly the batches the in-process stream gives, in order. A source that can jump ahead (token shards,
-and hf_text through them) skips the other workers' batches without building them; any other source
-builds and drops them, so more than one worker only pays off where jumping is free. Zero workers (the
-default, and right for CPU trials that already use their cores to train) builds batches in-process.
+exactly the batches the in-process stream gives, in order. Each worker passes over the others' batches
+without building them: token shards (and hf_text through them) jump, document sources (webdataset,
+obelics) lay the sequences out without decoding their images, and mixtures do both per target; only the
+generated data is built and dropped. Zero workers (the default, and right for CPU trials that already
+use their cores to train) builds batches in-process.
 """
 
 from __future__ import annotations
@@ -25,17 +26,21 @@ class _Share(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
         stream = self.make()
-        _advance(stream, self.start + worker)
+        advance(stream, self.start + worker)
         while True:  # with the worker's running count of skipped images (webdataset, obelics)
             yield next(stream), getattr(stream, "skipped_images", 0)
-            _advance(stream, self.n_workers - 1)
+            advance(stream, self.n_workers - 1)
 
 
-def _advance(stream, n: int) -> None:
+def advance(stream, n: int) -> None:
+    """Move `stream` n batches on, as cheaply as it can: jump (`skip`), lay out without decoding
+    (`pass_over`), or build and drop."""
     if n <= 0:
         return
     if hasattr(stream, "skip"):
         stream.skip(n)
+    elif hasattr(stream, "pass_over"):
+        stream.pass_over(n)
     else:
         for _ in range(n):
             next(stream)

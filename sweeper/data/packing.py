@@ -39,11 +39,13 @@ def decode_image(raw: bytes, image, bad_images: str, where: str) -> np.ndarray |
 class DocumentPacker:
     """Sequences of [BOS] then documents (text and image segments, EOS after each) up to seq_len positions.
 
-    `docs.document(k)` gives a document's segments: text, pixels, or None for an image that did not decode
-    (counted in `skipped`; a caption pair loses its whole document, an interleaved one only that image).
-    A document whose first image no longer fits starts the next sequence (the rest is padding); text longer
-    than the room left is cut, and an image that does not fit mid-document ends it. Only next-token targets
-    that are text are scored.
+    `docs.segments(k)` gives a document's segments: text, or an image as a callable that decodes it. The
+    layout needs no decoding (an image always takes n_patches positions), so a loader worker can pass over
+    other workers' sequences cheaply and a corrupt image moves nothing: `decoded` leaves its positions blank
+    and unscored, and counts it in `skipped` (a caption pair then loses the text of its whole document, an
+    interleaved document only that image). A document whose first image no longer fits starts the next
+    sequence (the rest is padding); text longer than the room left is cut, and an image that does not fit
+    mid-document ends it. Only next-token targets that are text are scored.
     """
 
     def __init__(self, docs, tokenizer, seq_len: int):
@@ -56,19 +58,15 @@ class DocumentPacker:
 
     def _next_doc(self, ids: Iterator[int]) -> list:
         while True:
-            doc = self.docs.document(next(ids))
-            bad = sum(seg is None for seg in doc)
-            self.skipped += bad
-            if bad and self.docs.drop_document_on_bad_image:
-                continue
-            doc = [seg for seg in doc if seg is not None]
+            doc = self.docs.segments(next(ids))
             if doc:
                 return doc
 
     def layout(self, ids: Iterator[int], pending: list):
-        """One sequence from `pending` documents, then `ids`. Returns (tokens, segment, text_mask, images)."""
+        """One sequence from `pending` documents, then `ids`, with its images undecoded.
+        Returns (tokens, segment, text_mask, images, spans): spans[i] are the positions of image i's document."""
         t = self.seq_len
-        toks, seg, text, images = [self.tok.bos_id], [0], [True], []
+        toks, seg, text, images, spans = [self.tok.bos_id], [0], [True], [], []
 
         def pad(n: int) -> None:
             toks.extend([self.tok.pad_id] * n), seg.extend([0] * n), text.extend([False] * n)
@@ -80,6 +78,7 @@ class DocumentPacker:
                 pending.insert(0, doc)
                 pad(t - len(toks))
                 break
+            start, first = len(toks), len(images)
             for piece in doc:
                 room = t - len(toks)
                 if isinstance(piece, str):
@@ -98,7 +97,23 @@ class DocumentPacker:
                     break
             if len(toks) < t:
                 toks.append(self.tok.eos_id), seg.append(0), text.append(True)
-        return np.asarray(toks), np.asarray(seg), np.asarray(text), images
+            spans += [(start, len(toks))] * (len(images) - first)
+        return np.asarray(toks), np.asarray(seg), np.asarray(text), images, spans
+
+    def decoded(self, layout):
+        """The layout with its images decoded; a corrupt one (bad_images: skip) is blank and unscored."""
+        toks, seg, text, images, spans = layout
+        pixels = []
+        for decode, (start, end) in zip(images, spans):
+            pix = decode()
+            if pix is None:
+                self.skipped += 1
+                image = self.docs.image
+                pix = np.zeros((image.channels, image.image_size, image.image_size), np.float32)
+                if self.docs.drop_document_on_bad_image:
+                    text[start:end] = False
+            pixels.append(pix)
+        return toks, seg, text, pixels
 
 
 def packed_batch(layouts, image, target_id: int) -> dict:
@@ -122,8 +137,9 @@ def _patchify(pix: np.ndarray, patch: int) -> np.ndarray:
 
 class DocumentBatches:
     """Endless batches of packed sequences from a document source (caption pairs, interleaved documents) in its
-    seeded order. No `skip`: a resumed run replays the batches before its step (sweeper.train.loop.CountedBatches),
-    as a skipped corrupt image moves every later document and only decoding finds it."""
+    seeded order. `pass_over(n)` lays out n batches without decoding them (a loader worker passing over the
+    others' batches). No `skip`: a resumed run replays the batches before its step
+    (sweeper.train.loop.CountedBatches), as how much of a batch is scored depends on its images decoding."""
 
     def __init__(self, docs, tokenizer, *, target: str, seq_len: int, batch_size: int, seed: int):
         from sweeper.data.documents import TARGETS
@@ -138,6 +154,10 @@ class DocumentBatches:
     def __iter__(self):
         return self
 
+    def pass_over(self, n_batches: int) -> None:
+        for _ in range(n_batches * self.batch_size):
+            self.packer.layout(self.ids, self.pending)
+
     def __next__(self) -> dict:
-        layouts = [self.packer.layout(self.ids, self.pending) for _ in range(self.batch_size)]
+        layouts = [self.packer.decoded(self.packer.layout(self.ids, self.pending)) for _ in range(self.batch_size)]
         return packed_batch(layouts, self.packer.docs.image, self.target_id)

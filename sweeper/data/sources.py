@@ -10,6 +10,7 @@ and the evaluation do not know which one they get.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -21,6 +22,7 @@ from sweeper.data import TARGETS, CharTokenizer, data_config, mixture_for, train
 from sweeper.data.captions import CaptionShards
 from sweeper.data.packing import DocumentBatches, DocumentPacker, packed_batch
 from sweeper.data.interleaved import InterleavedDocs
+from sweeper.data.loader import advance
 from sweeper.data.mixtures import target_schedule
 from sweeper.data.shards import TokenShards, shard_batches, text_batch
 from sweeper.data.text_corpus import DEFAULT_CACHE, tokenized_corpus
@@ -171,8 +173,8 @@ def held_out_documents(spec, data: Mapping, target: str, *, n_batches: int, batc
         ids = itertools.cycle(range(docs.n_train, len(docs)))
     packer, pending = DocumentPacker(docs, packer_tokenizer(data), spec.seq_len), []
     target_id = TARGETS.index(target)
-    return [packed_batch([packer.layout(ids, pending) for _ in range(batch_size)], docs.image, target_id)
-            for _ in range(n_batches)]
+    return [packed_batch([packer.decoded(packer.layout(ids, pending)) for _ in range(batch_size)], docs.image,
+                         target_id) for _ in range(n_batches)]
 
 
 def _only(k: int) -> tuple[float, float, float]:
@@ -182,7 +184,8 @@ def _only(k: int) -> tuple[float, float, float]:
 class MixedBatches:
     """Batches whose sequences come from each target's own stream in the mixture's stratified order
     (sweeper.data.mixtures.target_schedule): after n sequences, each target's count is within one of
-    n * weight. No `skip`: a resumed run replays the batches before its step."""
+    n * weight. No `skip`: a resumed run replays the batches before its step. `pass_over(n)` advances each
+    target's stream past its share of n batches as cheaply as that stream can (sweeper.data.loader.advance)."""
 
     def __init__(self, streams: dict[int, Iterator[dict]], weights, batch_size: int):
         self.streams, self.batch_size, self.order = streams, batch_size, target_schedule(weights)
@@ -193,6 +196,11 @@ class MixedBatches:
 
     def __iter__(self):
         return self
+
+    def pass_over(self, n_batches: int) -> None:
+        counts = collections.Counter(next(self.order) for _ in range(n_batches * self.batch_size))
+        for k, n in counts.items():
+            advance(self.streams[k], n)
 
     def __next__(self) -> dict:
         parts = [next(self.streams[next(self.order)]) for _ in range(self.batch_size)]

@@ -21,7 +21,9 @@ from models.registry import get_model_spec
 from sweeper.config import load_config
 from sweeper.data.captions import CaptionShards
 from sweeper.data.images import caption, random_scene, render
+from sweeper.data.shards import IGNORE
 from sweeper.data.sources import held_out_sets, training_stream
+from sweeper.data.tokenizer import CharTokenizer
 from sweeper.errors import SweeperInputError
 from sweeper.flops import TokenCounts
 from sweeper.plan import make_plan
@@ -125,9 +127,18 @@ def test_a_corrupt_image_is_skipped_and_counted_or_named(tmp_path):
     bad = next(k for k, p in enumerate(pairs.pairs) if p.key == "bad0")
     assert pairs.pixels(bad) is None
     stream = training_stream(SPEC, (1, 0, 0), 4, 0, data)
-    for _ in range(12):  # more than an epoch of pairs
-        next(stream)
+    batches = [next(stream) for _ in range(12)]  # more than an epoch of pairs
     assert stream.skipped_images >= 1
+    # the broken pair keeps its positions (nothing after it moves) but none of its caption is scored
+    broken = CharTokenizer().encode("a broken picture.")
+    seen = 0
+    for batch in batches:
+        for row, targets in zip(batch["tokens"].tolist(), batch["targets"].tolist()):
+            for i in range(len(row) - len(broken)):
+                if row[i:i + len(broken)] == broken:
+                    seen += 1
+                    assert all(t == IGNORE for t in targets[i - 1:i + len(broken)])
+    assert seen >= 1
 
     space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
              "training": {"mixture": [1, 0, 0]}, "data": data_section(folder, bad_images="error")}

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+import webdataset as wds
 from test_captions import write_shards
 from test_shards import write_corpus
 from training_runs import train_and_resume
@@ -26,14 +27,21 @@ def sources(tmp_path_factory) -> dict:
               "val_path": None, "val_sequences": 8}
     pairs = {"source": "webdataset", "path": str(write_shards(root / "pairs", n_shards=1, per_shard=40)),
              "val_path": None, "val_sequences": 4, "bad_images": "skip", "tokenizer": None}
-    return {"text": (TEXT, (0, 0, 1), shards), "pairs": (IMAGES, (1, 0, 0), pairs)}
+    broken = write_shards(root / "broken", n_shards=1, per_shard=30)
+    with wds.TarWriter(str(broken / "00000-bad.tar")) as sink:  # a corrupt image among the first in the order
+        sink.write({"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."})
+    broken = {**pairs, "path": str(broken)}
+    mixed = {"source": "mixture", "targets": {"caption": broken, "text": shards}}
+    return {"text": (TEXT, (0, 0, 1), shards), "pairs": (IMAGES, (1, 0, 0), pairs),
+            "broken pairs": (IMAGES, (1, 0, 0), broken), "mixture": (IMAGES, (0.5, 0, 0.5), mixed)}
 
 
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name,workers,start", [("text", 2, 0), ("text", 2, 5), ("pairs", 2, 0), ("pairs", 1, 3)])
+@pytest.mark.parametrize("name,workers,start", [("text", 2, 0), ("text", 2, 5), ("pairs", 2, 0), ("pairs", 1, 3),
+                                                ("broken pairs", 3, 2), ("mixture", 2, 1)])
 def test_workers_hand_out_the_in_process_batches_in_order(sources, name, workers, start):
     spec, mixture, data = sources[name]
 
@@ -51,6 +59,19 @@ def test_workers_hand_out_the_in_process_batches_in_order(sources, name, workers
             next(loaded)
     for want, got in zip(itertools.islice(expected, 7), itertools.islice(loaded, 7)):
         assert same(want, got)
+
+
+def test_passing_over_document_batches_decodes_no_image(sources, monkeypatch):
+    import sweeper.data.captions as captions
+
+    spec, mixture, data = sources["pairs"]
+    decoded = []
+    monkeypatch.setattr(captions, "decode_image", lambda *a: decoded.append(a) or None)
+    stream = training_stream(spec, mixture, 4, 0, data)
+    stream.pass_over(5)
+    assert decoded == [] and stream.skipped_images == 0
+    next(stream)
+    assert 0 < len(decoded) <= 4 * 4  # only the built batch's images: 4 sequences of at most 4 pairs
 
 
 def test_a_run_with_loader_workers_equals_one_without_and_resumes_the_same(sources):
