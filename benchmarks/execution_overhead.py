@@ -17,7 +17,6 @@ import argparse
 import os
 import tempfile
 import time
-from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -39,9 +38,8 @@ def recipe(steps: int):
 
 
 def trial_config(spec, hp, n_tokens: int) -> dict:
-    from dataclasses import asdict
 
-    hparams = asdict(hp)
+    hparams = hp.model_dump()
     hparams["mixture"] = list(hp.mixture)
     point = {"point_id": f"{KIND}/{SIZE}/bench", "kind": KIND, "size": SIZE, "n_tokens": n_tokens}
     return {"point": point, "hparams": hparams, "seed": SEED}
@@ -101,7 +99,7 @@ def branching_measured(spec, hp, steps: int) -> tuple[float, float, float, float
     from sweeper.train.loop import train
 
     torch.set_num_threads(1)
-    hp = replace(hp, eval_every=10**9)
+    hp = hp.replace(eval_every=10**9)
     tokens = [(f"x{k}", k * steps * hp.batch_size * spec.seq_len) for k in (1, 2, 4)]
     start = time.perf_counter()
     branched = train_branched(spec, hp, tokens, seed=SEED)

@@ -107,7 +107,6 @@ def main() -> None:
 
 def seed_losses(cfg, rung, seeds) -> list[float]:
     """Final validation loss of the rung's point at its best hyperparameters, once per seed."""
-    from dataclasses import replace
 
     from models.registry import get_model_spec
     from sweeper.api import trial_config
@@ -117,7 +116,7 @@ def seed_losses(cfg, rung, seeds) -> list[float]:
     point = rung.point
     spec = get_model_spec(point["kind"], point["size"])
     hp = TrainHParams(**trial_hparams({**trial_config(cfg), "point": point, "search": {}}, spec))
-    hp = replace(hp, lr=rung.best["lr"])
+    hp = hp.replace(lr=rung.best["lr"])
     return [train(spec, hp, n_tokens=int(point["n_tokens"]), seed=s).losses["avg"] for s in seeds]
 
 

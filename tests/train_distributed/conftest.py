@@ -27,6 +27,4 @@ def reference():
 @pytest.fixture(scope="session")
 def reference_no_text():
     """The same with image-bearing data only (caption + interleaved): what ZeRO-3 is tested on."""
-    from dataclasses import replace
-
-    return single_process(KIND, replace(HP, mixture=(0.5, 0.5, 0.0)))
+    return single_process(KIND, HP.replace(mixture=(0.5, 0.5, 0.0)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sweeper.train.loop import TrainHParams
 
 KIND, SIZE, SEED = "early_fusion", "tiny-1", 3
@@ -12,7 +10,7 @@ HP = TrainHParams(lr=3e-3, batch_size=4, eval_every=2, eval_batches=1, warmup_fr
 
 
 def hp_dict(hp: TrainHParams = HP) -> dict:
-    out = asdict(hp)
+    out = hp.model_dump()
     out["mixture"] = list(hp.mixture)
     return out
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from sweeper.branch_costs import (
@@ -25,7 +23,7 @@ def _tokens(steps: int, hp=HP) -> int:
 
 @pytest.fixture(scope="module")
 def runs(spec):
-    hp = replace(HP, warmup_steps=2, eval_every=5)
+    hp = HP.replace(warmup_steps=2, eval_every=5)
     points = [(pid, _tokens(s)) for pid, s in STEPS.items()]
     branched = train_branched(spec, hp, points, seed=SEED)
     independent = {pid: train(spec, hp, n_tokens=n, seed=SEED) for pid, n in points}
@@ -61,7 +59,7 @@ def test_stable_phase_is_counted_once(runs, spec):
 
 def test_warmup_frac_branches_stay_within_noise(spec):
     """With warmup as a fraction, branches share the shortest point's warmup: close, not identical."""
-    hp = replace(HP, warmup_frac=0.1, eval_every=10)
+    hp = HP.replace(warmup_frac=0.1, eval_every=10)
     branched = train_branched(spec, hp, [("a", _tokens(10)), ("b", _tokens(30))], seed=SEED)
     alone = train(spec, hp, n_tokens=_tokens(30), seed=SEED)
     other_seed = train(spec, hp, n_tokens=_tokens(30), seed=SEED + 1)
@@ -111,7 +109,6 @@ def test_planner_costs_know_a_branch_is_cheaper():
 
 
 def test_tune_trial_reports_every_branch(ray_local, tmp_path):
-    from dataclasses import asdict
 
     from ray import tune
 
@@ -124,7 +121,7 @@ def test_tune_trial_reports_every_branch(ray_local, tmp_path):
             if result.get("branch_final"):
                 finals.append(result)
 
-    hp = asdict(replace(HP, eval_every=100))
+    hp = HP.replace(eval_every=100).model_dump()
     hp["mixture"] = list(HP.mixture)
     points = [{"point_id": pid, "kind": "early_fusion", "size": "tiny-1", "n_tokens": _tokens(s)}
               for pid, s in (("p10", 10), ("p20", 20))]
@@ -137,10 +134,10 @@ def test_tune_trial_reports_every_branch(ray_local, tmp_path):
 def test_a_trial_branches_off_the_snapshot_a_shorter_trial_of_its_size_left(spec, tmp_path):
     from sweeper.train.branching import train_point_branched
 
-    hp = replace(HP, eval_every=5)
+    hp = HP.replace(eval_every=5)
     short, _ = train_point_branched(spec, hp, n_tokens=_tokens(10), seed=SEED, store_root=tmp_path, warmup_steps=2)
     long, info = train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED, store_root=tmp_path, warmup_steps=2)
-    alone = train(spec, replace(hp, warmup_steps=2), n_tokens=_tokens(40), seed=SEED)
+    alone = train(spec, hp.replace(warmup_steps=2), n_tokens=_tokens(40), seed=SEED)
     assert info["stable_from_step"] == branch_step(10, hp.cooldown_frac) == 8  # reused the short trial's stable steps
     assert info["flops_spent"] == pytest.approx(alone.flops_between(8, 40))  # counted on the batches of steps 9-40
     per_step = spec.flops_per_token * hp.batch_size * spec.seq_len
@@ -155,7 +152,7 @@ def test_a_trial_branches_off_the_snapshot_a_shorter_trial_of_its_size_left(spec
 def test_a_retried_branch_counts_what_it_spent_from_where_it_first_branched(spec, tmp_path):
     from sweeper.train.branching import train_point_branched
 
-    hp = replace(HP, eval_every=5, checkpoint_every=5)
+    hp = HP.replace(eval_every=5, checkpoint_every=5)
     train_point_branched(spec, hp, n_tokens=_tokens(10), seed=SEED, store_root=tmp_path, warmup_steps=2)
     saved = []
     train_point_branched(spec, hp, n_tokens=_tokens(40), seed=SEED, store_root=tmp_path, warmup_steps=2,
