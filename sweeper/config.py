@@ -50,7 +50,7 @@ class ModelSection(Section):
     kind: str = key("dense_text", "model kind from the registry: dense_text, early_fusion, late_fusion, moe")
     ladder: str = key("tiny", "size ladder: tiny (CPU) or paper (the reference's 275M-3.7B)")
     sizes: tuple[str, ...] = key((), "ladder sizes to sweep; empty: all")
-    vocab_size: Count = key(0, "embedding rows; 0: the ladder's, or data.tokenizer's vocabulary rounded up to 64")
+    vocab_size: Count = key(0, "embedding rows; 0: the ladder's, or data.tokenizer's vocabulary rounded to 64")
 
 
 class BudgetSection(Section):
@@ -100,8 +100,8 @@ class TrainingSection(TrainHParams):
                           "its own cooldown (snapshots in branch_store)")
     branch_store: str | None = key(None, "where stable-run snapshots live; None: ./.sweeper/stable (shared "
                                    "storage on a cluster)")
-    recipe: Literal["fixed", "paper", "fitted"] = key("fixed", "lr, batch and warmup from these values, the "
-                                                      "reference's Table 6, or the laws of a `sweeper tune` run")
+    recipe: Literal["fixed", "paper", "fitted"] = key(
+        "fixed", "lr, batch and warmup from these values, the reference's Table 6, or a `sweeper tune` run's laws")
     recipe_run: str | None = key(None, "recipe: fitted: the MLflow run id of the `sweeper tune` job")
 
 
@@ -349,14 +349,16 @@ def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     chain = (*chain, path.resolve())
     if base.resolve() in chain:
         loop = " -> ".join(p.name for p in (*chain, base.resolve()))
-        raise SweeperInputError(f"{path.name}: extends", base_name, f"circular ({loop}); remove one of the extends")
+        raise SweeperInputError(f"{path.name}: extends", base_name,
+                                f"circular ({loop}); remove one of the extends")
     return _merged(read_space(base, chain), raw)
 
 
 def _merged(base: dict, own: dict) -> dict:
     out = dict(base)
     for name, value in own.items():
-        out[name] = _merged(out[name], value) if isinstance(value, dict) and isinstance(out.get(name), dict) else value
+        both = isinstance(value, dict) and isinstance(out.get(name), dict)
+        out[name] = _merged(out[name], value) if both else value
     return out
 
 
@@ -521,27 +523,29 @@ def _check_data(cfg: SweepConfig) -> None:
 
 def _check_mixture(d: DataSection, weighted: list[str], mixture: Mixture) -> None:
     if not d.targets:
-        raise SweeperInputError("data.targets", {}, "a mixture names a section per target, e.g. targets: "
-                                "{caption: {source: webdataset, path: ...}, text: {source: hf_text, path: ...}}")
+        raise SweeperInputError("data.targets", {}, "a mixture names a section per target, e.g. targets: {caption: "
+                                "{source: webdataset, path: ...}, text: {source: hf_text, path: ...}}")
     for target, sub in d.targets.items():
         where = f"data.targets.{target}"
         if target not in TARGET_NAMES:
             raise SweeperInputError(where, target, f"unknown target; use {', '.join(TARGET_NAMES)}")
         if sub.source == "mixture" or sub.targets:
-            raise SweeperInputError(f"{where}.source", sub.source, "a target's section is one source, not a mixture")
+            raise SweeperInputError(f"{where}.source", sub.source, "a target's section is one source, "
+                                    "not a mixture")
         if target not in SOURCE_TARGETS[sub.source]:
             raise SweeperInputError(f"{where}.source", sub.source, f"it supplies "
                                     f"{' and '.join(SOURCE_TARGETS[sub.source])}, not {target}")
         if sub.source == "generated" and d.tokenizer:
             raise SweeperInputError(f"{where}.source", "generated", "generated data has its own character "
-                                    f"vocabulary, which data.tokenizer's ids do not share; give {target} a real source")
+                                    f"vocabulary, which data.tokenizer's ids do not share; give {target} a "
+                                    "real source")
         _check_source(sub, f"{where}.", sub.tokenizer or d.tokenizer)
     for target in weighted:
         if target not in d.targets:
             weight = mixture[TARGET_NAMES.index(target)]
             raise SweeperInputError("training.mixture", list(mixture), f"{target} has weight {weight:g} but "
-                                    f"data.targets has no {target} source; add data.targets.{target} or set its "
-                                    "weight to 0")
+                                    f"data.targets has no {target} source; add data.targets.{target} or set "
+                                    "its weight to 0")
 
 
 def _check_source(d: DataSection, prefix: str, tokenizer: str | None) -> None:
@@ -550,8 +554,8 @@ def _check_source(d: DataSection, prefix: str, tokenizer: str | None) -> None:
             raise SweeperInputError(f"{prefix}path", d.path, "hf_text needs text: jsonl/parquet/text files (a "
                                     "file, a folder or a glob), or data.dataset naming a hub dataset")
         if not tokenizer:
-            raise SweeperInputError(f"{prefix}tokenizer", tokenizer, "hf_text needs a tokenizer.json: train one "
-                                    "with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`")
+            raise SweeperInputError(f"{prefix}tokenizer", tokenizer, "hf_text needs a tokenizer.json: train "
+                                    "one with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`")
     elif d.source != "generated" and not d.path:
-        raise SweeperInputError(f"{prefix}path", d.path, f"{d.source} needs its shards: a file, a folder of them "
-                                "or a glob (local path or fsspec URL)")
+        raise SweeperInputError(f"{prefix}path", d.path, f"{d.source} needs its shards: a file, a folder of "
+                                "them or a glob (local path or fsspec URL)")

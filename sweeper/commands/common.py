@@ -37,7 +37,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, quiet_help: str = "pr
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("space", nargs="?", default="tiny", help="search space: a YAML path or a bundled name (default: tiny)")
+    parser.add_argument("space", nargs="?", default="tiny",
+                        help="search space: a YAML path or a bundled name (default: tiny)")
     for flag, kwargs in schema_flags().items():
         parser.add_argument(flag, default=None, **kwargs)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -64,7 +64,8 @@ class DocumentPacker:
 
     def layout(self, ids: Iterator[int], pending: list):
         """One sequence from `pending` documents, then `ids`, with its images undecoded.
-        Returns (tokens, segment, text_mask, images, spans): spans[i] are the positions of image i's document."""
+        Returns (tokens, segment, text_mask, images, spans): spans[i] bound the positions of image i's
+        document."""
         t = self.seq_len
         toks, seg, text, images, spans = [self.tok.bos_id], [0], [True], [], []
 
@@ -162,5 +163,6 @@ class DocumentBatches:
             self.packer.layout(self.ids, self.pending)
 
     def __next__(self) -> dict:
-        layouts = [self.packer.decoded(self.packer.layout(self.ids, self.pending)) for _ in range(self.batch_size)]
+        packer = self.packer
+        layouts = [packer.decoded(packer.layout(self.ids, self.pending)) for _ in range(self.batch_size)]
         return packed_batch(layouts, self.packer.docs.image, self.target_id)
