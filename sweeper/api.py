@@ -32,6 +32,7 @@ class SweepResult:
     converged: bool
     stop_reason: str
     fits_per_target: dict[str, Any] = field(default_factory=dict)
+    fit_error: str = ""  # why there is no fit, when there is none
 
     @property
     def ci_halfwidth(self) -> dict[str, float]:
@@ -52,6 +53,7 @@ class SweepResult:
             "stop_reason": self.stop_reason,
             "ci_halfwidth": self.ci_halfwidth,
             "fit": self.fit.to_dict() if self.fit is not None else None,
+            "fit_error": self.fit_error or None,
             "fits_per_target": {t: f.to_dict() for t, f in self.fits_per_target.items()},
         }
 

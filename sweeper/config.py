@@ -484,12 +484,18 @@ def _check_consistency(cfg: SweepConfig) -> None:
             raise SweeperInputError("fit.watch", list(fit.watch), f"log_L_opt is defined for the laws "
                                     f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
                                     "log_L_opt")
+    if fit.law not in SWEEP_LAWS:
+        raise SweeperInputError("fit.law", fit.law, f"a sweep records each trial's N, D and losses, which fit "
+                                f"{' or '.join(SWEEP_LAWS)}; the sparsity and compression laws also need each "
+                                "run's sparsity or tokens per modality, which sweeps do not record yet: fit them "
+                                "with `sweeper fit --law ...` on a table that has those columns")
     _check_data(cfg)
     from sweeper.tuning.space import check_tune_section  # the tune rules live beside the code that samples
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 
 
+SWEEP_LAWS = ("chinchilla",)  # the laws a sweep's own runs can be fitted with
 # The targets (caption, interleaved, text) each source can supply.
 SOURCE_TARGETS = {"generated": TARGET_NAMES, "token_shards": ("text",), "hf_text": ("text",),
                   "webdataset": ("caption",), "obelics": ("interleaved",)}

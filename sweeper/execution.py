@@ -309,8 +309,10 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         client.set_tag(parent, "sweeper.fit_identified", str(fit.identified).lower())
         if fit.warnings:
             client.set_tag(parent, "sweeper.fit_warnings", "; ".join(fit.warnings)[:5000])
-        # params and exponents as metrics: sortable and chartable across sweeps in the runs table
-        values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
+        # params and exponents as metrics: sortable and chartable across sweeps in the runs table (only what
+        # the fit identifies: an unidentified value there would be compared as if it were a result)
+        values = {k: v for k, v in {**fit.params, **fit.derived}.items()
+                  if (k in fit.params or k in ("a", "b")) and fit.trusted(k)}
         client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
                                           for k, v in values.items() if math.isfinite(float(v))])
     else:
@@ -339,6 +341,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         converged=converged,
         stop_reason=stop_reason,
         fits_per_target=per_target,
+        fit_error=why,
     )
 
 

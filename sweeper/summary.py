@@ -16,11 +16,14 @@ def format_runs(frame) -> list[str]:
     return lines
 
 
-def format_fit(fit) -> list[str]:
+def format_fit(fit, why: str = "") -> list[str]:
     if fit is None:
-        return ["fit: not enough finished runs to identify the law"]
+        return [f"fit: none ({why})" if why else "fit: not enough finished runs to identify the law"]
     lines = [f"fit ({fit.law}, {fit.n_runs} runs, objective {fit.objective:.4g}):"]
     for name, value in {**fit.params, **fit.derived}.items():
+        if not fit.trusted(name):  # a number here would read as the answer
+            lines.append(f"  {name:<10} {'not identified':>14}")
+            continue
         shown = fit.ci_text(name)
         lines.append(f"  {name:<10} {value:>12.5g}" + (f"  {shown}" if shown else ""))
     return lines + fit.verdict_lines()
@@ -35,7 +38,7 @@ def format_result(result) -> str:
     sources = sorted(set(result.runs.frame["source"]))
     lines = format_runs(result.runs.frame)
     lines.append("")
-    lines += format_fit(result.fit)
+    lines += format_fit(result.fit, result.fit_error)
     lines.append("")
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
                  f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")

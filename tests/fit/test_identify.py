@@ -70,13 +70,19 @@ def test_table_output_of_a_degenerate_fit_says_not_identified(tmp_path, capsys):
 
 def test_summary_of_an_unidentified_fit_shows_no_exponent():
     from sweeper.fit import fit_law
-    from sweeper.summary import law_line
+    from sweeper.summary import format_fit, law_line
 
     fit = fit_law(_rising_with_n(), grid="coarse", n_bootstrap=10)
     line = law_line(fit)
     assert not fit.identified and "not identified" in line
     shown, _, reasons = line.partition(" runs): ")  # the reasons may quote the offending value
     assert "α =" not in shown and "β =" not in shown and "not identified" in shown and reasons
+    table = {line.split()[0]: line.split()[1:] for line in format_fit(fit)[1:] if line.startswith("  ")}
+    assert {"alpha", "beta"} <= set(fit.unidentified)
+    for name in fit.unidentified:  # the run summary's fit table: no value for what is not identified
+        assert table[name] == ["not", "identified"], (name, table[name])
+    assert format_fit(None, "sparsity: got None; needs a 'sparsity' column") == [
+        "fit: none (sparsity: got None; needs a 'sparsity' column)"]
 
 
 @pytest.mark.parametrize("design", ["isoflop", "tokens"])
