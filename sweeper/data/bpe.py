@@ -8,6 +8,7 @@ size is the trainer's target, at least the 256 byte symbols plus the specials.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from sweeper.errors import SweeperInputError
@@ -34,16 +35,23 @@ def train_bpe(texts: Iterable[str], vocab_size: int):
 
 
 def load_tokenizer(path: str, field: str = "data.tokenizer"):
-    """A saved `tokenizers` file, or exit 2 naming it."""
-    from tokenizers import Tokenizer
-
+    """A saved `tokenizers` file, or exit 2 naming it. Parsed once per process while the file is unchanged
+    (the plan, the vocabulary and every data source of a trial ask for it)."""
     if not path:
         raise SweeperInputError(field, path, "name a tokenizer.json, or train one with `sweeper tokenizer`")
     if not Path(path).is_file():
         raise SweeperInputError(field, path, "no such file; train one with `sweeper tokenizer --data FILES "
                                 "--vocab-size V -o tokenizer.json`, or name an existing tokenizer.json")
+    stat = Path(path).stat()
+    return _parsed(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, field)
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: str, mtime_ns: int, size: int, field: str):
+    from tokenizers import Tokenizer
+
     try:
-        return Tokenizer.from_file(str(path))
+        return Tokenizer.from_file(path)
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
         raise SweeperInputError(field, path, f"not a Hugging Face tokenizers file ({str(exc)[:200]}); "
                                 "give the tokenizer.json that tokenizers/transformers saved") from None
