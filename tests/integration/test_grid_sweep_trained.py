@@ -79,7 +79,12 @@ def test_the_fit_is_finite_and_logged_to_the_parent(trained_sweep):
     assert all(math.isfinite(v) for v in result.fit.params.values())
     parent = MlflowClient(uri).get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
-    assert math.isfinite(parent.data.metrics["fit.alpha"])
+    # fit.* metrics (sortable in the runs table) hold exactly the parameters the fit identifies
+    trusted = {k for k in result.fit.params if result.fit.trusted(k)}
+    logged = {k.removeprefix("fit.") for k in parent.data.metrics if k.startswith("fit.")}
+    assert logged & set(result.fit.params) == trusted
+    assert all(math.isfinite(parent.data.metrics[f"fit.{k}"]) for k in trusted)
+    assert parent.data.tags["sweeper.fit_identified"] == str(result.fit.identified).lower()
     assert parent.data.tags["sweeper.stop_reason"] == "plan complete"
     assert parent.data.tags["sweeper.version"] and parent.data.tags["mlflow.source.git.commit"]  # code version
     mlflow.set_tracking_uri(uri)
