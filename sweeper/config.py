@@ -401,7 +401,7 @@ def input_error(exc: ValidationError, model: type | None = None) -> SweeperInput
         return SweeperInputError(prefix + _dotted(loc), value, f"unknown key; {hint}allowed keys: {allowed}")
     if kind == "missing" and loc and isinstance(loc[-1], int):  # a fixed-length list that is too short
         size = len(typing.get_args(_model_at(model, loc[:-2]).model_fields[loc[-2]].annotation))
-        return SweeperInputError(prefix + _dotted(loc[:-1]), exc.errors()[0].get("input"),
+        return SweeperInputError(prefix + _dotted(loc[:-1]), err.get("input"),
                                  f"expected a list of {size} values")
     info = _model_at(model, loc[:-1]).model_fields.get(loc[-1]) if loc and isinstance(loc[-1], str) else None
     if kind == "too_long":

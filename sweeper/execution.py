@@ -311,8 +311,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
             client.set_tag(parent, "sweeper.fit_warnings", "; ".join(fit.warnings)[:5000])
         # params and exponents as metrics: sortable and chartable across sweeps in the runs table (only what
         # the fit identifies: an unidentified value there would be compared as if it were a result)
-        values = {k: v for k, v in {**fit.params, **fit.derived}.items()
-                  if (k in fit.params or k in ("a", "b")) and fit.trusted(k)}
+        values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
+        values = {k: v for k, v in values.items() if fit.trusted(k)}
         client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
                                           for k, v in values.items() if math.isfinite(float(v))])
     else:

@@ -59,7 +59,7 @@ class KindTargetFits:
         fit = self.envelope if name == "c" else self.parametric
         if fit is None or (name not in fit.params and name not in fit.derived):
             return None, None, True
-        return fit.value(name), fit.ci.get(name), identified_for(fit, name)
+        return fit.value(name), fit.ci.get(name), fit.trusted(name)
 
 
 def _quietly(fn, *args, **kwargs):
@@ -155,12 +155,6 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
-def identified_for(fit, name: str) -> bool:
-    """Whether `name` of this fit may be shown with an interval: the fit pins the law down, and the name
-    is not among the quantities it left without one (FitResult.identified / .unidentified)."""
-    return bool(getattr(fit, "identified", True)) and name not in getattr(fit, "unidentified", ())
-
-
 def format_ci_cell(value, ci, identified: bool = True) -> str:
     """`value [lo, hi]` (4 significant digits, 2e14 not 2e+14), '-' where there is no finite value,
     and 'not identified' instead of an interval for a fit that cannot pin its parameters down."""
@@ -189,8 +183,8 @@ def approaches_table(fits: list[KindTargetFits]) -> pd.DataFrame:
             continue
         for name, c in compare_approaches(f.parametric, f.isoflop).items():
             rows.append({"kind": f.kind, "target": f.target, "exponent": name,
-                         "approach 3": format_ci_cell(c["approach3"], c["ci3"], identified_for(f.parametric, name)),
-                         "approach 2": format_ci_cell(c["approach2"], c["ci2"], identified_for(f.isoflop, name)),
+                         "approach 3": format_ci_cell(c["approach3"], c["ci3"], f.parametric.trusted(name)),
+                         "approach 2": format_ci_cell(c["approach2"], c["ci2"], f.isoflop.trusted(name)),
                          "agree": "no" if c["disagree"] else "yes"})
     return pd.DataFrame(rows, columns=["kind", "target", "exponent", "approach 3", "approach 2", "agree"])
 

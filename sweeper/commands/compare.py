@@ -43,9 +43,7 @@ def _cell(fit, name: str) -> str:
 
     if name not in fit.params and name not in fit.derived:
         return "-"
-    from sweeper.report import identified_for
-
-    return format_ci_cell(fit.value(name), fit.ci.get(name), identified_for(fit, name))
+    return format_ci_cell(fit.value(name), fit.ci.get(name), fit.trusted(name))
 
 
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:

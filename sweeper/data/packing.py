@@ -116,6 +116,11 @@ class DocumentPacker:
             pixels.append(pix)
         return toks, seg, text, pixels
 
+    def batch(self, ids: Iterator[int], pending: list, n_sequences: int, target_id: int) -> dict:
+        """The next n_sequences, laid out, decoded and packed into one batch."""
+        layouts = [self.decoded(self.layout(ids, pending)) for _ in range(n_sequences)]
+        return packed_batch(layouts, self.docs.image, target_id)
+
 
 def packed_batch(layouts, image, target_id: int) -> dict:
     tokens = torch.from_numpy(np.stack([lay[0] for lay in layouts]).astype(np.int64))
@@ -163,6 +168,4 @@ class DocumentBatches:
             self.packer.layout(self.ids, self.pending)
 
     def __next__(self) -> dict:
-        packer = self.packer
-        layouts = [packer.decoded(packer.layout(self.ids, self.pending)) for _ in range(self.batch_size)]
-        return packed_batch(layouts, self.packer.docs.image, self.target_id)
+        return self.packer.batch(self.ids, self.pending, self.batch_size, self.target_id)

@@ -20,7 +20,7 @@ import torch
 
 from sweeper.data import TARGETS, CharTokenizer, data_config, mixture_for, train_batches, validation_sets
 from sweeper.data.captions import CaptionShards
-from sweeper.data.packing import DocumentBatches, DocumentPacker, packed_batch
+from sweeper.data.packing import DocumentBatches, DocumentPacker
 from sweeper.data.interleaved import InterleavedDocs
 from sweeper.data.loader import advance
 from sweeper.data.mixtures import target_schedule
@@ -173,8 +173,7 @@ def held_out_documents(spec, data: Mapping, target: str, *, n_batches: int, batc
         ids = itertools.cycle(range(docs.n_train, len(docs)))
     packer, pending = DocumentPacker(docs, packer_tokenizer(data), spec.seq_len), []
     target_id = TARGETS.index(target)
-    return [packed_batch([packer.decoded(packer.layout(ids, pending)) for _ in range(batch_size)], docs.image,
-                         target_id) for _ in range(n_batches)]
+    return [packer.batch(ids, pending, batch_size, target_id) for _ in range(n_batches)]
 
 
 def _only(k: int) -> tuple[float, float, float]:
