@@ -6,7 +6,8 @@ the truth less often than their nominal 95%. This runs many simulated adaptive
 sweeps through the product's own driver (sweeper.forecast.simulate_sweep: the
 searcher, FrontierSampler, session, ledger and stop rule of `sweeper run`, in
 process, without MLflow) and counts how often the truth lies inside the CI of a,
-b, alpha and beta that the stopping refit reported.
+b, alpha and beta that the stopping refit reported: as reported (widened by
+sweeper.ledger.STOPPING_CI_WIDENING, which this benchmark measured) and unwidened.
 
     .venv/bin/python benchmarks/coverage.py --sweeps-per-law 70 [--target-ci 0.05] [--workers 2]
 """
@@ -53,11 +54,16 @@ def one_sweep(job):
     params = LAWS[name]
     sweep = simulate_sweep(config(args, params), seed=seed)
     fit, true = sweep.fit, truth(params)
-    inside = {}
+    factor = (fit.extras.get("ci_widening") or {}).get("factor", 1.0) if fit is not None else 1.0
+    inside, inside_raw = {}, {}
     for q in QUANTITIES:
         ci = fit.ci.get(q) if fit is not None else None
         inside[q] = None if ci is None else bool(ci[0] <= true[q] <= ci[1])
-    return name, sweep.stop_reason.startswith("converged"), inside, len(sweep.ledger.runs)
+        if ci is not None:  # the bootstrap's own interval, before the widening for stopping on it
+            v = min(max(fit.value(q), ci[0]), ci[1])
+            ci = (v - (v - ci[0]) / factor, v + (ci[1] - v) / factor)
+        inside_raw[q] = None if ci is None else bool(ci[0] <= true[q] <= ci[1])
+    return name, sweep.stop_reason.startswith("converged"), inside, len(sweep.ledger.runs), inside_raw, factor
 
 
 def main() -> None:
@@ -76,19 +82,19 @@ def main() -> None:
     print(f"{len(results)} simulated adaptive sweeps (tiny dense_text ladder, target CI half-width "
           f"{args.target_ci}, noise {args.noise}, {args.n_bootstrap} bootstrap resamples) in "
           f"{time.perf_counter() - started:.0f} s")
-    print(f"{'law':<48}{'converged':>10}{'trials':>8}" + "".join(f"{q:>9}" for q in QUANTITIES))
-    for name in LAWS:
-        rows = [r for r in results if r[0] == name]
-        cells = []
-        for q in QUANTITIES:
-            hits = [r[2][q] for r in rows if r[2][q] is not None]
-            cells.append(f"{np.mean(hits):9.1%}" if hits else f"{'-':>9}")
-        print(f"{name:<48}{sum(r[1] for r in rows):>6}/{len(rows):<3}{np.median([r[3] for r in rows]):>8.0f}"
-              + "".join(cells))
-    all_hits = {q: [r[2][q] for r in results if r[2][q] is not None] for q in QUANTITIES}
-    print(f"{'all laws':<48}{sum(r[1] for r in results):>6}/{len(results):<3}{'':>8}"
-          + "".join(f"{np.mean(h):9.1%}" for h in all_hits.values()))
-
+    factors = sorted({r[5] for r in results})
+    for title, column in ((f"as reported (widened {'/'.join(f'{f:g}' for f in factors)}x for stopping on them, "
+                           "sweeper.ledger.STOPPING_CI_WIDENING)", 2), ("the bootstrap's own, unwidened", 4)):
+        print(f"coverage of the stopping refit's 95% CIs, {title}:")
+        print(f"{'law':<48}{'converged':>10}{'trials':>8}" + "".join(f"{q:>9}" for q in QUANTITIES))
+        for name in [*LAWS, None]:
+            rows = [r for r in results if name in (None, r[0])]
+            cells = []
+            for q in QUANTITIES:
+                hits = [r[column][q] for r in rows if r[column][q] is not None]
+                cells.append(f"{np.mean(hits):9.1%}" if hits else f"{'-':>9}")
+            print(f"{name or 'all laws':<48}{sum(r[1] for r in rows):>6}/{len(rows):<3}"
+                  f"{np.median([r[3] for r in rows]):>8.0f}" + "".join(cells))
 
 if __name__ == "__main__":
     main()

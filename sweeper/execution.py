@@ -25,7 +25,7 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
-from sweeper.ledger import StopRule, SweepLedger
+from sweeper.ledger import StopRule, SweepLedger, widened_for_stopping
 from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
@@ -298,6 +298,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
                  converged: bool) -> SweepResult:
     table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     fit, why = fit_runs(table, cfg)
+    if converged:  # the same runs the stop decision rested on: the same widening (sweeper.ledger)
+        fit = widened_for_stopping(fit)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
     set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
                                              flops=table.total_flops))

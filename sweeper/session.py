@@ -18,7 +18,7 @@ import pandas as pd
 from ray import tune
 
 from sweeper.errors import SweeperInputError
-from sweeper.ledger import Refit, SweepLedger
+from sweeper.ledger import Refit, SweepLedger, widened_for_stopping
 from sweeper.tracking import DriverOnly
 
 # The bootstrap costs ~50x a point fit; it runs once the linearised (Fisher) half-widths
@@ -76,6 +76,8 @@ class SweepSession:
         near = quick.identified and all(w <= SCREEN * target for w in widths.values())
         if near and self.n_bootstrap > 0:
             fit = self.fit(frame, self.n_bootstrap, quick)
+            if ledger.rule.on_convergence:  # the stop decision rests on these intervals
+                fit = widened_for_stopping(fit, ledger.rule.ci_widening)
             refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=fit,
                           halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch})
         else:

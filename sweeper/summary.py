@@ -20,6 +20,9 @@ def format_fit(fit, why: str = "") -> list[str]:
     if fit is None:
         return [f"fit: none ({why})" if why else "fit: not enough finished runs to identify the law"]
     lines = [f"fit ({fit.law}, {fit.n_runs} runs, objective {fit.objective:.4g}):"]
+    widening = fit.extras.get("ci_widening")
+    if widening and fit.ci:
+        lines.append(f"  (95% intervals widened {widening['factor']:g}x: {widening['why']})")
     for name, value in {**fit.params, **fit.derived}.items():
         if not fit.trusted(name):  # a number here would read as the answer
             lines.append(f"  {name:<10} {'not identified':>14}")

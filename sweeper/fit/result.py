@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -75,6 +76,19 @@ class FitResult:
 
     def value(self, name: str) -> float:
         return self.params[name] if name in self.params else self.derived[name]
+
+    def widened(self, factor: float, why: str) -> "FitResult":
+        """The same fit with every interval `factor` times as wide about its estimate (each side
+        scaled, so a skewed percentile interval stays skewed); `why` is kept in extras."""
+        if factor == 1.0 or not self.ci:
+            return self
+        ci = {}
+        for name, (lo, hi) in self.ci.items():
+            v = self.value(name) if name in self.params or name in self.derived else 0.5 * (lo + hi)
+            v = min(max(v, lo), hi)  # a percentile interval need not contain the point estimate
+            ci[name] = (v - factor * (v - lo), v + factor * (hi - v))
+        extras = {**self.extras, "ci_widening": {"factor": factor, "why": why}}
+        return dataclasses.replace(self, ci=ci, extras=extras)
 
     def to_dict(self) -> dict:
         return {

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from sweeper.errors import SweeperInputError
-from sweeper.ledger import Refit, StopRule, SweepLedger
+from sweeper.ledger import STOPPING_CI_WIDENING, Refit, StopRule, SweepLedger
 from sweeper.session import SweepSession
 from sweeper.stopping import ConvergenceStopper
 
@@ -21,6 +21,9 @@ class KnownFit:
 
     def ci_halfwidth(self, name):
         return self.halfwidth
+
+    def widened(self, factor, why):
+        return KnownFit(self.halfwidth * factor, self.identified, self.law, self.params)
 
 
 def refit(a: float, b: float, *, bootstrapped: bool = True, identified: bool = True) -> Refit:
@@ -105,6 +108,24 @@ def test_session_refits_from_the_ledger_and_a_run_less_trial_adds_no_refit():
     session.finished("t3", _point(3), {"loss": 2.9, "flops": 1.0})
     assert [r.n_runs for r in book.refits] == [2, 3] and book.stop_reason().startswith("converged")
     assert book.spent == 4.0 and book.n_failed == 1
+
+
+def test_the_intervals_a_sweep_may_stop_on_are_widened_and_the_grid_baselines_are_not():
+    def fit(frame, n_bootstrap, previous=None):
+        return KnownFit(0.015 if n_bootstrap else 0.0)
+
+    for on_convergence, expected in ((True, 0.015 * STOPPING_CI_WIDENING), (False, 0.015)):
+        book = ledger(on_convergence=on_convergence, patience=1)
+        session = SweepSession(book, fit=fit, n_bootstrap=5, min_runs=1)
+        session.started("t0", _point(0))
+        session.finished("t0", _point(0), {"loss": 3.0, "flops": 1.0})
+        assert book.refits[-1].halfwidths == {"a": expected, "b": expected}
+    # 0.015 is within the target 0.02, 0.018 too: but with the target at 0.017 only the raw width would pass.
+    book = ledger(target_ci=0.017, patience=1)
+    session = SweepSession(book, fit=fit, n_bootstrap=5, min_runs=1)
+    session.started("t0", _point(0))
+    session.finished("t0", _point(0), {"loss": 3.0, "flops": 1.0})
+    assert book.stop_reason() == ""
 
 
 def test_session_waits_for_enough_runs_and_for_a_fittable_table():
