@@ -1,4 +1,4 @@
-"""The least compute any design could spend on sweep_efficiency's setup: a lower bound.
+"""The least compute any design could spend on a ladder to reach a target: a lower bound.
 
 sweep_efficiency measures what the FrontierSampler spends; this asks what the
 best possible design would spend, to tell a weak sampler from a goal no design
@@ -13,21 +13,16 @@ targets below spends less than
                                    var(log L at the held-out optimum) <= f x the grid's,
                                    0 <= w_i <= max_repeats,
 
-a convex problem (g^T M(w)^-1 g is convex in w), solved with scipy's SLSQP.
-The grid is the in-order prefix of its first k trials, for every k from where
-its own linearised half-widths of a and b first reach the target to the whole
-grid: sweep_efficiency's bootstrap check stops it later than the linearisation
-(after 21-31 trials), and both its cost and its extrapolation grow with k.
-f = 1 is "no worse extrapolation", f = inf drops the extrapolation requirement.
-`--slices` moves the held-out budget (one slice past the grid's plan): the
-further out the prediction, the more the exponents dominate it and the cheaper
-"no worse extrapolation" gets.
-The prediction's gradient is the Jacobian row at the true compute-optimal
-(N, D) of the held-out budget (by the envelope theorem the optimum's own shift
-does not enter). Each candidate runs at most once by default: the simulated
-noise is seeded by the point, so a repeat teaches nothing.
+a convex problem (g^T M(w)^-1 g is convex in w), solved with scipy's SLSQP, over the
+adaptive design's own candidates. f = 1 is "no worse extrapolation than the grid"
+(its whole plan), f = inf drops the extrapolation requirement. The prediction's
+gradient is the Jacobian row at the true compute-optimal (N, D) of the held-out
+budget (one slice ratio past the grid's; by the envelope theorem the optimum's own
+shift does not enter). Each candidate runs at most once by default: the simulated
+noise is seeded by the point, so a repeat teaches nothing. Ladders and laws:
+benchmarks/ladders.py.
 
-    .venv/bin/python benchmarks/design_bound.py [--factors 1 1.5 2 4 inf] [--max-repeats 1]
+    .venv/bin/python benchmarks/design_bound.py [--spaces tiny moe] [--target-ci 0.1]
 """
 
 from __future__ import annotations
@@ -36,10 +31,10 @@ import argparse
 
 import numpy as np
 from scipy.optimize import minimize
-from sweep_efficiency import LAWS, WATCH, setup, true_optimum
+from ladders import SHAPES, SPACES, WATCH, Setup, setup, true_optimum
 
 from sweeper.fit import get_law
-from sweeper.samplers.candidates import STEPS_PER_SLICE, candidate_points
+from sweeper.samplers.candidates import candidate_points
 from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
 
 Z = 1.96
@@ -62,14 +57,6 @@ def variances(j: np.ndarray, g: np.ndarray, w: np.ndarray | None = None) -> np.n
     return np.einsum("wp,pq,wq->w", g, np.linalg.pinv(fisher), g)
 
 
-def first_converged(j_grid: np.ndarray, g: np.ndarray, target_var: float) -> int:
-    """The length of the shortest in-order grid prefix with a and b within target (linearised)."""
-    for k in range(len(g[0]) + 1, len(j_grid) + 1):
-        if np.all(variances(j_grid[:k], g)[:len(WATCH)] <= target_var):
-            return k
-    raise SystemExit("the whole grid does not reach the target: raise --slices or --target-ci")
-
-
 def least_compute(j: np.ndarray, cost: np.ndarray, g: np.ndarray, limits: np.ndarray, max_repeats: float):
     """(minimal cost, weights) of the relaxed design problem; None if the solver did not converge."""
     scale = np.abs(j).max(axis=0)  # column scaling: the parameters span orders of magnitude
@@ -90,40 +77,44 @@ def least_compute(j: np.ndarray, cost: np.ndarray, g: np.ndarray, limits: np.nda
     return float(result.fun), result.x
 
 
+def bound(st: Setup, target: float, factor: float = 1.0, max_repeats: float = 1.0) -> float | None:
+    """The least FLOPs any design of the adaptive candidates could spend to bring a and b within
+    `target` with the held-out prediction's variance at most `factor` x the whole grid's; None when
+    the solver does not converge (or the candidates cannot reach the target at all)."""
+    law, noise = get_law("chinchilla"), st.cfg.simulation.noise
+    candidates = candidate_points(st.cfg.replace(design="adaptive"), st.plan)
+    g = watched(law, st.params, st.held_out)
+    grid_var = variances(jacobian(law, st.params, st.plan.trials), g)[-1]
+    limits = np.array([(target / Z / noise) ** 2] * len(WATCH) + [factor * grid_var])
+    cost = np.array([p.flops for p in candidates])
+    solved = least_compute(jacobian(law, st.params, candidates), cost / st.plan.total_flops, g, limits, max_repeats)
+    return None if solved is None else solved[0] * st.plan.total_flops
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spaces", nargs="+", default=list(SPACES))
     ap.add_argument("--noise", type=float, default=0.005)
-    ap.add_argument("--target-ci", type=float, default=0.02)
-    ap.add_argument("--slices", type=int, default=7, help="grid slices available; one more is held out")
-    ap.add_argument("--steps-per-slice", type=int, default=STEPS_PER_SLICE, help="candidate budgets per slice ratio")
+    ap.add_argument("--target-ci", type=float, default=None,
+                    help="half-width on a and b; default: the whole grid's own (linearised)")
     ap.add_argument("--max-repeats", type=float, default=1.0, help="runs allowed per candidate")
-    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.5, 2.0, 4.0, float("inf")],
-                    help="allowed prediction variance at the held-out budget, in units of the grid's (n/c: the "
-                    "solver did not converge)")
+    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, float("inf")],
+                    help="allowed prediction variance at the held-out budget, in units of the grid's")
     args = ap.parse_args(argv)
-    cfg, plan, held_out = setup(args.slices)
-    candidates = candidate_points(cfg, plan, steps_per_slice=args.steps_per_slice)
-    grid = sorted(plan.trials, key=lambda t: (t.budget, t.n_params))
-    target_var = (args.target_ci / Z / args.noise) ** 2
+    print("least compute of any design, as a fraction of the whole grid's, to bring a and b within the target with "
+          "the held-out prediction variance <= f x the grid's (n/c: the solver did not converge)")
+    print(f"{'space':<16}{'law':<34}{'grid FLOPs':>11}{'target':>8}" + "".join(f"{f'f={f:g}':>8}" for f in args.factors))
     law = get_law("chinchilla")
-    print(f"{len(candidates)} candidates (budgets {args.steps_per_slice} per slice ratio, up to the grid's largest "
-          f"slice), at most {args.max_repeats:g} runs each; grid of {len(grid)} trials; held out "
-          f"C={held_out[0].budget:.3g}; noise {args.noise}; target CI half-width {args.target_ci} on a, b")
-    print("per law: the grid stopped after k trials (its FLOPs, its held-out log L half-width), and the least "
-          "compute of any design, as a fraction of the grid's, with the prediction variance <= f x the grid's")
-    for name, params in LAWS.items():
-        g = watched(law, params, held_out)
-        j_grid, flops = jacobian(law, params, grid), np.array([t.flops for t in grid])
-        j = jacobian(law, params, candidates)
-        print(f"{name}\n  {'k':>3} {'grid FLOPs':>10} {'half-width':>10} " + " ".join(f"{f'f={f:g}':>7}" for f in args.factors))
-        for k in range(first_converged(j_grid, g, target_var), len(grid) + 1):
-            g_flops, g_var = float(flops[:k].sum()), variances(j_grid[:k], g)[-1]
-            cells = []
-            for factor in args.factors:
-                limits = np.array([target_var] * len(WATCH) + [factor * g_var])
-                solved = least_compute(j, np.array([p.flops for p in candidates]) / g_flops, g, limits, args.max_repeats)
-                cells.append("   n/c" if solved is None else f"{solved[0]:.3f}")
-            print(f"  {k:>3} {g_flops:>10.3g} {Z * args.noise * np.sqrt(g_var):>10.4f} " + " ".join(f"{c:>7}" for c in cells))
+    for space in args.spaces:
+        for name, shape in SHAPES.items():
+            st = setup(space, shape, n_bootstrap=0, noise=args.noise)
+            g = watched(law, st.params, st.held_out)
+            own = Z * args.noise * np.sqrt(variances(jacobian(law, st.params, st.plan.trials), g)[:len(WATCH)].max())
+            target = args.target_ci or float(own)
+            cells = [bound(st, target, f, args.max_repeats) for f in args.factors]
+            print(f"{space:<16}{name:<34}{st.plan.total_flops:>11.3g}{target:>8.3g}"
+                  + "".join(f"{'n/c':>8}" if c is None else f"{c / st.plan.total_flops:>8.3f}" for c in cells))
+
 
 if __name__ == "__main__":
     main()

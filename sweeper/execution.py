@@ -25,7 +25,7 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
-from sweeper.ledger import StopRule, SweepLedger, widened_for_stopping
+from sweeper.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
 from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
@@ -241,7 +241,8 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     adaptive = cfg.design == "adaptive"
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                    budget=cfg.budget if adaptive else math.inf, on_convergence=adaptive)
+                    budget=cfg.budget if adaptive else math.inf, on_convergence=adaptive,
+                    ci_widening=STOPPING_CI_WIDENING if adaptive else 1.0)
     ledger = SweepLedger.resumed(rule, finished)
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweeper.config import SweepConfig
-from sweeper.ledger import StopRule, SweepLedger
+from sweeper.ledger import StopRule, SweepLedger, widened_for_stopping
 from sweeper.plan import Plan, make_plan
 
 
@@ -26,15 +26,17 @@ class SimulatedSweep:
     stop_reason: str
     compute_to_target: float  # compute spent when the stop rule first held; nan if it never did
     halfwidths_at_end: dict[str, float]  # the last bootstrapped refit's, or the last screen's
-    fit: object  # the last refit's FitResult
+    fit: object  # the last refit's FitResult (bootstrapped at the end if it was not)
 
 
 def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | None = None,
                    stop_on_convergence: bool = True) -> SimulatedSweep:
-    """One adaptive sweep of `cfg` against its simulation law (noise seeded by `seed`).
+    """One sweep of `cfg` against its simulation law (noise seeded by `seed`): adaptive, or with
+    `design: grid` the plan's trials in order (slices ascending, sizes ascending within a slice).
 
-    With stop_on_convergence False it runs to the budget, and the compute at which the
-    stop rule first held is still reported, with the half-widths the whole budget buys.
+    With stop_on_convergence False it runs to the budget (the grid: its whole plan), and the
+    compute at which the stop rule first held is still reported, with the half-widths the whole
+    budget buys. Both designs refit and decide through the same session and stop rule.
     """
     from sweeper.api import trial_config
     from sweeper.execution import make_searcher, online_fit
@@ -44,11 +46,13 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
 
     cfg = cfg.replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)
+    adaptive = cfg.design == "adaptive"
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                    budget=cfg.budget, on_convergence=stop_on_convergence)
+                    budget=cfg.budget if adaptive else math.inf, on_convergence=stop_on_convergence)
     ledger = SweepLedger(rule=rule)
     base = {**trial_config(cfg), "branching": None}
-    searcher, _ = make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)
+    searcher = make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)[0] if adaptive else None
+    todo = [] if adaptive else sorted(plan.trials, key=lambda t: (t.budget, t.n_params))
     first: list[float] = []
 
     def watch_first(refit, index):  # the compute at which the stop rule first held
@@ -57,15 +61,15 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
 
     session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
                            log_refit=watch_first, warn=lambda line: None)
-    run_in_process(base, [], session, None, searcher)
+    run_in_process(base, todo, session, None, searcher)
     last = ledger.refits[-1] if ledger.refits else None
     widths = dict(last.halfwidths) if last else {w: math.inf for w in cfg.fit.watch}
+    fit = last.fit if last else None
     if last is not None and not last.bootstrapped and cfg.fit.n_bootstrap > 0:
-        final = online_fit(cfg)(ledger.frame(), cfg.fit.n_bootstrap, last.fit)
-        widths = {w: float(final.ci_halfwidth(w)) for w in cfg.fit.watch}
-    return SimulatedSweep(ledger=ledger, stop_reason=ledger.outcome(adaptive=True),
-                          compute_to_target=first[0] if first else math.nan, halfwidths_at_end=widths,
-                          fit=last.fit if last else None)
+        fit = widened_for_stopping(online_fit(cfg)(ledger.frame(), cfg.fit.n_bootstrap, last.fit), rule.ci_widening)
+        widths = {w: float(fit.ci_halfwidth(w)) for w in cfg.fit.watch}
+    return SimulatedSweep(ledger=ledger, stop_reason=ledger.outcome(adaptive=adaptive),
+                          compute_to_target=first[0] if first else math.nan, halfwidths_at_end=widths, fit=fit)
 
 
 @dataclass(frozen=True)

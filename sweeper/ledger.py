@@ -45,7 +45,7 @@ class StopRule:
     patience: int
     budget: float = math.inf
     on_convergence: bool = True  # False for the grid baseline: it runs every planned trial
-    ci_widening: float = STOPPING_CI_WIDENING  # applied to the bootstrapped refits when on_convergence
+    ci_widening: float = STOPPING_CI_WIDENING  # applied to every bootstrapped refit (1: none, the grid's)
 
 
 @dataclass(kw_only=True)

@@ -76,8 +76,7 @@ class SweepSession:
         near = quick.identified and all(w <= SCREEN * target for w in widths.values())
         if near and self.n_bootstrap > 0:
             fit = self.fit(frame, self.n_bootstrap, quick)
-            if ledger.rule.on_convergence:  # the stop decision rests on these intervals
-                fit = widened_for_stopping(fit, ledger.rule.ci_widening)
+            fit = widened_for_stopping(fit, ledger.rule.ci_widening)  # a stop decision may rest on them
             refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=fit,
                           halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch})
         else:

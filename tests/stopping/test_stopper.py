@@ -114,8 +114,8 @@ def test_the_intervals_a_sweep_may_stop_on_are_widened_and_the_grid_baselines_ar
     def fit(frame, n_bootstrap, previous=None):
         return KnownFit(0.015 if n_bootstrap else 0.0)
 
-    for on_convergence, expected in ((True, 0.015 * STOPPING_CI_WIDENING), (False, 0.015)):
-        book = ledger(on_convergence=on_convergence, patience=1)
+    for widening, expected in ((STOPPING_CI_WIDENING, 0.015 * STOPPING_CI_WIDENING), (1.0, 0.015)):
+        book = ledger(ci_widening=widening, patience=1)
         session = SweepSession(book, fit=fit, n_bootstrap=5, min_runs=1)
         session.started("t0", _point(0))
         session.finished("t0", _point(0), {"loss": 3.0, "flops": 1.0})
