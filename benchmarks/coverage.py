@@ -22,6 +22,7 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from ladders import truth  # noqa: E402
 
 from sweeper.config import load_config  # noqa: E402
 from sweeper.forecast import simulate_sweep  # noqa: E402
@@ -34,11 +35,6 @@ LAWS = {
                                                      "beta": 0.36},
 }
 QUANTITIES = ("a", "b", "alpha", "beta")
-
-
-def truth(params: dict) -> dict:
-    s = params["alpha"] + params["beta"]
-    return {"a": params["beta"] / s, "b": params["alpha"] / s, "alpha": params["alpha"], "beta": params["beta"]}
 
 
 def config(args, params: dict):
@@ -55,15 +51,13 @@ def one_sweep(job):
     sweep = simulate_sweep(config(args, params), seed=seed)
     fit, true = sweep.fit, truth(params)
     factor = (fit.extras.get("ci_widening") or {}).get("factor", 1.0) if fit is not None else 1.0
-    inside, inside_raw = {}, {}
-    for q in QUANTITIES:
-        ci = fit.ci.get(q) if fit is not None else None
-        inside[q] = None if ci is None else bool(ci[0] <= true[q] <= ci[1])
-        if ci is not None:  # the bootstrap's own interval, before the widening for stopping on it
-            v = min(max(fit.value(q), ci[0]), ci[1])
-            ci = (v - (v - ci[0]) / factor, v + (ci[1] - v) / factor)
-        inside_raw[q] = None if ci is None else bool(ci[0] <= true[q] <= ci[1])
-    return name, sweep.stop_reason.startswith("converged"), inside, len(sweep.ledger.runs), inside_raw, factor
+    raw = fit.widened(1.0 / factor, "undone") if fit is not None else None  # the bootstrap's own intervals
+
+    def inside(f):
+        return {q: None if f is None or q not in f.ci else bool(f.ci[q][0] <= true[q] <= f.ci[q][1])
+                for q in QUANTITIES}
+
+    return name, sweep.stop_reason.startswith("converged"), inside(fit), len(sweep.ledger.runs), inside(raw), factor
 
 
 def main() -> None:

@@ -61,3 +61,9 @@ def true_optimum(params: dict, held_out) -> tuple[np.ndarray, np.ndarray]:
     """([N_opt], [D_opt]) of the noise-free law at the held-out budget."""
     k = float(np.median([t.flops / (t.n_params * t.n_tokens) for t in held_out]))
     return optimum_at(closed_form(params, k), [held_out[0].budget])
+
+
+def truth(params: dict) -> dict[str, float]:
+    """The exponents a law implies: a = beta / (alpha + beta), b = alpha / (alpha + beta), alpha, beta."""
+    s = params["alpha"] + params["beta"]
+    return {"a": params["beta"] / s, "b": params["alpha"] / s, "alpha": params["alpha"], "beta": params["beta"]}

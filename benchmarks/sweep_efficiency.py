@@ -36,19 +36,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from design_bound import bound  # noqa: E402
-from ladders import SHAPES, SPACES, WATCH, setup, true_optimum  # noqa: E402
+from ladders import SHAPES, SPACES, WATCH, setup, true_optimum, truth  # noqa: E402
 
 from sweeper.forecast import simulate_sweep  # noqa: E402
 from sweeper.ledger import STOPPING_CI_WIDENING  # noqa: E402
 from sweeper.simulated import law_loss  # noqa: E402
 
-LOOSE = 10.0  # a target every refit's screen passes: the grid bootstraps at every refit
 TIGHT = 1e-9  # a target no screen passes: refits stay linearised until the final bootstrap
-
-
-def truth(params: dict) -> dict:
-    s = params["alpha"] + params["beta"]
-    return {"a": params["beta"] / s, "b": params["alpha"] / s}
 
 
 def held_out_error(fit, st) -> float:
