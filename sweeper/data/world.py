@@ -1,13 +1,9 @@
-"""A fixed procedural world the text talks about.
+"""A fixed procedural world that pictures and stories talk about: colours, shapes and places for
+the images, people with a few facts each, and arithmetic with a rule to discover.
 
-Why a world and not random strings: scaling laws need data whose loss keeps
-falling with model size. The world has (a) grammar-level regularities every
-model learns quickly, (b) arithmetic with a rule to discover, and (c) a few
-thousand facts about people that can only be memorised, which is what makes
-bigger models keep winning and gives isoFLOP curves their U shape.
-
-The world is built from a constant seed, so train and validation text talk
-about the same people; samples differ by the caller's seed.
+A closed world is learned quickly: the loss that keeps falling with N and D comes from the
+generated language (sweeper.data.language). The world is built from a constant seed, so train
+and validation text talk about the same people; samples differ by the caller's seed.
 """
 
 from __future__ import annotations
@@ -27,12 +23,6 @@ SIZES = ("small", "big")
 PLACES = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
 JOBS = ("baker", "pilot", "farmer", "doctor", "singer", "sailor", "teacher", "painter",
         "miner", "judge", "cook", "poet", "tailor", "guard", "clerk", "smith")
-ANIMALS = {  # each animal has its own verbs: a rule a model can learn
-    "cat": ("sees", "chases"), "dog": ("bites", "finds"), "bird": ("watches", "flies over"),
-    "fox": ("hunts", "hides from"), "cow": ("eats", "ignores"), "owl": ("hears", "follows"),
-}
-ADJECTIVES = ("old", "small", "quick", "lazy", "happy", "dark", "loud", "calm")
-THINGS = ("tree", "house", "river", "stone", "hill", "road", "gate", "field")
 WORLD_SEED = 20250101
 N_PEOPLE = 320
 N_CITIES = 24
@@ -79,14 +69,6 @@ def world() -> tuple[tuple[Person, ...], tuple[str, ...]]:
 def fact_sentences(p: Person) -> list[str]:
     return [f"{p.name} lives in {p.city}.", f"{p.name} is a {p.job}.",
             f"{p.name} is {p.age} years old.", f"{p.name} likes {p.color} {p.shape}s."]
-
-
-def animal_sentence(rng: np.random.Generator) -> str:
-    animal = tuple(ANIMALS)[rng.integers(len(ANIMALS))]
-    verb = ANIMALS[animal][rng.integers(2)]
-    adj = ADJECTIVES[rng.integers(len(ADJECTIVES))]
-    thing = THINGS[rng.integers(len(THINGS))]
-    return f"the {adj} {animal} {verb} the {thing}."
 
 
 def arithmetic_sentence(rng: np.random.Generator) -> str:

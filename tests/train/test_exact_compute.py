@@ -47,8 +47,8 @@ def test_c_of_a_trial_matches_torchs_flop_counter_at_its_mixture(kind, mixture):
     assert result.n_image_tokens + result.n_text_tokens == result.n_tokens
     if mixture == "text-only":
         assert result.n_image_tokens == 0
-    if mixture == "image-heavy":  # captions only: a 16-patch image in every few dozen positions
-        assert result.n_image_tokens > 0.2 * result.n_tokens
+    if mixture == "image-heavy":  # captions only: a 16-patch image in every ~100 positions
+        assert result.n_image_tokens > 0.1 * result.n_tokens
     assert result.flops_at[-1] == result.flops and len(result.flops_at) == STEPS + 1
 
 
