@@ -90,3 +90,24 @@ def test_the_fit_is_finite_and_logged_to_the_parent(trained_sweep):
     mlflow.set_tracking_uri(uri)
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(result.parent_run_id)}
     assert {"fit.json", "runs.csv", "plan.json"} <= artifacts
+
+
+def test_the_generated_language_gives_a_shrunken_sweep_isoflop_minima_that_move_up_with_c(trained_sweep):
+    """The embedded default's data on 3 slices x 4 sizes: each slice's lowest loss lies inside its
+    sizes and no lower in N than the cheaper slice's, and the identification verdict says so."""
+    from sweeper.fit.identify import isoflop_edges
+    from sweeper.fit.registry import get_law
+
+    _, _, result, _ = trained_sweep
+    frame = result.runs.frame
+    best = []
+    for _, group in frame.groupby("budget"):
+        losses = group.sort_values("n_params")
+        k = int(np.argmin(losses["loss"].to_numpy()))
+        assert 0 < k < len(losses) - 1, losses[["n_params", "loss"]]
+        best.append(int(losses["n_params"].iloc[k]))
+    assert best == sorted(best), best
+    assert isoflop_edges(frame, "loss", get_law("chinchilla"), result.fit.params) == (3, 3)
+    fit = result.fit  # identified: an interval for a; not: a reason, and no interval
+    assert fit.identified == (not fit.warnings)
+    assert math.isfinite(fit.ci_halfwidth("a")) == fit.trusted("a")
