@@ -25,7 +25,7 @@ def trained_sweep(ray_local, tmp_path_factory):
         tracking_uri=uri,
         experiment="it-trained",
         n_bootstrap=10,
-        **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 20, "training.eval_batches": 2},
+        **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 200, "training.eval_batches": 2},
     )
     plan = sweeper.plan()
     return sweeper, plan, sweeper.run(progress=lambda line: None), uri

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.integration
 
 RAY = str(Path(sys.executable).with_name("ray"))
 REPO = Path(__file__).resolve().parents[2]
-TINY_REAL = ["--kind", "early_fusion", "--budget", "2e12", "--set", "budgets.slices=[6e10,1.2e11,2.4e11]",
+TINY_REAL = ["--kind", "early_fusion", "--budget", "2e12", "--set", "budgets.slices=[2e10,4e10,8e10]",
              "--set", "budgets.min_tokens_per_param=0.1", "--set", "budgets.min_steps=10",
-             "--set", "model.sizes=[tiny-1,tiny-2,tiny-3]", "--set", "training.eval_every=20",
+             "--set", "model.sizes=[tiny-1,tiny-2,tiny-3]", "--set", "training.eval_every=200",
              "--set", "training.eval_batches=2", "--n-bootstrap", "10"]
 
 

@@ -10,16 +10,19 @@ from sweeper.cli import main
 pytestmark = pytest.mark.integration
 
 # The tiny dense ladder and the adaptive integration test's settings: a target that converges in
-# a few dozen simulated trials, so the forecast and the sweep it forecasts take seconds.
+# a few dozen simulated trials, so the forecast and the sweep it forecasts take seconds. The initial
+# design: 4 slices sqrt(2) apart (the embedded default's 6 slices 2x apart cost more than the target).
+DENSE_SLICES = {"budgets.n_slices": 4, "budgets.ratio": 2 ** 0.5}
 SPACE = ["tiny", "--kind", "dense_text", "--design", "adaptive", "--set", "training.batch_size=16",
+         *[arg for k, v in DENSE_SLICES.items() for arg in ("--set", f"{k}={v}")],
          "--set", "budgets.min_tokens_per_param=2.0", "--set", "budgets.max_tokens_per_param=2000.0",
          "--set", "budgets.min_steps=20", "--set", "simulation.noise=0.005", "--set", "fit.patience=1",
          "--set", "fit.n_bootstrap=10"]
 
 
 def test_a_ladder_that_cannot_reach_the_target_gets_a_warning(capsys):
-    # The embedded default's ladder spans 11x; 3e11 FLOPs on it buy a half-width near 0.09.
-    assert main(["plan", "tiny", "--budget", "3e11", "--target-ci", "0.02", "--simulate", "2"]) == 0
+    # The embedded default at its own budget (6e12 FLOPs) buys a half-width near 0.024, not 0.02.
+    assert main(["plan", "tiny", "--target-ci", "0.02", "--simulate", "2"]) == 0
     out = capsys.readouterr().out
     assert "WARNING: the target 0.02 is out of reach" in out and "add smaller sizes" in out
 
@@ -35,7 +38,7 @@ def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spen
                      target_ci=0.06, patience=1, n_bootstrap=10, noise=0.005, batch_size=16,
                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="forecast",
                      **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
-                        "budgets.min_steps": 20}).run(progress=lambda line: None)
+                        "budgets.min_steps": 20, **DENSE_SLICES}).run(progress=lambda line: None)
     assert result.converged, result.stop_reason
     # One sweep's spend varies by about +-45% with its noise at this target (seeds 0-7: 2.0e11 to
     # 5.4e11), so it is checked against the forecast's range, with 30% either side.

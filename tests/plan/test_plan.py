@@ -73,7 +73,7 @@ def test_each_slice_has_enough_sizes_within_the_tokens_per_param_window(plan_and
 
 
 def test_model_size_subset_is_honoured():
-    plan = make_plan(config(budget=2e14, sizes=["tiny-1", "tiny-2", "tiny-3"]))
+    plan = make_plan(config(budget=2e14, sizes=["tiny-1", "tiny-2", "tiny-3"], **{"budgets.n_slices": 4}))
     assert {t.size for t in plan.trials} == {"tiny-1", "tiny-2", "tiny-3"}
 
 
