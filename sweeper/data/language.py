@@ -46,11 +46,12 @@ def lexicon() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
             words.append(w)
     p = np.arange(1, LEXICON_SIZE + 1, dtype=float) ** -ZIPF_EXPONENT
     cdf = np.cumsum(p / p.sum())
-    successors = _zipf_ranks(rng, cdf, (LEXICON_SIZE, len(SUCCESSOR_PROBS)))
+    successors = _draw(rng, cdf, (LEXICON_SIZE, len(SUCCESSOR_PROBS)))
     return tuple(words), cdf, successors
 
 
-def _zipf_ranks(rng: np.random.Generator, cdf: np.ndarray, shape) -> np.ndarray:
+def _draw(rng: np.random.Generator, cdf: np.ndarray, shape) -> np.ndarray:
+    """Indices drawn from a cumulative distribution (clamped: its last entry may round below 1)."""
     return np.minimum(np.searchsorted(cdf, rng.random(shape)), len(cdf) - 1)
 
 
@@ -58,8 +59,8 @@ def sentence(rng: np.random.Generator) -> str:
     """One sentence: a Zipfian first word, then a walk through the successor table."""
     words, cdf, successors = lexicon()
     n = int(rng.integers(*SENTENCE_WORDS))
-    picks = np.searchsorted(np.cumsum(SUCCESSOR_PROBS), rng.random(n - 1) * (1 - 1e-12))
-    w = int(_zipf_ranks(rng, cdf, ()))
+    picks = _draw(rng, np.cumsum(SUCCESSOR_PROBS), n - 1)
+    w = int(_draw(rng, cdf, ()))
     out = [words[w]]
     for k in picks:
         w = int(successors[w, k])

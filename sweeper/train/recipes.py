@@ -52,8 +52,8 @@ def paper_hparams(spec, n_tokens: int, **overrides) -> TrainHParams:
 # ---- the tiny ladder ---------------------------------------------------------------
 TINY_BASE_LR, TINY_BASE_WIDTH = 6e-3, 64  # LR ~ 1/sqrt(width), tuned by hand on tiny-2..tiny-6
 # Below this many steps, shrink the batch rather than the number of updates. Measured at 4e11 FLOPs
-# on the generated language, tiny-5 reached loss 1.06 at batch 12 (260 steps), 0.87 at batch 4 and
-# 0.70 at batch 2 with 1.5x the LR (1570 steps): these runs are limited by updates, not tokens.
+# on text of the generated language (dense_text), tiny-5 reached loss 1.06 at batch 12 (260 steps),
+# 0.87 at batch 4 and 0.70 at batch 2 with 1.5x the LR (1570 steps): limited by updates, not tokens.
 TINY_MIN_STEPS = 1500
 
 
