@@ -7,18 +7,23 @@ the same noise at the same point. Ladders and laws: benchmarks/ladders.py (the t
 every bundled paper space, each at its own budget; three law shapes no test uses).
 
 Per ladder, law and seed:
-1. the grid: the space's plan in order (slices ascending, sizes ascending), to its end;
+1. the grid: the space's plan, all of it (a fixed design: its precision is what the whole plan buys);
 2. the adaptive design with the grid's compute as its budget, to the end;
-3. the adaptive design with target T (below), stopped on it as `sweeper run` stops.
+3. the adaptive design with the grid's targets (below), stopped on them as `sweeper run` stops.
 
 Equal compute: the ratio of the adaptive design's 95% CI half-width on a and b to the grid's (same
 seed), and how often the truth lies inside the adaptive CI.
-Equal precision: the target T is what the grid reaches (the 80th percentile over seeds of its final
-max(a, b) half-width), so that it reaches T in most seeds. Each design's cost is the compute when
-its stop rule first held at T, as a fraction of the grid's; the held-out error is that
-stopping fit's |%| error of the loss at the true compute-optimal (N, D) one slice ratio past the
-grid's largest slice; and the multiple of benchmarks/design_bound.py's least compute (any design
-of the adaptive candidates reaching T, linearised, with extrapolation no worse than the grid's).
+Equal precision: both designs watch a, b and log_L_opt, the predicted optimal loss at the held-out
+budget H (one slice ratio past the grid's largest slice; fit.target_compute = H). The targets are
+what the grid reaches (the 80th percentile over seeds of its final max(a, b) half-width, and of its
+log_L_opt half-width: fit.target_ci and fit.target_ci_log_L_opt), so that it reaches them in most
+seeds. The adaptive design's cost is the compute when its stop rule held, as a fraction of the
+grid's; the held-out error is the |%| error of the final fit (the grid's) or the stopping fit (the
+adaptive design's) at the true compute-optimal (N, D) of H; "floor" is the least compute, as a
+fraction of the grid's, of any design of the adaptive candidates as precise (linearised at the
+true law) on a, b and the prediction at H as the grid; and "x bound" the adaptive design's compute
+over the least any design needs to be as precise as the one it stopped with (design_bound.py's
+`bound_matching`: 1 is optimal).
 Intervals are as reported: widened by sweeper.ledger.STOPPING_CI_WIDENING in both designs.
 
     .venv/bin/python benchmarks/sweep_efficiency.py [--seeds 10] [--spaces tiny text_chinchilla]
@@ -35,14 +40,15 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from design_bound import bound  # noqa: E402
+from design_bound import bound_matching  # noqa: E402
 from ladders import SHAPES, SPACES, WATCH, setup, true_optimum, truth  # noqa: E402
 
 from sweeper.forecast import simulate_sweep  # noqa: E402
-from sweeper.ledger import STOPPING_CI_WIDENING  # noqa: E402
+from sweeper.samplers.candidates import candidate_points  # noqa: E402
 from sweeper.simulated import law_loss  # noqa: E402
 
 TIGHT = 1e-9  # a target no screen passes: refits stay linearised until the final bootstrap
+PRECISION = (*WATCH, "log_L_opt")  # what the equal-precision runs watch
 
 
 def held_out_error(fit, st) -> float:
@@ -51,27 +57,22 @@ def held_out_error(fit, st) -> float:
     return float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true) / true)
 
 
-def stopping_cost(sweep, st) -> dict:
-    """The compute a sweep stopped on its target spent, and its fit's held-out error (nan: never reached)."""
-    if not sweep.stop_reason.startswith("converged"):
-        return {"to_target": math.nan, "error": math.nan}
-    return {"to_target": sweep.ledger.spent, "error": held_out_error(sweep.fit, st)}
+def watching(cfg, st, targets):
+    """cfg watching a, b and the prediction at the held-out budget, with targets (a and b, log_L_opt)."""
+    return cfg.replace(fit=cfg.fit.replace(watch=PRECISION, target_ci=targets[0], target_ci_log_L_opt=targets[1],
+                                           target_compute=st.held_out[0].budget))
 
 
 def run_grid(job):
-    """The grid's plan to its end: half-widths there (one bootstrap, at the end), or with a target
-    the compute and the fit where its stop rule first held."""
-    space, shape, seed, args, target = job
+    """The grid's whole plan: its half-widths at the end (one bootstrap) and its fit's held-out error."""
+    space, shape, seed, args = job
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
-    cfg = st.cfg.replace(fit=st.cfg.fit.replace(target_ci=target or TIGHT, watch=WATCH))
-    sweep = simulate_sweep(cfg, st.plan, seed=seed, stop_on_convergence=bool(target))
-    if not target:
-        return {"hw": sweep.halfwidths_at_end}
-    return stopping_cost(sweep, st)
+    sweep = simulate_sweep(watching(st.cfg, st, (TIGHT, TIGHT)), st.plan, seed=seed, stop_on_convergence=False)
+    return {"hw": sweep.halfwidths_at_end, "error": held_out_error(sweep.fit, st)}
 
 
 def run_adaptive(job):
-    space, shape, seed, args, target = job
+    space, shape, seed, args, targets = job
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
     cfg = st.cfg.replace(design="adaptive", budget=st.plan.total_flops)
     # Equal compute: to the end, with a target no screen passes (cheap refits), bootstrapped once at the end.
@@ -80,10 +81,16 @@ def run_adaptive(job):
     true = truth(st.params)
     inside = {q: bool(spent.fit is not None and q in spent.fit.ci and spent.fit.ci[q][0] <= true[q] <= spent.fit.ci[q][1])
               for q in WATCH}
-    # Equal precision: as `sweeper run` with target T, stopped on it.
-    stopped = simulate_sweep(cfg.replace(fit=cfg.fit.replace(target_ci=target, watch=WATCH)), st.plan, seed=seed)
-    return {"hw": spent.halfwidths_at_end, "inside": inside, "trials": len(spent.ledger.runs),
-            **stopping_cost(stopped, st)}
+    # Equal precision: as `sweeper run` with the grid's targets, stopped on them.
+    stopped = simulate_sweep(watching(cfg, st, targets), st.plan, seed=seed)
+    out = {"hw": spent.halfwidths_at_end, "inside": inside, "trials": len(spent.ledger.runs),
+           "to_target": math.nan, "error": math.nan, "multiple": math.nan}
+    if stopped.stop_reason.startswith("converged"):
+        by_id = {p.point_id: p for p in candidate_points(cfg, st.plan)}
+        least = bound_matching(st, [by_id[r["point_id"]] for r in stopped.ledger.runs])
+        out.update(to_target=stopped.ledger.spent, error=held_out_error(stopped.fit, st),
+                   multiple=stopped.ledger.spent / least if least else math.nan)
+    return out
 
 
 def main(argv=None) -> None:
@@ -95,47 +102,59 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     started = time.perf_counter()
-    keys = [(space, shape) for space in args.spaces for shape in SHAPES]
-    seeds = range(args.seeds)
-    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        def each(fn, extra):  # {(space, shape): [result per seed]}
-            out = pool.map(fn, [(*k, seed, args, extra(k)) for k in keys for seed in seeds], chunksize=1)
-            return {k: out[i * args.seeds:(i + 1) * args.seeds] for i, k in enumerate(keys)}
-
-        grids = each(run_grid, lambda k: None)
-        targets = {k: float(np.percentile([max(g["hw"].values()) for g in grids[k]], 80)) for k in keys}
-        stopped = each(run_grid, targets.get)
-        adaptive = each(run_adaptive, targets.get)
-    print(f"{len(keys) * args.seeds} seeds x (grid, adaptive) in {time.perf_counter() - started:.0f} s; noise "
-          f"{args.noise}, {args.n_bootstrap} bootstrap resamples; intervals as reported (widened for stopping)")
+    print(f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
+          "intervals as reported (widened for stopping)", flush=True)
     print(f"{'space':<16}{'law':<33}{'grid':>10}{'trials':>13}{'hw ratio a':>11}{'b':>6}{'truth in':>9}"
-          f"{'target':>8}{'reached':>9}{'compute':>8}{'held-out % err':>16}{'x bound':>8}")
+          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'x bound':>8}",
+          flush=True)
     ratios, inside, fractions, multiples, errors = [], [], [], [], []
-    for space, shape in keys:
-        st = setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise)
-        g_runs, a_runs, target = grids[space, shape], adaptive[space, shape], targets[space, shape]
-        r = {q: [a["hw"][q] / g["hw"][q] for g, a in zip(g_runs, a_runs)] for q in WATCH}
-        ins = [a["inside"][q] for a in a_runs for q in WATCH]
-        g_cost = [g["to_target"] for g in stopped[space, shape]]
-        g_err = [g["error"] for g in stopped[space, shape]]
-        frac = [a["to_target"] / c for a, c in zip(a_runs, g_cost)]
-        least = bound(st, target / STOPPING_CI_WIDENING)  # the bootstrap's own width, before widening
-        multiple = [a["to_target"] / least if least else math.nan for a in a_runs]
-        a_err = [a["error"] for a in a_runs]
-        ratios += r["a"] + r["b"]
-        inside += ins
-        fractions += frac
-        multiples += multiple
-        errors.append((np.nanmedian(g_err), np.nanmedian(a_err)))
-        reached = f"{sum(math.isfinite(c) for c in g_cost)}/{sum(math.isfinite(a['to_target']) for a in a_runs)}"
-        print(f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /{np.median([a['trials'] for a in a_runs]):>5.0f}"
-              f"{np.median(r['a']):>11.3f}{np.median(r['b']):>6.3f}{np.mean(ins):>9.0%}{target:>8.3f}{reached:>9}"
-              f"{np.nanmedian(frac):>8.3f}{np.nanmedian(g_err):>8.3f}/{np.nanmedian(a_err):<7.3f}"
-              f"{np.nanmedian(multiple):>8.2f}")
-    print(f"ALL: equal compute, median half-width ratio adaptive/grid on a and b {np.median(ratios):.3f}, truth inside "
-          f"the adaptive CI {np.mean(inside):.1%} of {len(inside)}; equal precision, median compute fraction "
-          f"{np.nanmedian(fractions):.3f}, median multiple of the design bound {np.nanmedian(multiples):.2f}, held-out "
-          f"error no worse than the grid's in {sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians")
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        for space in args.spaces:
+            keys = [(space, shape, seed) for shape in SHAPES for seed in range(args.seeds)]
+            grids = dict(zip(keys, pool.map(run_grid, [(*k, args) for k in keys], chunksize=1)))
+            targets = {shape: tuple(float(np.percentile([grids[k]["hw"][q] for k in keys if k[1] == shape], 80))
+                                    for q in ("a", "log_L_opt")) for shape in SHAPES}
+            adaptive = dict(zip(keys, pool.map(run_adaptive, [(*k, args, targets[k[1]]) for k in keys],
+                                               chunksize=1)))
+            for shape in SHAPES:
+                row = [k for k in keys if k[1] == shape]
+                st = setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise)
+                target = targets[shape]
+                g_runs, a_runs = [grids[k] for k in row], [adaptive[k] for k in row]
+                r = {q: [a["hw"][q] / g["hw"][q] for g, a in zip(g_runs, a_runs)] for q in WATCH}
+                ins = [a["inside"][q] for a in a_runs for q in WATCH]
+                # The grid is a fixed design: it reaches the targets with its whole plan, or not at all.
+                g_reached = sum(g["hw"]["a"] <= target[0] and g["hw"]["log_L_opt"] <= target[1] for g in g_runs)
+                frac = [a["to_target"] / st.plan.total_flops for a in a_runs]
+                floor = bound_matching(st, st.plan.trials)
+                a_err = [a["error"] for a in a_runs]
+                g_err = float(np.median([g["error"] for g in g_runs]))
+                ratios += r["a"] + r["b"]
+                inside += ins
+                fractions += frac
+                multiples += [a["multiple"] for a in a_runs]
+                errors.append((g_err, float(np.nanmedian(a_err)) if np.isfinite(a_err).any() else math.nan))
+                reached = f"{g_reached}/{sum(math.isfinite(f) for f in frac)}"
+                print(f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /"
+                      f"{np.median([a['trials'] for a in a_runs]):>5.0f}{np.median(r['a']):>11.3f}"
+                      f"{np.median(r['b']):>6.3f}{np.mean(ins):>9.0%}{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}"
+                      f"{_median(frac):>8.3f}{floor / st.plan.total_flops if floor else math.nan:>6.2f}"
+                      f"{g_err:>8.3f}/{errors[-1][1]:<7.3f}{_median([a['multiple'] for a in a_runs]):>8.2f}",
+                      flush=True)
+    print(f"{time.perf_counter() - started:.0f} s. ALL: equal compute, median half-width ratio adaptive/grid on a and b "
+          f"{np.median(ratios):.3f}, truth inside the adaptive CI {np.mean(inside):.1%} of {len(inside)}; equal "
+          f"precision, the adaptive design reached the targets in {sum(map(math.isfinite, fractions))}/{len(fractions)}, "
+          f"median compute fraction {_median(fractions):.3f} (unreached counted as more than 1), median multiple of "
+          f"the design bound {_median(multiples):.2f}, held-out error no worse than the grid's in "
+          f"{sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians")
+
+
+def _median(values) -> float:
+    """Median with an unreached (nan) value counted as larger than any reached one; nan if most are."""
+    ordered = sorted(v if math.isfinite(v) else math.inf for v in values)
+    mid = ordered[len(ordered) // 2] if len(ordered) % 2 else 0.5 * (ordered[len(ordered) // 2 - 1]
+                                                                     + ordered[len(ordered) // 2])
+    return mid if math.isfinite(mid) else math.nan
 
 
 if __name__ == "__main__":

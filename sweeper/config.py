@@ -163,6 +163,8 @@ class FitSection(Section):
     target: str = key("loss", "the metric fitted")
     watch: tuple[str, ...] = key(("a", "b"), "quantities whose 95% CI half-widths decide convergence")
     target_ci: Positive = key(0.02, "stop once every watched CI half-width is at most this")
+    target_ci_log_L_opt: Positive | None = key(None, "log_L_opt's own target, in log loss (0.01: the predicted "
+                                               "loss within about 1%); None: target_ci")
     patience: PositiveInt = key(2, "consecutive converged refits before stopping")
     target_compute: Positive | None = key(None, "FLOPs the law will be used at: fits add log_L_opt, the "
                                           "predicted optimal loss there")
@@ -484,6 +486,9 @@ def _check_consistency(cfg: SweepConfig) -> None:
             raise SweeperInputError("fit.watch", list(fit.watch), f"log_L_opt is defined for the laws "
                                     f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
                                     "log_L_opt")
+    if fit.target_ci_log_L_opt is not None and "log_L_opt" not in fit.watch:
+        raise SweeperInputError("fit.target_ci_log_L_opt", fit.target_ci_log_L_opt, "it is the target of a "
+                                "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it")
     if fit.law not in SWEEP_LAWS:
         raise SweeperInputError("fit.law", fit.law, f"a sweep records each trial's N, D and losses, which fit "
                                 f"{' or '.join(SWEEP_LAWS)}; the sparsity and compression laws also need each "

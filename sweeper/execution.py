@@ -110,7 +110,7 @@ def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished
     if cfg.fit.target_compute:  # the sampler watches the prediction where the stopper does
         extra["extrapolate"] = cfg.fit.target_compute / max(p.budget for p in candidates)
     if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its target
-        extra["target_ci"] = cfg.fit.target_ci
+        extra.update(target_ci=cfg.fit.target_ci, prediction_ci=cfg.fit.target_ci_log_L_opt)
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
                               watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch,
                               latest_fit=ledger.latest_fit, **extra)
@@ -241,6 +241,7 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     adaptive = cfg.design == "adaptive"
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
+                    prediction_ci=cfg.fit.target_ci_log_L_opt,
                     budget=cfg.budget if adaptive else math.inf, on_convergence=adaptive,
                     ci_widening=STOPPING_CI_WIDENING if adaptive else 1.0)
     ledger = SweepLedger.resumed(rule, finished)
@@ -262,6 +263,7 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
                              sweep_id=sweep_id, design=cfg.design, existing=existing)
     if searcher is not None or todo:
         session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
+                               target_compute=cfg.fit.target_compute,
                                printer=ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, progress,
                                                        target_ci=cfg.fit.target_ci),
                                warn=progress,

@@ -48,6 +48,7 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
     plan = plan or make_plan(cfg)
     adaptive = cfg.design == "adaptive"
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
+                    prediction_ci=cfg.fit.target_ci_log_L_opt,
                     budget=cfg.budget if adaptive else math.inf, on_convergence=stop_on_convergence)
     ledger = SweepLedger(rule=rule)
     base = {**trial_config(cfg), "branching": None}
@@ -60,6 +61,7 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
             first.append(refit.flops_spent)
 
     session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
+                           target_compute=cfg.fit.target_compute,
                            log_refit=watch_first, warn=lambda line: None)
     run_in_process(base, todo, session, None, searcher)
     last = ledger.refits[-1] if ledger.refits else None
@@ -101,10 +103,11 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     sizes = sorted({t.n_params for t in plan.trials})
     span = sizes[-1] / sizes[0] if sizes else math.nan
     warnings = []
-    short = {w: v for w, v in widths.items() if not v <= cfg.fit.target_ci}
+    limit = runs[0].ledger.rule.limit  # each watched quantity's target
+    short = {w: v for w, v in widths.items() if not v <= limit(w)}
     if short:
-        shown = ", ".join(f"{w}'s CI half-width ~{v:.3g}" for w, v in short.items())
-        warnings.append(f"the target {cfg.fit.target_ci} is out of reach: sizes span {span:.0f}x, and "
+        shown = ", ".join(f"{w}'s CI half-width ~{v:.3g} (target {limit(w):g})" for w, v in short.items())
+        warnings.append(f"the target is out of reach: sizes span {span:.0f}x, and "
                         f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
                         "exponents down) or raise the budget")
     return Forecast(budget=cfg.budget, target_ci=cfg.fit.target_ci, halfwidths=widths, compute_to_target=to_target,

@@ -43,9 +43,14 @@ class StopRule:
     watch: tuple[str, ...]
     target_ci: float
     patience: int
+    prediction_ci: float | None = None  # log_L_opt's own target (its scale is log loss, not an exponent's)
     budget: float = math.inf
     on_convergence: bool = True  # False for the grid baseline: it runs every planned trial
     ci_widening: float = STOPPING_CI_WIDENING  # applied to every bootstrapped refit (1: none, the grid's)
+
+    def limit(self, name: str) -> float:
+        """The CI half-width the watched quantity `name` must reach."""
+        return self.prediction_ci if name == "log_L_opt" and self.prediction_ci else self.target_ci
 
 
 @dataclass(kw_only=True)
@@ -114,7 +119,7 @@ class SweepLedger:
         if len(recent) < rule.patience:
             return False
         return all(r.bootstrapped and getattr(r.fit, "identified", True)
-                   and r.halfwidths.get(name, math.inf) <= rule.target_ci
+                   and r.halfwidths.get(name, math.inf) <= rule.limit(name)
                    for r in recent for name in rule.watch)
 
     def stop_reason(self) -> str:
@@ -123,8 +128,8 @@ class SweepLedger:
         rule = self.rule
         if rule.on_convergence and self.converged():
             last = self.refits[-1].halfwidths
-            shown = ", ".join(f"{k}={last[k]:.4f}" for k in rule.watch)
-            return f"converged: CI half-widths {shown} <= {rule.target_ci} for {rule.patience} refits"
+            shown = ", ".join(f"{k}={last[k]:.4f} <= {rule.limit(k):g}" for k in rule.watch)
+            return f"converged: CI half-widths {shown} for {rule.patience} refits"
         if self.spent >= rule.budget:
             return f"budget exhausted: {self.spent:.3g} of {rule.budget:.3g} FLOPs"
         return ""

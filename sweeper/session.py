@@ -34,8 +34,9 @@ FitFn = Callable[..., object]  # (ok runs, n_bootstrap, previous FitResult or No
 class SweepSession:
     def __init__(self, ledger: SweepLedger, *, fit: FitFn, n_bootstrap: int, law: str = "chinchilla",
                  log_refit: Callable[[Refit, int], None] | None = None, printer=None,
-                 warn: Callable[[str], None] = print, min_runs: int = 6):
+                 warn: Callable[[str], None] = print, min_runs: int = 6, target_compute: float | None = None):
         self.ledger, self.fit, self.n_bootstrap, self.law = ledger, fit, n_bootstrap, law
+        self.target_compute = target_compute  # where a watched log_L_opt predicts
         self.log_refit, self.printer, self.warn, self.min_runs = log_refit, printer, warn, min_runs
 
     def started(self, trial_id: str, point: dict) -> None:
@@ -71,9 +72,8 @@ class SweepSession:
             quick = self.fit(frame, 0, previous)
         except SweeperInputError:  # too few runs for the law's parameters yet
             return None
-        widths = screened_halfwidths(quick, frame, ledger.rule.watch, self.law)
-        target = ledger.rule.target_ci
-        near = quick.identified and all(w <= SCREEN * target for w in widths.values())
+        widths = screened_halfwidths(quick, frame, ledger.rule.watch, self.law, self.target_compute)
+        near = quick.identified and all(w <= SCREEN * ledger.rule.limit(name) for name, w in widths.items())
         if near and self.n_bootstrap > 0:
             fit = self.fit(frame, self.n_bootstrap, quick)
             fit = widened_for_stopping(fit, ledger.rule.ci_widening)  # a stop decision may rest on them
@@ -91,9 +91,11 @@ class SweepSession:
         return refit
 
 
-def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str) -> dict[str, float]:
-    """Delta-method half-widths of the watched exponents; inf where the fit identifies nothing,
-    0 for watched quantities the linearisation does not cover (the bootstrap decides those)."""
+def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str,
+                        target_compute: float | None = None) -> dict[str, float]:
+    """Delta-method half-widths of the watched exponents, and of log_L_opt at `target_compute`;
+    inf where the fit identifies nothing, 0 for watched quantities the linearisation does not
+    cover (the bootstrap decides those)."""
     from sweeper.fit import get_law
     from sweeper.samplers.frontier import EXPONENTS, fisher_halfwidths
 
@@ -101,10 +103,13 @@ def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str) -> dict[str, 
         return {w: math.inf for w in watch}
     exponents = [w for w in watch if w in EXPONENTS]
     widths = {w: 0.0 for w in watch}
-    if exponents and {"alpha", "beta"} <= set(fit.params):
+    predict_at = None
+    if "log_L_opt" in watch and target_compute and "K_a" in fit.derived:
+        predict_at = np.column_stack(fit.predict_optimum([target_compute]))
+    if (exponents or predict_at is not None) and {"alpha", "beta"} <= set(fit.params):
         n, d = frame["n_params"].to_numpy(float), frame["n_tokens"].to_numpy(float)
         widths.update(fisher_halfwidths(get_law(law), fit.params, n, d, np.log(frame["loss"].to_numpy(float)),
-                                        exponents))
+                                        exponents, predict_at=predict_at))
     return widths
 
 

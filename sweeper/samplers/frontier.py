@@ -96,7 +96,7 @@ def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float =
 
 def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
                      predict_at: np.ndarray | None = None, prediction_weight: float = 1.0,
-                     target_var: float | None = None) -> np.ndarray:
+                     target_var: float | np.ndarray | None = None) -> np.ndarray:
     """Relative variance reduction of the watched quantities for each candidate (N, D) row.
 
     `predict_at` rows (N, D) add the predicted log loss there as further watched
@@ -139,8 +139,9 @@ def variance_reductions(law, params, observed: np.ndarray, candidates: np.ndarra
     return var, (u @ g.T) ** 2 / (1.0 + lever)[:, None]  # (W,), (C, W)
 
 
-def capped_progress(var: np.ndarray, reduction: np.ndarray, target_var: float) -> np.ndarray:
-    """Per candidate: sum over quantities of log(max(var, t) / max(var - reduction, t))."""
+def capped_progress(var: np.ndarray, reduction: np.ndarray, target_var) -> np.ndarray:
+    """Per candidate: sum over quantities of log(max(var, t) / max(var - reduction, t)); t is one
+    target variance for all or one per quantity."""
     return np.log(np.maximum(var, target_var) / np.maximum(var - reduction, target_var)).sum(axis=1)
 
 
@@ -163,23 +164,30 @@ def residual_variance(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.nd
 
 
 def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.ndarray, watch: Sequence[str],
-                      z: float = 1.96) -> dict[str, float]:
-    """Delta-method CI half-widths of the watched quantities, noise estimated from the residuals.
+                      z: float = 1.96, predict_at: np.ndarray | None = None) -> dict[str, float]:
+    """Delta-method CI half-widths of the watched exponents, noise estimated from the residuals;
+    with `predict_at` (one (N, D) row: the predicted optimum at the target compute), also of
+    log_L_opt, the log loss predicted there (the optimum's own shift does not enter, by the
+    envelope theorem).
 
     The cheap linearised counterpart of the bootstrap interval: used to screen
     when a bootstrap is worth running, never as the stopping rule itself.
     """
+    names = list(watch) + ([] if predict_at is None else ["log_L_opt"])
     j = log_loss_jacobian(law, params, n, d)
     s2 = residual_variance(law, params, n, d, log_loss)
     if not (np.all(np.isfinite(j)) and np.isfinite(s2)):
-        return {w: float("inf") for w in watch}  # a degenerate fit identifies nothing
+        return {w: float("inf") for w in names}  # a degenerate fit identifies nothing
     try:
         inv = np.linalg.pinv(j.T @ j)
     except np.linalg.LinAlgError:
-        return {w: float("inf") for w in watch}
-    g = watched_gradients(params, watch)
+        return {w: float("inf") for w in names}
+    rows = [watched_gradients(params, watch)] if watch else []
+    if predict_at is not None:
+        rows.append(log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1]))
+    g = np.vstack(rows)
     var = s2 * np.einsum("wp,pq,wq->w", g, inv, g)
-    return {w: float(z * np.sqrt(max(v, 0.0))) for w, v in zip(watch, var)}
+    return {w: float(z * np.sqrt(max(v, 0.0))) for w, v in zip(names, var)}
 
 
 class FrontierSampler(BaseSampler):
@@ -189,7 +197,7 @@ class FrontierSampler(BaseSampler):
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
                  extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
                  fallback: BaseSampler | None = None, cooldown_frac: float | None = None,
-                 target_ci: float | None = None, latest_fit=None):
+                 target_ci: float | None = None, prediction_ci: float | None = None, latest_fit=None):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
@@ -201,8 +209,9 @@ class FrontierSampler(BaseSampler):
         # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
         # watched too (0: not), weighing `prediction_weight` x the exponents together.
         self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed
-        # With target_ci (the stopper's), proposals score progress towards it (see information_gain).
-        self.target_ci = target_ci
+        # With target_ci (the stopper's), proposals score progress towards it (see information_gain);
+        # prediction_ci is the prediction's own target (None: target_ci).
+        self.target_ci, self.prediction_ci = target_ci, prediction_ci
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
@@ -275,7 +284,7 @@ class FrontierSampler(BaseSampler):
         self.last_reason = "information per FLOP"
         return near[int(np.nanargmax(np.where(np.isfinite(score), score, -np.inf)))]
 
-    def _gain(self, parts, n: int, target_var: float | None) -> np.ndarray:
+    def _gain(self, parts, n: int, target_var: np.ndarray | None) -> np.ndarray:
         """information_gain's criterion from one variance_reductions; nan for a degenerate fit."""
         if parts is None:
             return np.full(n, np.nan)
@@ -286,13 +295,17 @@ class FrontierSampler(BaseSampler):
             # Within target by the linearisation, not yet by the bootstrap: shrink what is left.
         return relative_gain(*parts, len(self.watch), self.prediction_weight)
 
-    def _target_var(self, fit, done: dict[str, float]) -> float | None:
-        """(target_ci / 1.96)^2 over the noise variance the fit's residuals show; None: no target."""
+    def _target_var(self, fit, done: dict[str, float]) -> np.ndarray | None:
+        """Per watched quantity, then for the prediction: (target / 1.96)^2 over the noise variance
+        the fit's residuals show; None: no target."""
         if not self.target_ci:
             return None
         nd = self._nd(list(done))
         s2 = residual_variance(self._law(), fit.params, nd[:, 0], nd[:, 1], np.log(list(done.values())))
-        return (self.target_ci / 1.96) ** 2 / max(s2, 1e-12)
+        targets = [self.target_ci] * len(self.watch)
+        if self.extrapolate > 0:  # the prediction's row
+            targets.append(self.prediction_ci or self.target_ci)
+        return (np.array(targets) / 1.96) ** 2 / max(s2, 1e-12)
 
     @staticmethod
     def _explore(near: list[str], cost: np.ndarray, rng) -> str:

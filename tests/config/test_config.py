@@ -71,6 +71,7 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
         ("fit:\n  law: compression\n  target_compute: 1e20\n  watch: [a, b, log_L_opt]\n", "fit.watch",
          "not fit.law=compression"),
+        ("fit:\n  target_ci_log_L_opt: 0.01\n", "fit.target_ci_log_L_opt", "add log_L_opt to fit.watch"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
         ("fit:\n  law: sparsity\n", "fit.law", "which sweeps do not record yet"),
         ("model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n", "distributed.zero_stage",

@@ -24,7 +24,7 @@ def test_a_ladder_that_cannot_reach_the_target_gets_a_warning(capsys):
     # The embedded default at its own budget (6e12 FLOPs) buys a half-width near 0.024, not 0.02.
     assert main(["plan", "tiny", "--target-ci", "0.02", "--simulate", "2"]) == 0
     out = capsys.readouterr().out
-    assert "WARNING: the target 0.02 is out of reach" in out and "add smaller sizes" in out
+    assert "WARNING: the target is out of reach" in out and "(target 0.02)" in out and "add smaller sizes" in out
 
 
 def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spends(capsys, tmp_path,

@@ -19,6 +19,7 @@ from sweeper.samplers.frontier import (
     POINT,
     FrontierSampler,
     information_gain,
+    variance_reductions,
     watched_values,
 )
 from sweeper.simulated import simulated_loss
@@ -229,3 +230,22 @@ def test_with_a_target_only_what_is_still_above_it_earns_gain():
     assert np.allclose(information_gain(law, TRUE, observed, candidates, (lower,), target_var=target), 0.0)
     # Progress is capped at the target: no candidate earns more than getting there.
     assert (both <= np.log(var.max() / target) + 1e-12).all()
+
+
+def test_each_quantity_is_scored_against_its_own_target():
+    """The prediction's target (log loss) is on another scale than an exponent's: with a already
+    within its target, only progress on the prediction earns gain."""
+    from sweeper.fit import get_law
+
+    law = get_law("chinchilla")
+    observed = np.array([[1e5, 1e6], [3e5, 1e6], [1e5, 3e6], [3e5, 3e6], [2e5, 5e6], [5e5, 2e6], [8e5, 8e6]])
+    candidates = np.array([[4e5, 8e6], [1e5, 3e7], [6e5, 1e6], [2e6, 2e7]])
+    far = np.array([[1e7, 1e9]])
+    var, reduction = variance_reductions(law, TRUE, observed, candidates, ("a",), far)
+    targets = np.array([2.0 * var[0], 0.5 * var[1]])  # a within its target, the prediction not
+    gain = information_gain(law, TRUE, observed, candidates, ("a",), predict_at=far, target_var=targets)
+    alone = np.log(var[1] / np.maximum(var[1] - reduction[:, 1], targets[1]))
+    assert (gain > 0).all() and np.allclose(gain, alone)
+    # One shared target below both variances counts progress on a too.
+    shared = information_gain(law, TRUE, observed, candidates, ("a",), predict_at=far, target_var=0.5 * var.min())
+    assert (shared >= gain - 1e-12).all() and (shared > gain).any()

@@ -47,6 +47,17 @@ def test_not_converged_until_patience_refits_are_all_within_target():
     assert book.stop_reason().startswith("converged") and "a=0.0100" in book.stop_reason()
 
 
+def test_log_L_opt_is_held_to_its_own_target():
+    """The prediction's half-width is in log loss: it meets prediction_ci, the exponents target_ci."""
+    book = ledger(watch=("a", "log_L_opt"), prediction_ci=0.005, patience=1)
+    book.refits.append(Refit(n_runs=10, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.01},
+                             fit=KnownFit(0.01)))
+    assert book.stop_reason() == ""  # 0.01 is within target_ci 0.02, not within 0.005
+    book.refits.append(Refit(n_runs=11, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.004},
+                             fit=KnownFit(0.01)))
+    assert "log_L_opt=0.0040 <= 0.005" in book.stop_reason() and "a=0.0100 <= 0.02" in book.stop_reason()
+
+
 def test_nan_screened_or_unidentified_refits_never_count_as_converged():
     for bad in (refit(math.nan, 0.001), refit(0.001, 0.001, bootstrapped=False),
                 refit(0.001, 0.001, identified=False)):
