@@ -94,6 +94,14 @@ def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float =
                      for w in watch])
 
 
+def watched_and_prediction_gradients(law, params, watch: Sequence[str], predict_at: np.ndarray | None):
+    """Gradient rows of the watched exponents, then of the log loss at each `predict_at` (N, D) row."""
+    rows = [watched_gradients(params, watch)] if watch else []
+    if predict_at is not None and len(predict_at):
+        rows.append(log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1]))
+    return np.vstack(rows)
+
+
 def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
                      predict_at: np.ndarray | None = None, prediction_weight: float = 1.0,
                      target_var: float | np.ndarray | None = None) -> np.ndarray:
@@ -130,9 +138,7 @@ def variance_reductions(law, params, observed: np.ndarray, candidates: np.ndarra
         inv = np.linalg.pinv(fisher + RIDGE * np.trace(fisher) * np.eye(len(fisher)))
     except np.linalg.LinAlgError:
         return None
-    g = watched_gradients(params, watch)  # (W, P)
-    if predict_at is not None and len(predict_at):
-        g = np.vstack([g, log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1])])
+    g = watched_and_prediction_gradients(law, params, watch, predict_at)  # (W, P)
     var = np.einsum("wp,pq,wq->w", g, inv, g)
     u = j_new @ inv  # (C, P)
     lever = np.einsum("cp,cp->c", u, j_new)
@@ -182,10 +188,7 @@ def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.nd
         inv = np.linalg.pinv(j.T @ j)
     except np.linalg.LinAlgError:
         return {w: float("inf") for w in names}
-    rows = [watched_gradients(params, watch)] if watch else []
-    if predict_at is not None:
-        rows.append(log_loss_jacobian(law, params, predict_at[:, 0], predict_at[:, 1]))
-    g = np.vstack(rows)
+    g = watched_and_prediction_gradients(law, params, watch, predict_at)
     var = s2 * np.einsum("wp,pq,wq->w", g, inv, g)
     return {w: float(z * np.sqrt(max(v, 0.0))) for w, v in zip(names, var)}
 
