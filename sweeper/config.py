@@ -475,6 +475,12 @@ def _check_consistency(cfg: SweepConfig) -> None:
     if training.recipe == "fitted" and not training.recipe_run:
         raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a "
                                 "`sweeper tune` job")
+    from sweeper.fit.registry import LAWS
+
+    if fit.law not in LAWS:
+        close = difflib.get_close_matches(fit.law, list(LAWS), n=1)
+        raise SweeperInputError("fit.law", fit.law, f"one of {', '.join(LAWS)}"
+                                + (f" (did you mean {close[0]}?)" if close else ""))
     if "log_L_opt" in fit.watch:
         from sweeper.fit.derived import OPTIMUM_LAWS
 
@@ -489,18 +495,30 @@ def _check_consistency(cfg: SweepConfig) -> None:
     if fit.target_ci_log_L_opt is not None and "log_L_opt" not in fit.watch:
         raise SweeperInputError("fit.target_ci_log_L_opt", fit.target_ci_log_L_opt, "it is the target of a "
                                 "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it")
-    if fit.law not in SWEEP_LAWS:
-        raise SweeperInputError("fit.law", fit.law, f"a sweep records each trial's N, D and losses, which fit "
-                                f"{' or '.join(SWEEP_LAWS)}; the sparsity and compression laws also need each "
-                                "run's sparsity or tokens per modality, which sweeps do not record yet: fit them "
-                                "with `sweeper fit --law ...` on a table that has those columns")
     _check_data(cfg)
     from sweeper.tuning.space import check_tune_section  # the tune rules live beside the code that samples
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 
 
-SWEEP_LAWS = ("chinchilla",)  # the laws a sweep's own runs can be fitted with
+SWEEP_LAWS = ("chinchilla",)  # the laws a sweep's own runs identify
+# What the other laws need that one sweep (one ladder, one mixture) does not have
+NOT_FROM_ONE_SWEEP = {"sparsity": "runs at two or more sparsities (a ladder has one expert count)",
+                      "compression": "each run's tokens per modality at two or more mixtures (a sweep trains one)"}
+
+
+def sweep_law(cfg: SweepConfig) -> tuple[SweepConfig, str]:
+    """cfg with the law its sweep fits and places points for, and why, when that is not fit.law
+    (the sweep says it once at the start and tags its MLflow run with it)."""
+    if cfg.fit.law in SWEEP_LAWS:
+        return cfg, ""
+    needs = NOT_FROM_ONE_SWEEP.get(cfg.fit.law, "columns a sweep does not record")
+    why = (f"fit.law={cfg.fit.law} needs {needs}: this sweep fits chinchilla and "
+           f"places its points for it instead. Fit {cfg.fit.law} afterwards with `sweeper fit --law "
+           f"{cfg.fit.law}` on a table of several sweeps' runs with those columns")
+    return cfg.replace(fit=cfg.fit.replace(law=SWEEP_LAWS[0])), why
+
+
 # The targets (caption, interleaved, text) each source can supply.
 SOURCE_TARGETS = {"generated": TARGET_NAMES, "token_shards": ("text",), "hf_text": ("text",),
                   "webdataset": ("caption",), "obelics": ("interleaved",)}

@@ -21,7 +21,7 @@ from ray import tune
 from ray.tune import PlacementGroupFactory
 
 from sweeper.api import SweepResult, trial_config
-from sweeper.config import SweepConfig
+from sweeper.config import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
@@ -233,9 +233,13 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
                harness: Harness) -> SweepResult:
     from sweeper.in_process import run_in_process, runs_in_process
 
+    cfg, law_note = sweep_law(cfg)
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, cfg.experiment_name, cfg.tracking_uri)
     parent, sweep_id, existing = open_sweep(client, experiment_id, cfg, plan, sweep_id)
+    if law_note:
+        progress(f"NOTE: {law_note}")
+        client.set_tag(parent, "sweeper.law_fallback", law_note)
     before = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweeper.config import SweepConfig
+from sweeper.config import SweepConfig, sweep_law
 from sweeper.ledger import StopRule, SweepLedger, widened_for_stopping
 from sweeper.plan import Plan, make_plan
 
@@ -44,7 +44,7 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
     from sweeper.samplers.candidates import candidate_points
     from sweeper.session import SweepSession
 
-    cfg = cfg.replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
+    cfg = sweep_law(cfg)[0].replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)
     adaptive = cfg.design == "adaptive"
     rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
@@ -94,6 +94,7 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     """Median outcome of `n_sweeps` simulated adaptive sweeps (seeds 1..n), each stopped as `sweeper run`
     would stop it: on reaching the target, or with the budget spent (then its half-widths are what
     the whole budget buys)."""
+    cfg, law_note = sweep_law(cfg)
     plan = make_plan(cfg)
     runs = [simulate_sweep(cfg, plan, seed=cfg.seed + 1 + i) for i in range(n_sweeps)]
     widths = {w: float(np.median([r.halfwidths_at_end.get(w, math.inf) for r in runs])) for w in cfg.fit.watch}
@@ -102,7 +103,7 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     spread = (min(reached), max(reached)) if reached else (math.nan, math.nan)
     sizes = sorted({t.n_params for t in plan.trials})
     span = sizes[-1] / sizes[0] if sizes else math.nan
-    warnings = []
+    warnings = [law_note] if law_note else []
     limit = runs[0].ledger.rule.limit  # each watched quantity's target
     short = {w: v for w, v in widths.items() if not v <= limit(w)}
     if short:

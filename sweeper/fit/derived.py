@@ -43,6 +43,14 @@ def optimum_at(derived: dict[str, float], compute):
     return derived["K_a"] * c ** derived["a"], derived["K_b"] * c ** derived["b"]
 
 
+def trainable_optimum(derived: dict[str, float], frame: pd.DataFrame, compute: float):
+    """([N_opt], [D]) at one compute C: the frontier's size, and the tokens C buys at that size's
+    own FLOPs per parameter-token (the frontier's D assumes the runs' median k, which is a small
+    model's when C lies past the ladder: ~0.6% of loss on the tiny ladder)."""
+    n_opt = optimum_at(derived, [compute])[0]
+    return n_opt, compute / (flops_per_param_token_at(frame, float(n_opt[0])) * n_opt)
+
+
 def regression_route(law: Law, params: dict, compute: np.ndarray, *,
                      d_range: tuple[float, float], n_grid: int = 2000, k: float = 6.0, **extra) -> dict:
     """(C, N_opt, D_opt) by grid search at each C, then log-log regressions.
@@ -91,6 +99,25 @@ def flops_per_param_token(frame: pd.DataFrame) -> float:
     return float(np.median(ratio))
 
 
+def flops_per_param_token_at(frame: pd.DataFrame, n_params: float) -> float:
+    """k in C = kND for a model of `n_params`, from how the runs' C/(ND) falls with size.
+
+    Attention and embedding FLOPs shrink against 6N as models grow, so k = 6 + c N^-p
+    (fitted on each size's median; on the tiny ladder k runs from 15.6 to 7.0). Where the runs
+    do not show that shape (6ND compute, one size, k below 6), k is interpolated between sizes.
+    """
+    n = frame["n_params"].to_numpy(float)
+    ratio = compute_of(frame) / (n * frame["n_tokens"].to_numpy(float))
+    sizes, which = np.unique(n, return_inverse=True)
+    per_size = np.array([np.median(ratio[which == i]) for i in range(len(sizes))])
+    excess = per_size - 6.0
+    if len(sizes) >= 2 and np.all(excess > 1e-6):  # not 6ND's rounding
+        slope, intercept = np.polyfit(np.log(sizes), np.log(excess), 1)
+        if slope < 0:
+            return float(6.0 + np.exp(intercept + slope * np.log(n_params)))
+    return float(np.interp(np.log(n_params), np.log(sizes), per_size))
+
+
 # Laws with a compute-optimal frontier over (N, D) alone: the ones log_L_opt is defined for
 # (compression's loss also needs each modality's share of D).
 OPTIMUM_LAWS = ("chinchilla", "sparsity")
@@ -122,7 +149,7 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):
                 out[key] = reg[f"{key}_regression"]
     if target_compute and "K_a" in out and law.name in OPTIMUM_LAWS:
-        n_opt, d_opt = optimum_at(out, [target_compute])
+        n_opt, d_opt = trainable_optimum(out, frame, target_compute)
         loss = law.predict(params, n_opt, d_opt, **extra)[0]
         out["log_L_opt"] = float(np.log(loss)) if loss > 0 else float("nan")
     return out

@@ -73,7 +73,7 @@ def test_tracking_uri_honours_environment(monkeypatch):
          "not fit.law=compression"),
         ("fit:\n  target_ci_log_L_opt: 0.01\n", "fit.target_ci_log_L_opt", "add log_L_opt to fit.watch"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
-        ("fit:\n  law: sparsity\n", "fit.law", "which sweeps do not record yet"),
+        ("fit:\n  law: chinchila\n", "fit.law", "did you mean chinchilla?"),
         ("model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n", "distributed.zero_stage",
          "use zero_stage 2, or a mixture without text"),
         ("model: dense\n", "model", "mapping"),

@@ -44,3 +44,23 @@ def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spen
     # 5.4e11), so it is checked against the forecast's range, with 30% either side.
     lo, hi = forecast["compute_range"]
     assert 0.7 * lo <= result.total_flops <= 1.3 * hi, (result.total_flops, lo, hi)
+
+
+def test_a_law_one_sweep_cannot_identify_falls_back_on_chinchilla_and_says_so(capsys, tmp_path, monkeypatch):
+    # One ladder has one expert count: the sparsity law's sparsity terms are not identified by its runs.
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", *SPACE, "--budget", "2e14", "--target-ci", "0.06", "--law", "sparsity",
+                 "--simulate", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("WARNING: fit.law=sparsity needs runs at two or more sparsities") == 1
+    assert "this sweep fits chinchilla and places its points for it instead" in out
+    lines = []
+    result = Sweeper("tiny", kind="dense_text", design="grid", trainable="simulated", law="sparsity",
+                     n_bootstrap=0, noise=0.005, batch_size=16, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                     experiment="fallback", **DENSE_SLICES).run(progress=lines.append)
+    assert sum("fit.law=sparsity needs" in line for line in lines) == 1
+    assert result.fit is not None and result.fit.law == "chinchilla"
+    from mlflow.tracking import MlflowClient
+
+    tags = MlflowClient(result.tracking_uri).get_run(result.parent_run_id).data.tags
+    assert tags["sweeper.law_fallback"].startswith("fit.law=sparsity needs")
