@@ -515,7 +515,7 @@ def sweep_law(cfg: SweepConfig) -> tuple[SweepConfig, str]:
     needs = NOT_FROM_ONE_SWEEP.get(cfg.fit.law, "columns a sweep does not record")
     why = (f"fit.law={cfg.fit.law} needs {needs}: this sweep fits chinchilla and "
            f"places its points for it instead. Fit {cfg.fit.law} afterwards with `sweeper fit --law "
-           f"{cfg.fit.law}` on a table of several sweeps' runs with those columns")
+           f"{cfg.fit.law}` on a run table that has those columns")
     return cfg.replace(fit=cfg.fit.replace(law=SWEEP_LAWS[0])), why
 
 

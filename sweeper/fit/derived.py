@@ -45,8 +45,8 @@ def optimum_at(derived: dict[str, float], compute):
 
 def trainable_optimum(derived: dict[str, float], frame: pd.DataFrame, compute: float):
     """([N_opt], [D]) at one compute C: the frontier's size, and the tokens C buys at that size's
-    own FLOPs per parameter-token (the frontier's D assumes the runs' median k, which is a small
-    model's when C lies past the ladder: ~0.6% of loss on the tiny ladder)."""
+    own FLOPs per parameter-token (the frontier's D assumes the runs' median k: a mid-ladder
+    model's, larger than the optimal size's once C lies past the ladder)."""
     n_opt = optimum_at(derived, [compute])[0]
     return n_opt, compute / (flops_per_param_token_at(frame, float(n_opt[0])) * n_opt)
 
