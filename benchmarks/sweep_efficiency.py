@@ -23,7 +23,8 @@ adaptive design's) at the true compute-optimal (N, D) of H; "floor" is the least
 fraction of the grid's, of any design of the adaptive candidates as precise (linearised at the
 true law) on a, b and the prediction at H as the grid; and "x bound" the adaptive design's compute
 over the least any design needs to be as precise as the one it stopped with (design_bound.py's
-`bound_matching`: 1 is optimal).
+`bound_matching`: 1 is optimal); "in@stop" how often the stopped sweep's reported intervals on a and b
+hold the truth (stopping when an interval happens to be narrow under-covers; the widening answers it).
 Intervals are as reported: widened by sweeper.ledger.STOPPING_CI_WIDENING in both designs.
 
     .venv/bin/python benchmarks/sweep_efficiency.py [--seeds 10] [--spaces tiny text_chinchilla]
@@ -57,6 +58,11 @@ def held_out_error(fit, st) -> float:
     return float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true) / true)
 
 
+def covers(fit, true) -> dict[str, bool]:
+    """Whether each watched exponent's reported interval holds the truth."""
+    return {q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1]) for q in WATCH}
+
+
 def watching(cfg, st, targets):
     """cfg watching a, b and the prediction at the held-out budget, with targets (a and b, log_L_opt)."""
     return cfg.replace(fit=cfg.fit.replace(watch=PRECISION, target_ci=targets[0], target_ci_log_L_opt=targets[1],
@@ -78,14 +84,13 @@ def run_adaptive(job):
     # Equal compute: to the end, with a target no screen passes (cheap refits), bootstrapped once at the end.
     spent = simulate_sweep(cfg.replace(fit=cfg.fit.replace(target_ci=TIGHT, watch=WATCH)), st.plan, seed=seed,
                            stop_on_convergence=False)
-    true = truth(st.params)
-    inside = {q: bool(spent.fit is not None and q in spent.fit.ci and spent.fit.ci[q][0] <= true[q] <= spent.fit.ci[q][1])
-              for q in WATCH}
+    inside = covers(spent.fit, truth(st.params))
     # Equal precision: as `sweeper run` with the grid's targets, stopped on them.
     stopped = simulate_sweep(watching(cfg, st, targets), st.plan, seed=seed)
     out = {"hw": spent.halfwidths_at_end, "inside": inside, "trials": len(spent.ledger.runs),
-           "to_target": math.nan, "error": math.nan, "multiple": math.nan}
+           "to_target": math.nan, "error": math.nan, "multiple": math.nan, "inside_stopped": {}}
     if stopped.stop_reason.startswith("converged"):
+        out["inside_stopped"] = covers(stopped.fit, truth(st.params))
         by_id = {p.point_id: p for p in candidate_points(cfg, st.plan)}
         least = bound_matching(st, [by_id[r["point_id"]] for r in stopped.ledger.runs])
         out.update(to_target=stopped.ledger.spent, error=held_out_error(stopped.fit, st),
@@ -105,9 +110,9 @@ def main(argv=None) -> None:
     print(f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
           "intervals as reported (widened for stopping)", flush=True)
     print(f"{'space':<16}{'law':<33}{'grid':>10}{'trials':>13}{'hw ratio a':>11}{'b':>6}{'truth in':>9}"
-          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'x bound':>8}",
-          flush=True)
-    ratios, inside, fractions, multiples, errors = [], [], [], [], []
+          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'x bound':>8}"
+          f"{'in@stop':>8}", flush=True)
+    rows = []
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         for space in args.spaces:
             keys = [(space, shape, seed) for shape in SHAPES for seed in range(args.seeds)]
@@ -119,34 +124,47 @@ def main(argv=None) -> None:
             for shape in SHAPES:
                 row = [k for k in keys if k[1] == shape]
                 st = setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise)
-                target = targets[shape]
-                g_runs, a_runs = [grids[k] for k in row], [adaptive[k] for k in row]
-                r = {q: [a["hw"][q] / g["hw"][q] for g, a in zip(g_runs, a_runs)] for q in WATCH}
-                ins = [a["inside"][q] for a in a_runs for q in WATCH]
-                # The grid is a fixed design: it reaches the targets with its whole plan, or not at all.
-                g_reached = sum(g["hw"]["a"] <= target[0] and g["hw"]["log_L_opt"] <= target[1] for g in g_runs)
-                frac = [a["to_target"] / st.plan.total_flops for a in a_runs]
-                floor = bound_matching(st, st.plan.trials)
-                a_err = [a["error"] for a in a_runs]
-                g_err = float(np.median([g["error"] for g in g_runs]))
-                ratios += r["a"] + r["b"]
-                inside += ins
-                fractions += frac
-                multiples += [a["multiple"] for a in a_runs]
-                errors.append((g_err, float(np.nanmedian(a_err)) if np.isfinite(a_err).any() else math.nan))
-                reached = f"{g_reached}/{sum(math.isfinite(f) for f in frac)}"
-                print(f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /"
-                      f"{np.median([a['trials'] for a in a_runs]):>5.0f}{np.median(r['a']):>11.3f}"
-                      f"{np.median(r['b']):>6.3f}{np.mean(ins):>9.0%}{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}"
-                      f"{_median(frac):>8.3f}{floor / st.plan.total_flops if floor else math.nan:>6.2f}"
-                      f"{g_err:>8.3f}/{errors[-1][1]:<7.3f}{_median([a['multiple'] for a in a_runs]):>8.2f}",
-                      flush=True)
-    print(f"{time.perf_counter() - started:.0f} s. ALL: equal compute, median half-width ratio adaptive/grid on a and b "
-          f"{np.median(ratios):.3f}, truth inside the adaptive CI {np.mean(inside):.1%} of {len(inside)}; equal "
-          f"precision, the adaptive design reached the targets in {sum(map(math.isfinite, fractions))}/{len(fractions)}, "
-          f"median compute fraction {_median(fractions):.3f} (unreached counted as more than 1), median multiple of "
-          f"the design bound {_median(multiples):.2f}, held-out error no worse than the grid's in "
-          f"{sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians")
+                rows.append(summarise(st, targets[shape], [grids[k] for k in row], [adaptive[k] for k in row]))
+                print(format_row(space, shape, st, targets[shape], rows[-1]), flush=True)
+    every = {name: [v for r in rows for v in r[name]] for name in ("ratios", "inside", "fractions", "multiples",
+                                                                    "inside_stopped")}
+    errors = [r["errors"] for r in rows]
+    print(f"{time.perf_counter() - started:.0f} s. ALL: equal compute, median half-width ratio adaptive/grid on a "
+          f"and b {np.median(every['ratios']):.3f}, truth inside the adaptive CI {np.mean(every['inside']):.1%} of "
+          f"{len(every['inside'])}; equal precision, the adaptive design reached the targets in "
+          f"{sum(map(math.isfinite, every['fractions']))}/{len(every['fractions'])}, median compute fraction "
+          f"{_median(every['fractions']):.3f} (unreached counted as more than 1), median multiple of the design "
+          f"bound {_median(every['multiples']):.2f}, held-out error no worse than the grid's in "
+          f"{sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians; truth inside the CI of the "
+          f"stopped sweeps {np.mean(every['inside_stopped']):.1%} of {len(every['inside_stopped'])}")
+
+
+def summarise(st, target, g_runs, a_runs) -> dict:
+    """One (ladder, law)'s seeds: per-seed ratios, coverage and fractions, and the medians of the errors."""
+    a_err = [a["error"] for a in a_runs]
+    return {
+        "ratios": [a["hw"][q] / g["hw"][q] for g, a in zip(g_runs, a_runs) for q in WATCH],
+        "inside": [a["inside"][q] for a in a_runs for q in WATCH],
+        "inside_stopped": [v for a in a_runs for v in a["inside_stopped"].values()],
+        # The grid is a fixed design: it reaches the targets with its whole plan, or not at all.
+        "grid_reached": sum(g["hw"]["a"] <= target[0] and g["hw"]["log_L_opt"] <= target[1] for g in g_runs),
+        "fractions": [a["to_target"] / st.plan.total_flops for a in a_runs],
+        "multiples": [a["multiple"] for a in a_runs],
+        "floor": (bound_matching(st, st.plan.trials) or math.nan) / st.plan.total_flops,
+        "errors": (float(np.median([g["error"] for g in g_runs])),
+                   float(np.nanmedian(a_err)) if np.isfinite(a_err).any() else math.nan),
+        "trials": float(np.median([a["trials"] for a in a_runs])),
+    }
+
+
+def format_row(space, shape, st, target, r) -> str:
+    ratio_a, ratio_b = np.median(r["ratios"][0::2]), np.median(r["ratios"][1::2])  # they alternate a, b
+    reached = f"{r['grid_reached']}/{sum(math.isfinite(f) for f in r['fractions'])}"
+    stopped = f"{np.mean(r['inside_stopped']):.0%}" if r["inside_stopped"] else "-"
+    return (f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /{r['trials']:>5.0f}"
+            f"{ratio_a:>11.3f}{ratio_b:>6.3f}{np.mean(r['inside']):>9.0%}"
+            f"{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}{_median(r['fractions']):>8.3f}{r['floor']:>6.2f}"
+            f"{r['errors'][0]:>8.3f}/{r['errors'][1]:<7.3f}{_median(r['multiples']):>8.2f}{stopped:>8}")
 
 
 def _median(values) -> float:
