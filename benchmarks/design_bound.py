@@ -28,7 +28,11 @@ feasible, so it is a true lower bound on the sampler's compute. A bound at the b
 (`bound`) is not one: a bootstrap over a dozen runs can be narrower than the linearisation, and
 the sampler then spent 0.12-0.29x that "bound" (stop 25, text_chinchilla).
 
-    .venv/bin/python benchmarks/design_bound.py [--spaces tiny moe] [--target-ci 0.1]
+`--equal-compute` prints the other side: the best half-width ratio on a and b to the grid that any
+design reaches with the grid's compute (`best_ratio_at_equal_compute`), the floor under
+sweep_efficiency's equal-compute ratio.
+
+    .venv/bin/python benchmarks/design_bound.py [--spaces tiny moe] [--target-ci 0.1] [--equal-compute]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from scipy.optimize import minimize
 from ladders import SHAPES, SPACES, WATCH, Setup, setup, true_optimum
 
 from sweeper.fit import get_law
+from sweeper.fit.derived import closed_form, optimum_at
 from sweeper.samplers.candidates import candidate_points
 from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
 
@@ -113,6 +118,30 @@ def least_for(st: Setup, limits: np.ndarray, max_repeats: float = 1.0) -> float 
     return None if solved is None else solved[0] * st.plan.total_flops
 
 
+def best_ratio_at_equal_compute(st: Setup, window: float = np.inf, steps: int = 12) -> float:
+    """The smallest max-over-(a, b) half-width ratio to the whole grid's that any design of the adaptive
+    candidates within `window`x of the true optimal size of their budget reaches with the grid's compute,
+    each candidate at most once (linearised; bisection on the variance scale). The sampler's equal-compute
+    ratio cannot be below it, up to the bootstrap's own noise."""
+    law = get_law("chinchilla")
+    g = watched(law, st.params, st.held_out)[:len(WATCH)]
+    grid_var = variances(jacobian(law, st.params, st.plan.trials), g)
+    keep = [p for p in candidate_points(st.cfg.replace(design="adaptive"), st.plan)
+            if abs(np.log(p.n_params / true_optimal_size(st.params, p))) <= np.log(window)]
+    j, cost = jacobian(law, st.params, keep), np.array([p.flops for p in keep]) / st.plan.total_flops
+    lo, hi = 0.0, 1.0  # t: the grid's variances x t are within reach of the grid's compute
+    for _ in range(steps):
+        t = 0.5 * (lo + hi)
+        solved = least_compute(j, cost, g, t * grid_var, 1.0)
+        lo, hi = (lo, t) if solved is not None and solved[0] <= 1.0 else (t, hi)
+    return float(np.sqrt(hi))
+
+
+def true_optimal_size(params: dict, point) -> float:
+    k = point.flops / (point.n_params * point.n_tokens)
+    return float(optimum_at(closed_form(params, k), [point.budget])[0][0])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", nargs="+", default=list(SPACES))
@@ -122,7 +151,19 @@ def main(argv=None) -> None:
     ap.add_argument("--max-repeats", type=float, default=1.0, help="runs allowed per candidate")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, float("inf")],
                     help="allowed prediction variance at the held-out budget, in units of the grid's")
+    ap.add_argument("--equal-compute", action="store_true",
+                    help="instead: the best a, b half-width ratio to the grid at the grid's compute, with the "
+                         "sampler's window (4x) and without")
     args = ap.parse_args(argv)
+    if args.equal_compute:
+        print("best max(a, b) CI half-width ratio to the whole grid of any design of the candidates at the grid's "
+              "compute (each candidate at most once, linearised at the true law)")
+        for space in args.spaces:
+            for name, shape in SHAPES.items():
+                st = setup(space, shape, n_bootstrap=0, noise=args.noise)
+                print(f"{space:<16}{name:<34} all candidates {best_ratio_at_equal_compute(st):.3f}, "
+                      f"within 4x of the optimal size {best_ratio_at_equal_compute(st, 4.0):.3f}", flush=True)
+        return
     print("least compute of any design, as a fraction of the whole grid's, to bring a and b within the target with "
           "the held-out prediction variance <= f x the grid's (n/c: the solver did not converge)")
     print(f"{'space':<16}{'law':<34}{'grid FLOPs':>11}{'target':>8}" + "".join(f"{f'f={f:g}':>8}" for f in args.factors))
