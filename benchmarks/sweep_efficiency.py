@@ -17,7 +17,8 @@ Equal precision: both designs watch a, b and log_L_opt, the predicted optimal lo
 budget H (one slice ratio past the grid's largest slice; fit.target_compute = H). The targets are
 what the grid reaches (the 80th percentile over seeds of its final max(a, b) half-width, and of its
 log_L_opt half-width: fit.target_ci and fit.target_ci_log_L_opt), so that it reaches them in most
-seeds. The adaptive design's cost is the compute when its stop rule held, as a fraction of the
+seeds ("reached": how many grid / adaptive sweeps did). The adaptive design's cost is the compute
+when its stop rule held (median, an unreached sweep counted as dearer than any), as a fraction of the
 grid's; the held-out error is the |%| error of the final fit (the grid's) or the stopping fit (the
 adaptive design's) at the true compute-optimal (N, D) of H; "floor" is the least compute, as a
 fraction of the grid's, of any design of the adaptive candidates as precise (linearised at the
