@@ -61,7 +61,8 @@ def held_out_error(fit, st) -> float:
 
 def covers(fit, true) -> dict[str, bool]:
     """Whether each watched exponent's reported interval holds the truth."""
-    return {q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1]) for q in WATCH}
+    return {q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1])
+            for q in WATCH}
 
 
 def watching(cfg, st, targets):

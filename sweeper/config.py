@@ -503,8 +503,10 @@ def _check_consistency(cfg: SweepConfig) -> None:
 
 SWEEP_LAWS = ("chinchilla",)  # the laws a sweep's own runs identify
 # What the other laws need that one sweep (one ladder, one mixture) does not have
-NOT_FROM_ONE_SWEEP = {"sparsity": "runs at two or more sparsities (a ladder has one expert count)",
-                      "compression": "each run's tokens per modality at two or more mixtures (a sweep trains one)"}
+NOT_FROM_ONE_SWEEP = {
+    "sparsity": "runs at two or more sparsities (a ladder has one expert count)",
+    "compression": "each run's tokens per modality at two or more mixtures (a sweep trains one)",
+}
 
 
 def sweep_law(cfg: SweepConfig) -> tuple[SweepConfig, str]:
