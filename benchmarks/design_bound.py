@@ -44,7 +44,6 @@ from scipy.optimize import minimize
 from ladders import SHAPES, SPACES, WATCH, Setup, setup, true_optimum
 
 from sweeper.fit import get_law
-from sweeper.fit.derived import closed_form, optimum_at
 from sweeper.samplers.candidates import candidate_points
 from sweeper.samplers.frontier import log_loss_jacobian, watched_gradients
 
@@ -127,7 +126,7 @@ def best_ratio_at_equal_compute(st: Setup, window: float = np.inf, steps: int = 
     g = watched(law, st.params, st.held_out)[:len(WATCH)]
     grid_var = variances(jacobian(law, st.params, st.plan.trials), g)
     keep = [p for p in candidate_points(st.cfg.replace(design="adaptive"), st.plan)
-            if abs(np.log(p.n_params / true_optimal_size(st.params, p))) <= np.log(window)]
+            if abs(np.log(p.n_params / true_optimum(st.params, [p])[0][0])) <= np.log(window)]
     j, cost = jacobian(law, st.params, keep), np.array([p.flops for p in keep]) / st.plan.total_flops
     lo, hi = 0.0, 1.0  # t: the grid's variances x t are within reach of the grid's compute
     for _ in range(steps):
@@ -135,11 +134,6 @@ def best_ratio_at_equal_compute(st: Setup, window: float = np.inf, steps: int = 
         solved = least_compute(j, cost, g, t * grid_var, 1.0)
         lo, hi = (lo, t) if solved is not None and solved[0] <= 1.0 else (t, hi)
     return float(np.sqrt(hi))
-
-
-def true_optimal_size(params: dict, point) -> float:
-    k = point.flops / (point.n_params * point.n_tokens)
-    return float(optimum_at(closed_form(params, k), [point.budget])[0][0])
 
 
 def main(argv=None) -> None:

@@ -98,10 +98,14 @@ def compute_of(frame: pd.DataFrame) -> np.ndarray:
     return 6.0 * frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float)
 
 
+def flops_per_nd(frame: pd.DataFrame) -> np.ndarray:
+    """Each run's C/(ND): 6 without measured FLOPs."""
+    return compute_of(frame) / (frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float))
+
+
 def flops_per_param_token(frame: pd.DataFrame) -> float:
-    """k in C = kND: 6 without measured FLOPs, else the runs' median C/(ND)."""
-    ratio = compute_of(frame) / (frame["n_params"].to_numpy(float) * frame["n_tokens"].to_numpy(float))
-    return float(np.median(ratio))
+    """k in C = kND: the runs' median C/(ND)."""
+    return float(np.median(flops_per_nd(frame)))
 
 
 def flops_per_param_token_at(frame: pd.DataFrame, n_params):
@@ -111,9 +115,8 @@ def flops_per_param_token_at(frame: pd.DataFrame, n_params):
     (fitted on each size's median; on the tiny ladder k runs from 15.6 to 7.0). Where the runs
     do not show that shape (6ND compute, one size, k below 6), k is interpolated between sizes.
     """
-    n = frame["n_params"].to_numpy(float)
-    ratio = compute_of(frame) / (n * frame["n_tokens"].to_numpy(float))
-    sizes, which = np.unique(n, return_inverse=True)
+    ratio = flops_per_nd(frame)
+    sizes, which = np.unique(frame["n_params"].to_numpy(float), return_inverse=True)
     per_size = np.array([np.median(ratio[which == i]) for i in range(len(sizes))])
     excess = per_size - 6.0
     if len(sizes) >= 2 and np.all(excess > 1e-6):  # not 6ND's rounding
