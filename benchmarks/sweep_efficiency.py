@@ -20,7 +20,8 @@ log_L_opt half-width: fit.target_ci and fit.target_ci_log_L_opt), so that it rea
 seeds ("reached": how many grid / adaptive sweeps did). The adaptive design's cost is the compute
 when its stop rule held (median, an unreached sweep counted as dearer than any), as a fraction of the
 grid's; the held-out error is the |%| error of the final fit (the grid's) or the stopping fit (the
-adaptive design's) at the true compute-optimal (N, D) of H; "floor" is the least compute, as a
+adaptive design's) at the true compute-optimal (N, D) of H, and "err/hw" that error in units of the
+fit's own log_L_opt half-width (median; a calibrated interval, widened as reported, gives ~0.29); "floor" is the least compute, as a
 fraction of the grid's, of any design of the adaptive candidates as precise (linearised at the
 true law) on a, b and the prediction at H as the grid; and "x bound" the adaptive design's compute
 over the least any design needs to be as precise as the one it stopped with (design_bound.py's
@@ -59,6 +60,14 @@ def held_out_error(fit, st) -> float:
     return float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true) / true)
 
 
+def held_out_in_halfwidths(fit, st) -> float:
+    """The held-out error of log loss in units of the fit's reported log_L_opt half-width: at most 1
+    where the interval holds the truth; ~0.29 the median of a calibrated one, widened as reported."""
+    n_opt, d_opt = true_optimum(st.params, st.held_out)
+    error = np.log(fit.predict(n_opt, d_opt)[0] / law_loss("chinchilla", st.params, n_opt[0], d_opt[0]))
+    return float(abs(error) / fit.ci_halfwidth("log_L_opt"))
+
+
 def covers(fit, true) -> dict[str, bool]:
     """Whether each watched exponent's reported interval holds the truth."""
     return {q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1])
@@ -76,7 +85,8 @@ def run_grid(job):
     space, shape, seed, args = job
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
     sweep = simulate_sweep(watching(st.cfg, st, (TIGHT, TIGHT)), st.plan, seed=seed, stop_on_convergence=False)
-    return {"hw": sweep.halfwidths_at_end, "error": held_out_error(sweep.fit, st)}
+    return {"hw": sweep.halfwidths_at_end, "error": held_out_error(sweep.fit, st),
+            "z": held_out_in_halfwidths(sweep.fit, st)}
 
 
 def run_adaptive(job):
@@ -88,7 +98,7 @@ def run_adaptive(job):
                            stop_on_convergence=False)
     inside = covers(spent.fit, truth(st.params))
     out = {"hw": spent.halfwidths_at_end, "inside": inside, "trials": len(spent.ledger.runs),
-           "to_target": math.nan, "error": math.nan, "multiple": math.nan, "inside_stopped": {}}
+           "to_target": math.nan, "error": math.nan, "z": math.nan, "multiple": math.nan, "inside_stopped": {}}
     if not all(map(math.isfinite, targets)):
         return out
     # Equal precision: as `sweeper run` with the grid's targets, stopped on them.
@@ -98,6 +108,7 @@ def run_adaptive(job):
         by_id = {p.point_id: p for p in candidate_points(cfg, st.plan)}
         least = bound_matching(st, [by_id[r["point_id"]] for r in stopped.ledger.runs])
         out.update(to_target=stopped.ledger.spent, error=held_out_error(stopped.fit, st),
+                   z=held_out_in_halfwidths(stopped.fit, st),
                    multiple=stopped.ledger.spent / least if least else math.nan)
     return out
 
@@ -114,7 +125,7 @@ def main(argv=None) -> None:
     print(f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
           "intervals as reported (widened for stopping)", flush=True)
     print(f"{'space':<16}{'law':<33}{'grid':>10}{'trials':>13}{'hw ratio a':>11}{'b':>6}{'truth in':>9}"
-          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'x bound':>8}"
+          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'err/hw':>11}{'x bound':>8}"
           f"{'in@stop':>8}", flush=True)
     rows = []
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
@@ -165,6 +176,9 @@ def summarise(st, target, g_runs, a_runs) -> dict:
         "errors": (float(np.median([g["error"] for g in g_runs])),
                    float(np.nanmedian(a_err)) if np.isfinite(a_err).any() else math.nan),
         "trials": float(np.median([a["trials"] for a in a_runs])),
+        "z": (float(np.median([g["z"] for g in g_runs])),
+              float(np.nanmedian([a["z"] for a in a_runs])) if np.isfinite([a["z"] for a in a_runs]).any()
+              else math.nan),
     }
 
 
@@ -175,7 +189,8 @@ def format_row(space, shape, st, target, r) -> str:
     return (f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /{r['trials']:>5.0f}"
             f"{ratio_a:>11.3f}{ratio_b:>6.3f}{np.mean(r['inside']):>9.0%}"
             f"{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}{_median(r['fractions']):>8.3f}{r['floor']:>6.2f}"
-            f"{r['errors'][0]:>8.3f}/{r['errors'][1]:<7.3f}{_median(r['multiples']):>8.2f}{stopped:>8}")
+            f"{r['errors'][0]:>8.3f}/{r['errors'][1]:<7.3f}{r['z'][0]:>6.2f}/{r['z'][1]:<5.2f}"
+            f"{_median(r['multiples']):>8.2f}{stopped:>8}")
 
 
 def _median(values) -> float:
