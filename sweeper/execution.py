@@ -109,8 +109,8 @@ def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished
     extra = {}
     if cfg.fit.target_compute:  # the sampler watches the prediction where the stopper does
         extra["extrapolate"] = cfg.fit.target_compute / max(p.budget for p in candidates)
-    if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its target
-        extra.update(target_ci=cfg.fit.target_ci, prediction_ci=cfg.fit.target_ci_log_L_opt)
+    if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its targets
+        extra["limit"] = ledger.rule.limit
     sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
                               watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch,
                               latest_fit=ledger.latest_fit, **extra)

@@ -13,7 +13,7 @@ used) is watched too, at `prediction_weight` x the exponents: exponents fitted o
 cheap points alone can look converged (a bootstrap over a dozen runs is narrow)
 yet extrapolate badly, mostly through E, and this term buys the few dearer
 points that pin the law down at scale. When the stopper waits for that
-prediction too (`target_ci` given), a candidate instead scores its progress
+prediction too (`limit` given: the stop rule's targets), a candidate instead scores its progress
 towards the stopper's target, summed over the quantities still above it
 (information_gain's `target_var`): the sweep stops when the last one gets there,
 so information on a quantity already within target buys nothing.
@@ -35,7 +35,7 @@ proposals do not pile onto one point. Each candidate is proposed at most once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import optuna
@@ -200,7 +200,7 @@ class FrontierSampler(BaseSampler):
                  watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
                  extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
                  fallback: BaseSampler | None = None, cooldown_frac: float | None = None,
-                 target_ci: float | None = None, prediction_ci: float | None = None, latest_fit=None):
+                 limit: Callable[[str], float] | None = None, latest_fit=None):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
@@ -212,9 +212,9 @@ class FrontierSampler(BaseSampler):
         # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
         # watched too (0: not), weighing `prediction_weight` x the exponents together.
         self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed
-        # With target_ci (the stopper's), proposals score progress towards it (see information_gain);
-        # prediction_ci is the prediction's own target (None: target_ci).
-        self.target_ci, self.prediction_ci = target_ci, prediction_ci
+        # With the stop rule's per-quantity target (`StopRule.limit`: the exponents' and log_L_opt's),
+        # proposals score progress towards it (see information_gain).
+        self.limit = limit
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
@@ -301,13 +301,13 @@ class FrontierSampler(BaseSampler):
     def _target_var(self, fit, done: dict[str, float]) -> np.ndarray | None:
         """Per watched quantity, then for the prediction: (target / 1.96)^2 over the noise variance
         the fit's residuals show; None: no target."""
-        if not self.target_ci:
+        if self.limit is None:
             return None
         nd = self._nd(list(done))
         s2 = residual_variance(self._law(), fit.params, nd[:, 0], nd[:, 1], np.log(list(done.values())))
-        targets = [self.target_ci] * len(self.watch)
+        targets = [self.limit(w) for w in self.watch]
         if self.extrapolate > 0:  # the prediction's row
-            targets.append(self.prediction_ci or self.target_ci)
+            targets.append(self.limit("log_L_opt"))
         return (np.array(targets) / 1.96) ** 2 / max(s2, 1e-12)
 
     @staticmethod
