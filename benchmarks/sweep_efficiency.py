@@ -67,19 +67,17 @@ TIGHT = 1e-9  # a target no screen passes: refits stay linearised until the fina
 PRECISION = (*WATCH, "log_L_opt")  # what the equal-precision runs watch
 
 
-def held_out_error(fit, st) -> float:
+def held_out(fit, st) -> dict[str, float]:
+    """The fit's error at the true compute-optimal (N, D) of the held-out budget: in % of the loss
+    ("error"), and in log loss over the fit's reported log_L_opt half-width ("z": at most 1 where the
+    interval holds the truth, ~0.29 the median of a calibrated one widened as reported; nan where the
+    fit does not identify log_L_opt)."""
     n_opt, d_opt = true_optimum(st.params, st.held_out)
+    predicted = fit.predict(n_opt, d_opt)[0]
     true = law_loss("chinchilla", st.params, n_opt[0], d_opt[0])
-    return float(100.0 * abs(fit.predict(n_opt, d_opt)[0] - true) / true)
-
-
-def held_out_in_halfwidths(fit, st) -> float:
-    """The held-out error of log loss in units of the fit's reported log_L_opt half-width: at most 1
-    where the interval holds the truth; ~0.29 the median of a calibrated one, widened as reported."""
-    n_opt, d_opt = true_optimum(st.params, st.held_out)
-    error = np.log(fit.predict(n_opt, d_opt)[0] / law_loss("chinchilla", st.params, n_opt[0], d_opt[0]))
     halfwidth = fit.ci_halfwidth("log_L_opt")
-    return float(abs(error) / halfwidth) if math.isfinite(halfwidth) else math.nan  # inf: not identified
+    return {"error": float(100.0 * abs(predicted - true) / true),
+            "z": float(abs(np.log(predicted / true)) / halfwidth) if math.isfinite(halfwidth) else math.nan}
 
 
 def covers(fit, true) -> dict[str, bool]:
@@ -99,8 +97,7 @@ def run_grid(job):
     space, shape, seed, args = job
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
     sweep = simulate_sweep(watching(st.cfg, st, (TIGHT, TIGHT)), st.plan, seed=seed, stop_on_convergence=False)
-    return {"hw": sweep.halfwidths_at_end, "error": held_out_error(sweep.fit, st),
-            "z": held_out_in_halfwidths(sweep.fit, st)}
+    return {"hw": sweep.halfwidths_at_end, **held_out(sweep.fit, st)}
 
 
 def run_adaptive(job):
@@ -121,8 +118,7 @@ def run_adaptive(job):
         out["inside_stopped"] = covers(stopped.fit, truth(st.params))
         by_id = {p.point_id: p for p in candidate_points(cfg, st.plan)}
         least = bound_matching(st, [by_id[r["point_id"]] for r in stopped.ledger.runs])
-        out.update(to_target=stopped.ledger.spent, error=held_out_error(stopped.fit, st),
-                   z=held_out_in_halfwidths(stopped.fit, st),
+        out.update(to_target=stopped.ledger.spent, **held_out(stopped.fit, st),
                    multiple=stopped.ledger.spent / least if least else math.nan)
     return out
 
@@ -209,7 +205,6 @@ def reachable(halfwidths, percentile: float = 80.0) -> float:
 
 def summarise(st, target, g_runs, a_runs) -> dict:
     """One (ladder, law)'s seeds: per-seed ratios, coverage and fractions, and the medians of the errors."""
-    a_err = [a["error"] for a in a_runs]
     return {
         "ratios": [a["hw"][q] / g["hw"][q] for g, a in zip(g_runs, a_runs) for q in WATCH],
         "inside": [a["inside"][q] for a in a_runs for q in WATCH],
@@ -219,8 +214,7 @@ def summarise(st, target, g_runs, a_runs) -> dict:
         "fractions": [a["to_target"] / st.plan.total_flops for a in a_runs],
         "multiples": [a["multiple"] for a in a_runs],
         "floor": (bound_matching(st, st.plan.trials) or math.nan) / st.plan.total_flops,
-        "errors": (float(np.median([g["error"] for g in g_runs])),
-                   float(np.nanmedian(a_err)) if np.isfinite(a_err).any() else math.nan),
+        "errors": (float(np.median([g["error"] for g in g_runs])), _finite_median([a["error"] for a in a_runs])),
         "trials": float(np.median([a["trials"] for a in a_runs])),
         "z": (_finite_median([g["z"] for g in g_runs]), _finite_median([a["z"] for a in a_runs])),
     }
