@@ -22,6 +22,9 @@ SHAPES = {
     "S1 (E=2.0,alpha=0.30,beta=0.38)": {"E": 2.0, "alpha": 0.30, "beta": 0.38},
     "S2 (E=1.7,alpha=0.42,beta=0.29)": {"E": 1.7, "alpha": 0.42, "beta": 0.29},
     "S3 (E=2.3,alpha=0.36,beta=0.45)": {"E": 2.3, "alpha": 0.36, "beta": 0.45},
+    # Fresh laws, added after the sampler's constants were set: the figures must hold on them too.
+    "S4 (E=2.15,alpha=0.26,beta=0.33)": {"E": 2.15, "alpha": 0.26, "beta": 0.33},
+    "S5 (E=1.75,alpha=0.48,beta=0.40)": {"E": 1.75, "alpha": 0.48, "beta": 0.40},
 }
 REDUCIBLE = 0.35
 WATCH = ("a", "b")

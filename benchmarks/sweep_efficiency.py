@@ -127,6 +127,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", nargs="+", default=list(SPACES))
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES),
+                    help="laws of ladders.SHAPES, by their first word (S1 ... S5); S4 and S5 were added "
+                         "after every constant of the sampler was set")
     ap.add_argument("--noise", type=float, default=0.005)
     ap.add_argument("--n-bootstrap", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
@@ -136,6 +139,7 @@ def main(argv=None) -> None:
     ap.add_argument("--target-percentile", type=float, default=80.0,
                     help="with --targets reported: this percentile over seeds of the grid's half-widths")
     args = ap.parse_args(argv)
+    shapes = [name for name in SHAPES if name.split()[0] in args.shapes or name in args.shapes]
     started = time.perf_counter()
     print(f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
           "intervals as reported (widened for stopping); targets: the grid's "
@@ -147,13 +151,13 @@ def main(argv=None) -> None:
     rows = []
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         for space in args.spaces:
-            keys = [(space, shape, seed) for shape in SHAPES for seed in range(args.seeds)]
+            keys = [(space, shape, seed) for shape in shapes for seed in range(args.seeds)]
             grids = dict(zip(keys, pool.map(run_grid, [(*k, args) for k in keys], chunksize=1)))
             targets = {shape: precision_targets(args, space, shape, [grids[k]["hw"] for k in keys
-                                                                     if k[1] == shape]) for shape in SHAPES}
+                                                                     if k[1] == shape]) for shape in shapes}
             adaptive = dict(zip(keys, pool.map(run_adaptive, [(*k, args, targets[k[1]]) for k in keys],
                                                chunksize=1)))
-            for shape in SHAPES:
+            for shape in shapes:
                 row = [k for k in keys if k[1] == shape]
                 st = setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise)
                 rows.append(summarise(st, targets[shape], [grids[k] for k in row], [adaptive[k] for k in row]))

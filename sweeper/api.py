@@ -33,6 +33,7 @@ class SweepResult:
     stop_reason: str
     fits_per_target: dict[str, Any] = field(default_factory=dict)
     fit_error: str = ""  # why there is no fit, when there is none
+    prediction: Any = None  # sweeper.fit.prediction.Prediction: N_opt, D_opt, loss at the target, or None
 
     @property
     def ci_halfwidth(self) -> dict[str, float]:
@@ -55,6 +56,7 @@ class SweepResult:
             "fit": self.fit.to_dict() if self.fit is not None else None,
             "fit_error": self.fit_error or None,
             "fits_per_target": {t: f.to_dict() for t, f in self.fits_per_target.items()},
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
         }
 
 

@@ -166,8 +166,12 @@ class FitSection(Section):
     target_ci_log_L_opt: Positive | None = key(None, "log_L_opt's own target, in log loss (0.01: the predicted "
                                                "loss within about 1%); None: target_ci")
     patience: PositiveInt = key(2, "consecutive converged refits before stopping")
-    target_compute: Positive | None = key(None, "FLOPs the law will be used at: fits add log_L_opt, the "
-                                          "predicted optimal loss there")
+    target_compute: Positive | None = key(None, "FLOPs the law will be used at: the sweep predicts N_opt, "
+                                          "D_opt and the loss there (None: at 10x its largest slice), and "
+                                          "fits add log_L_opt, the predicted optimal loss there")
+    target_n: Positive | None = key(None, "with target_d: predict the loss of this many parameters instead "
+                                    "(an overtrained model, as users train)")
+    target_d: Positive | None = key(None, "with target_n: the tokens that model trains on")
 
 
 class RaySection(Section):
@@ -289,12 +293,13 @@ ALIASES = {
     "n_slices": "budgets.n_slices", "lr": "training.lr", "batch_size": "training.batch_size",
     "mixture": "training.mixture", "sim_law": "simulation.params", "noise": "simulation.noise",
     "law": "fit.law", "n_bootstrap": "fit.n_bootstrap", "target_ci": "fit.target_ci",
-    "target_compute": "fit.target_compute", "patience": "fit.patience", "ray_address": "ray.address",
+    "target_compute": "fit.target_compute", "target_n": "fit.target_n", "target_d": "fit.target_d",
+    "patience": "fit.patience", "ray_address": "ray.address",
     "max_concurrent_trials": "ray.max_concurrent_trials", "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
 }
 FLAGS = ("budget", "seed", "design", "trainable", "kind", "sim_law", "noise", "law", "n_bootstrap", "target_ci",
-         "target_compute", "experiment", "ray_address", "max_concurrent_trials")
+         "target_compute", "target_n", "target_d", "experiment", "ray_address", "max_concurrent_trials")
 
 
 def field_at(dotted: str):
@@ -492,6 +497,10 @@ def _check_consistency(cfg: SweepConfig) -> None:
             raise SweeperInputError("fit.watch", list(fit.watch), f"log_L_opt is defined for the laws "
                                     f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
                                     "log_L_opt")
+    if (fit.target_n is None) != (fit.target_d is None):
+        raise SweeperInputError("fit.target_n" if fit.target_n is None else "fit.target_d", None,
+                                "the prediction at a given model needs both its N (--target-n) and its D "
+                                "(--target-d)")
     if fit.target_ci_log_L_opt is not None and "log_L_opt" not in fit.watch:
         raise SweeperInputError("fit.target_ci_log_L_opt", fit.target_ci_log_L_opt, "it is the target of a "
                                 "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it")

@@ -188,6 +188,23 @@ def fit_runs(table: RunTable, cfg: SweepConfig):
         return None, str(exc)
 
 
+def predict_runs(table: RunTable, cfg: SweepConfig, fit):
+    """The sweep's prediction (sweeper.fit.prediction): at fit.target_n/target_d, else at fit.target_compute,
+    else at 10x the largest slice; None without a fit to vouch for it."""
+    from sweeper.fit.prediction import predict
+
+    if fit is None or fit.law not in ("chinchilla",):
+        return None
+    target = cfg.fit
+    try:
+        return predict(table.ok().frame, target_compute=None if target.target_n else target.target_compute,
+                       target_n=target.target_n, target_d=target.target_d, target=target.target,
+                       n_bootstrap=target.n_bootstrap, seed=cfg.seed, identified=fit.identified,
+                       identification_warnings=fit.warnings)
+    except SweeperInputError:
+        return None
+
+
 def online_fit(cfg: SweepConfig):
     """The refit after each trial (the session decides when to bootstrap and when to search afresh):
     from the coarse start grid, or from the previous refit's optimum alone. One more run moves the
@@ -307,9 +324,10 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     fit, why = fit_runs(table, cfg)
     if converged:  # the same runs the stop decision rested on: the same widening (sweeper.ledger)
         fit = widened_for_stopping(fit)
+    prediction = predict_runs(table, cfg, fit)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
     set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
-                                             flops=table.total_flops))
+                                             flops=table.total_flops, prediction=prediction))
     with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
         table.to_csv(Path(tmp) / "runs.csv")
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
@@ -326,6 +344,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
                                           for k, v in values.items() if math.isfinite(float(v))])
     else:
         client.set_tag(parent, "sweeper.fit_error", why[:500])
+    if prediction is not None:
+        log_prediction(client, parent, prediction)
     per_target = target_fits(table, cfg)
     for target, target_fit in per_target.items():
         client.log_dict(parent, target_fit.to_dict(), f"fits/{target}.json")
@@ -333,7 +353,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         from sweeper.report import log_report_artifacts
 
         log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed,
-                             target_compute=cfg.fit.target_compute)
+                             target_compute=cfg.fit.target_compute, prediction=prediction)
     except Exception as exc:  # noqa: BLE001
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)
@@ -351,7 +371,28 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         stop_reason=stop_reason,
         fits_per_target=per_target,
         fit_error=why,
+        prediction=prediction,
     )
+
+
+def log_prediction(client, parent: str, prediction) -> None:
+    """prediction.json, the tag sweeper.prediction_trusted, and the numbers as metrics where they are
+    trusted (an untrusted value in the runs table would be compared as if it were a result)."""
+    client.log_dict(parent, prediction.to_dict(), "prediction.json")
+    client.set_tag(parent, "sweeper.prediction_trusted", str(prediction.trusted).lower())
+    if prediction.warnings:
+        client.set_tag(parent, "sweeper.prediction_warnings", "; ".join(prediction.warnings)[:5000])
+    now = int(time.time() * 1000)
+    values = {"trusted": float(prediction.trusted)}
+    if prediction.compute:
+        values["compute"] = prediction.compute
+    if prediction.trusted:
+        values.update({"N_opt": prediction.n_params, "D_opt": prediction.n_tokens, "loss": prediction.loss})
+        for name, ci in prediction.ci.items():
+            if ci is not None:
+                values[f"{name}_lo"], values[f"{name}_hi"] = ci
+    client.log_batch(parent, metrics=[Metric(f"prediction.{k}", float(v), now, 0) for k, v in values.items()
+                                      if v is not None and math.isfinite(float(v))])
 
 
 def target_fits(table: RunTable, cfg: SweepConfig) -> dict:

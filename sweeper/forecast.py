@@ -85,6 +85,7 @@ class Forecast:
     n_sweeps: int
     size_span: float  # largest / smallest ladder size
     warnings: tuple[str, ...]
+    prediction: dict | None = None  # what the sweeps predict at the target, and the simulation law's truth
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -112,7 +113,40 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
                         f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
                         "exponents down) or raise the budget")
     return Forecast(budget=cfg.budget, target_ci=cfg.fit.target_ci, halfwidths=widths, compute_to_target=to_target,
-                    compute_range=spread, reached=len(reached), n_sweeps=n_sweeps, size_span=span, warnings=tuple(warnings))
+                    compute_range=spread, reached=len(reached), n_sweeps=n_sweeps, size_span=span,
+                    warnings=tuple(warnings), prediction=expected_prediction(cfg, runs))
+
+
+def expected_prediction(cfg: SweepConfig, runs: list[SimulatedSweep]) -> dict | None:
+    """The prediction each simulated sweep ends with (sweeper.fit.prediction, at fit.target_compute or 10x the
+    largest slice): the median value and interval of each quantity, how many sweeps trusted it, and the
+    simulation law's own value, which a real sweep does not know."""
+    from sweeper.fit import get_law
+    from sweeper.fit.prediction import optimum_grid, optimum_of, predict
+
+    made = []
+    for run in runs:
+        if run.fit is None or len(run.ledger.runs) < 8:
+            continue
+        made.append(predict(run.ledger.frame(), target_compute=cfg.fit.target_compute,
+                            n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed, identified=run.fit.identified,
+                            identification_warnings=run.fit.warnings))
+    if not made:
+        return None
+    compute = made[0].compute
+    frame = runs[0].ledger.frame()
+    n, d = optimum_grid(frame, compute)
+    law = get_law(cfg.simulation.law)
+    true_n, true_d, true_loss = optimum_of(law.predict(dict(cfg.simulation.params), n, d), n, d)
+    out = {"compute": compute, "basis": made[0].basis, "trusted": sum(p.trusted for p in made),
+           "n_sweeps": len(made), "truth": {"N_opt": true_n, "D_opt": true_d, "loss": true_loss}}
+    for name, attr in (("N_opt", "n_params"), ("D_opt", "n_tokens"), ("loss", "loss")):
+        values = [getattr(p, attr) for p in made if getattr(p, attr) is not None]
+        cis = [p.ci[name] for p in made if p.ci.get(name)]
+        out[name] = float(np.median(values)) if values else None
+        out[f"{name}_ci"] = [float(np.median([c[i] for c in cis])) for i in (0, 1)] if cis else None
+    return out
+
 
 
 def format_forecast(f: Forecast) -> str:
@@ -124,5 +158,15 @@ def format_forecast(f: Forecast) -> str:
         lines.append(f"  expected compute to reach CI half-width <= {f.target_ci}: {f.compute_to_target:.3g} FLOPs "
                      f"({f.compute_to_target / f.budget:.0%} of the budget; {lo:.3g} to {hi:.3g} over the "
                      f"{f.reached}/{f.n_sweeps} sweeps that reached it: the noise decides where in that range)")
+    p = f.prediction
+    if p:
+        where = f"C = {p['compute']:.3g} FLOPs" + (f" ({p['basis']})" if p.get("basis") else "")
+        lines.append(f"  the sweeps' prediction at {where}, median value [median interval]; trusted in "
+                     f"{p['trusted']}/{p['n_sweeps']}; the simulation law's own value after '|':")
+        for name in ("N_opt", "D_opt", "loss"):
+            ci = p[f"{name}_ci"]
+            shown = f"{p[name]:.4g}" if p[name] is not None else "none"
+            shown += f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else " (no interval)"
+            lines.append(f"    {name:<6} {shown}  | {p['truth'][name]:.4g}")
     lines += [f"WARNING: {w}" for w in f.warnings]
     return "\n".join(lines)

@@ -196,6 +196,7 @@ class Report:
     fits: list[KindTargetFits]
     figures: dict  # name -> Figure (for the first kind, average target)
     runs: pd.DataFrame
+    prediction: object = None  # sweeper.fit.prediction.Prediction of the sweep, when it made one
     _png: dict = field(default_factory=dict, repr=False)
 
     def png(self, name: str) -> bytes:
@@ -210,6 +211,9 @@ class Report:
 
     def markdown(self, image_dir: str = "plots") -> str:
         lines = [f"# {self.title}", ""] + [f"- **{k}**: {humanize_text(str(v))}" for k, v in self.meta.items()] + [""]
+        if self.prediction is not None:
+            lines += ["## Prediction", "", "```", *self.prediction.lines(), "```", "",
+                      _markdown_table(prediction_forms_table(self.prediction)), ""]
         lines += ["## Fits per kind and target (95% bootstrap CI)", "", _markdown_table(self.table), ""]
         approaches = approaches_table(self.fits)
         if len(approaches):
@@ -227,9 +231,15 @@ class Report:
             f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(self.png(n)).decode()}">'
             f"<figcaption>{html.escape(FIGURE_TITLES.get(n, n))}</figcaption></figure>" for n in self.figures)
         approaches = approaches_table(self.fits)
-        parts = [f"<h1>{html.escape(self.title)}</h1>", f"<table class=meta>{meta}</table>",
-                 "<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, the rest "
-                 "from the parametric fit (Approach 3).</p>",
+        parts = [f"<h1>{html.escape(self.title)}</h1>", f"<table class=meta>{meta}</table>"]
+        if self.prediction is not None:
+            parts += ["<h2>Prediction</h2><p>What to train at the target and the loss to expect; the "
+                      "interval carries the noise, the law forms' disagreement (each weighed by its fit "
+                      "and a backtest on the top slices) and what that backtest missed.</p>",
+                      f"<pre>{html.escape(chr(10).join(self.prediction.lines()))}</pre>",
+                      prediction_forms_table(self.prediction).to_html(index=False, border=0, classes="fits")]
+        parts += ["<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, "
+                  "the rest from the parametric fit (Approach 3).</p>",
                  f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>"]
         if len(approaches):
             parts += ["<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
@@ -255,6 +265,18 @@ class Report:
                                                          if getattr(f, m) is not None}} for f in self.fits]
         paths["fits"].write_text(json.dumps(fits, indent=2, default=float))
         return paths
+
+
+def prediction_forms_table(prediction) -> pd.DataFrame:
+    """Each law form's weight, its own prediction and its backtest miss on the held-out top slices."""
+    rows = []
+    for name, form in prediction.forms.items():
+        miss = form.get("backtest_error") or {}
+        rows.append({"law form": name, "weight": f"{form['weight']:.2f}",
+                     "N_opt": human(form["N_opt"]) if form.get("N_opt") else "-",
+                     "loss": f"{form['loss']:.4g}" if form.get("loss") else "-",
+                     "backtest miss": f"{100 * miss['mean_log_error']:+.2f}%" if miss else "-"})
+    return pd.DataFrame(rows, columns=["law form", "weight", "N_opt", "loss", "backtest miss"])
 
 
 def humanized(frame: pd.DataFrame) -> pd.DataFrame:
@@ -295,7 +317,8 @@ RUN_COLUMNS = ["point_id", "model_kind", "n_params", "n_tokens", "budget", "flop
 
 def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = None, title: str = "sweeper report",
                  meta: dict | None = None, law: str = "chinchilla", n_bootstrap: int = 0, seed: int = 0,
-                 target_ci: float | None = None, target_compute: float | None = None) -> Report:
+                 target_ci: float | None = None, target_compute: float | None = None,
+                 prediction=None) -> Report:
     """Fits and figures for a run table; figures are drawn for the first kind's average loss."""
     fits = compute_fits(table, fit=fit, law=law, n_bootstrap=n_bootstrap, seed=seed)
     ok = table.ok().frame
@@ -312,12 +335,12 @@ def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = No
         figures = make_figures(ok[ok["model_kind"] == main.kind], main, history, target_ci=target_ci, seed=seed,
                                target_compute=target_compute)
     runs = frame[[c for c in RUN_COLUMNS if c in frame]].sort_values(["model_kind", "budget", "n_params"])
-    return Report(title=title, meta=meta, fits=fits, figures=figures, runs=runs)
+    return Report(title=title, meta=meta, fits=fits, figures=figures, runs=runs, prediction=prediction)
 
 
 def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit_history_frame: pd.DataFrame | None = None,
                          *, target_ci: float | None = None, n_bootstrap: int | None = None, seed: int = 0,
-                         target_compute: float | None = None) -> list[str]:
+                         target_compute: float | None = None, prediction=None) -> list[str]:
     """Log the report to a sweep's parent run: plots/*.png, report.html, report.md, fits.json.
 
     `fit` is the sweep's final FitResult (or None); `refit_history_frame` the
@@ -332,7 +355,7 @@ def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit
     boots = n_bootstrap if n_bootstrap is not None else (fit.n_bootstrap if fit is not None else 0)
     run = client.get_run(parent_run_id)
     report = build_report(table, fit=fit, history=refit_history_frame, law=law, n_bootstrap=boots, seed=seed,
-                          target_ci=target_ci, target_compute=target_compute,
+                          target_ci=target_ci, target_compute=target_compute, prediction=prediction,
                           title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
                           meta=sweep_meta(run))
     with tempfile.TemporaryDirectory(prefix="sweeper-report-") as tmp:
@@ -361,6 +384,15 @@ def load_fit_json(client, run_id: str):
 
     data = load_json_artifact(client, run_id, "fit.json")
     return None if data is None else FitResult.from_dict(data)
+
+
+def load_prediction_json(client, run_id: str):
+    """The Prediction a parent run logged as prediction.json, or None."""
+    from sweeper.fit.prediction import Prediction
+    from sweeper.tracking import load_json_artifact
+
+    data = load_json_artifact(client, run_id, "prediction.json")
+    return None if data is None else Prediction.from_dict(data)
 
 
 def open_experiment(tracking_uri: str | None, experiment: str):
@@ -392,11 +424,12 @@ def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, s
     table = RunTable.from_mlflow(experiment=experiment, tracking_uri=uri, sweep_id=sid)
     if len(table.ok()) == 0:
         raise SweeperInputError("--experiment", experiment, "it has no successful trial runs to report on yet")
-    fit = history = None
+    fit = history = prediction = None
     meta = {"experiment": experiment, "tracking": redact_uri(uri)}
     target_ci, boots, target_compute = None, 0, None
     if parent is not None and not all_sweeps:
         fit, history = load_fit_json(client, parent.info.run_id), refit_history_from_mlflow(client, parent.info.run_id)
+        prediction = load_prediction_json(client, parent.info.run_id)
         meta.update(sweep_meta(parent))
         target_ci = float(parent.data.params.get("fit.target_ci", "nan"))
         boots = int(parent.data.params.get("fit.n_bootstrap", "0"))
@@ -405,7 +438,7 @@ def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, s
     boots = boots if n_bootstrap is None else n_bootstrap
     return build_report(table, fit=fit, history=history, title=title, meta=meta, n_bootstrap=boots, seed=seed,
                         target_ci=target_ci if target_ci and math.isfinite(target_ci) else None, target_compute=target_compute,
-                        law=fit.law if fit is not None else "chinchilla")
+                        law=fit.law if fit is not None else "chinchilla", prediction=prediction)
 
 
 def _float_or_none(text) -> float | None:

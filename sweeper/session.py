@@ -106,8 +106,12 @@ def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str,
     widths = {w: 0.0 for w in watch}
     predict_at = None
     if "log_L_opt" in watch and target_compute and "K_a" in fit.derived:
-        optimum = trainable_optimum(get_law(law), fit.params, fit.derived, frame, target_compute)
-        predict_at = np.column_stack(optimum)
+        optimum = np.column_stack(trainable_optimum(get_law(law), fit.params, fit.derived, frame,
+                                                    target_compute))
+        if np.all(np.isfinite(optimum)):
+            predict_at = optimum
+        else:  # no optimum the fit can name: nothing pins the prediction down
+            widths["log_L_opt"] = math.inf
     if (exponents or predict_at is not None) and {"alpha", "beta"} <= set(fit.params):
         n, d = frame["n_params"].to_numpy(float), frame["n_tokens"].to_numpy(float)
         widths.update(fisher_halfwidths(get_law(law), fit.params, n, d, np.log(frame["loss"].to_numpy(float)),

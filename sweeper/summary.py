@@ -42,6 +42,8 @@ def format_result(result) -> str:
     lines = format_runs(result.runs.frame)
     lines.append("")
     lines += format_fit(result.fit, result.fit_error)
+    if result.prediction is not None:
+        lines += [""] + result.prediction.lines()
     lines.append("")
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
                  f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")
@@ -75,7 +77,7 @@ def law_line(fit) -> str:
 
 def sweep_description(*, space: str, design: str, trainable: str, budget: float, kind: str, target: str,
                       stop_reason: str | None = None, fit=None, n_trials: int | None = None,
-                      flops: float | None = None) -> str:
+                      flops: float | None = None, prediction=None) -> str:
     """The parent run's description in the MLflow UI (markdown): what was swept, why it stopped, the law."""
     from sweeper.numbers import human
 
@@ -87,4 +89,7 @@ def sweep_description(*, space: str, design: str, trainable: str, budget: float,
     spent = f"{n_trials} trials, {human(flops)} FLOPs spent; " if n_trials is not None else ""
     lines.append(f"{spent}stopped: {stop_reason}.")
     lines.append(f"Fitted law: {law_line(fit)}")
+    if prediction is not None:
+        head, *rest = prediction.lines()
+        lines.append(f"{head[0].upper()}{head[1:]}: " + "; ".join(line.strip() for line in rest))
     return "\n\n".join(lines)

@@ -26,6 +26,12 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", choices=("paper", "coarse"), default="paper",
                    help="starts: the paper's 8,820 or a 243-point grid for quick refits")
+    p.add_argument("--target-compute", type=float, default=None, metavar="C",
+                   help="predict the compute-optimal N_opt, D_opt and loss at C FLOPs, with intervals that "
+                        "carry the law forms' disagreement and a backtest (the `prediction` block)")
+    p.add_argument("--target-n", type=float, default=None, metavar="N",
+                   help="with --target-d: predict the loss of a model of N parameters trained on D tokens")
+    p.add_argument("--target-d", type=float, default=None, metavar="D")
     add_common_options(p)
     p.set_defaults(func=run_fit)
 
@@ -60,13 +66,30 @@ def run_fit(args) -> int:
 
     if args.bootstrap < 0:
         raise SweeperInputError("--bootstrap", args.bootstrap, "use 0 or a positive count")
+    for flag in ("target_compute", "target_n", "target_d"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            raise SweeperInputError("--" + flag.replace("_", "-"), value, "give a positive number, e.g. 1e23")
     frame, target = _load(args)
     result = fit_law(frame, law=args.law, target=target, grid=args.grid,
-                     n_bootstrap=args.bootstrap, seed=args.seed)
+                     n_bootstrap=args.bootstrap, seed=args.seed, target_compute=args.target_compute)
+    prediction = None
+    if args.target_compute is not None or args.target_n is not None or args.target_d is not None:
+        from sweeper.fit.prediction import predict
+
+        prediction = predict(frame, target_compute=args.target_compute, target_n=args.target_n,
+                             target_d=args.target_d, target=target, n_bootstrap=args.bootstrap or 100,
+                             seed=args.seed, identified=result.identified,
+                             identification_warnings=result.warnings)
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2, default=float))
+        out = result.to_dict()
+        if prediction is not None:
+            out["prediction"] = prediction.to_dict()
+        print(json.dumps(out, indent=2, default=float))
     else:
         print(format_table(result))
+        if prediction is not None:
+            print("\n".join(prediction.lines()))
     return 0
 
 

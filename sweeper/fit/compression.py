@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from sweeper.errors import SweeperInputError
-from sweeper.fit.laws import COARSE_AXES, Law, _lse, product_grid
+from sweeper.fit.laws import (
+    COARSE_AXES,
+    Law,
+    _lse,
+    product_grid,
+    shaped_params,
+    shaped_terms,
+    shaped_theta,
+    shaped_vjp,
+)
 
 PREFIX = "n_tokens_"
 # Fewer Chinchilla starts than the paper's grid: each extra modality multiplies them.
@@ -51,26 +60,16 @@ class CompressionLaw(Law):
         return z
 
     def terms(self, theta, design):
-        z = self._log_deff(theta, design)
-        log_deff = _lse(z, axis=-1)
-        t0 = theta[:, [0]] - theta[:, [1]] * design["log_n"][None, :]
-        t1 = theta[:, [2]] - theta[:, [3]] * log_deff
-        t2 = np.broadcast_to(theta[:, [4]], t0.shape)
-        return np.stack([t0, t1, t2], axis=0)
+        log_deff = _lse(self._log_deff(theta, design), axis=-1)
+        return shaped_terms(theta, design["log_n"][None, :], log_deff)
 
     def terms_vjp(self, theta, design, weights):
         z = self._log_deff(theta, design)
         log_deff = _lse(z, axis=-1)
         soft = np.exp(z - log_deff[..., None])
-        w0, w1, w2 = weights[0], weights[1], weights[2]
-        grad = np.empty_like(theta)
-        grad[:, 0] = w0.sum(1)
-        grad[:, 1] = -(w0 * design["log_n"][None, :]).sum(1)
-        grad[:, 2] = w1.sum(1)
-        grad[:, 3] = -(w1 * log_deff).sum(1)
-        grad[:, 4] = w2.sum(1)
+        grad = shaped_vjp(theta, weights, design["log_n"][None, :], log_deff)
         # d log D_eff / d kappa_m = -softmax_m, so d t1 / d kappa_m = beta * softmax_m.
-        grad[:, 5:] = theta[:, [3]] * np.einsum("sr,srm->sm", w1, soft[:, :, 1:])
+        grad[:, 5:] = theta[:, [3]] * np.einsum("sr,srm->sm", weights[1], soft[:, :, 1:])
         return grad
 
     def grid(self, design, kind="paper"):
@@ -82,9 +81,7 @@ class CompressionLaw(Law):
                                np.tile(kappas, (len(base), 1))], axis=1)
 
     def to_params(self, theta, design=None):
-        a, alpha, b, beta, e = theta[:5]
-        out = {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
-               "alpha": float(alpha), "beta": float(beta)}
+        out = shaped_params(theta)
         mods = design["modalities"] if design else [f"m{i}" for i in range(len(theta) - 4)]
         out[f"k_{mods[0]}"] = 1.0
         for m, kappa in zip(mods[1:], theta[5:]):
@@ -93,9 +90,7 @@ class CompressionLaw(Law):
 
     def to_theta(self, params):
         ks = [k for k in params if k.startswith("k_")][1:]  # first k_ is the pinned reference
-        base = [np.log(params["A"]), params["alpha"], np.log(params["B"]), params["beta"],
-                np.log(params["E"])]
-        return np.array(base + [np.log(params[k]) for k in ks])
+        return np.array(shaped_theta(params) + [np.log(params[k]) for k in ks])
 
     def predict(self, params, n_params, n_tokens=None, **extra):
         mods = [k[2:] for k in params if k.startswith("k_")]

@@ -50,9 +50,14 @@ def trainable_optimum(law: Law, params: dict, derived: dict[str, float], frame: 
     the runs' median k, a mid-ladder model's; searched within 10x of it, on a grid fine enough (2%
     in N) that the loss, flat at its minimum, is exact to ~1e-5 relative. At the minimum the loss moves with
     the parameters only directly (envelope theorem), which the delta-method screen relies on."""
-    n = optimum_at(derived, [compute])[0][0] * np.geomspace(0.1, 10.0, 233)
-    d = compute / (flops_per_param_token_at(frame, n) * n)
-    best = int(np.nanargmin(law.predict(params, n, d, **extra)))
+    with np.errstate(all="ignore"):
+        n = optimum_at(derived, [compute])[0][0] * np.geomspace(0.1, 10.0, 233)
+        d = compute / (flops_per_param_token_at(frame, n) * n)
+        loss = law.predict(params, n, d, **extra)
+    finite = np.isfinite(loss)
+    if not finite.any():  # a degenerate fit (K_a overflowing, a coefficient at inf): no optimum to name
+        return np.array([np.nan]), np.array([np.nan])
+    best = int(np.argmin(np.where(finite, loss, np.inf)))
     return n[best:best + 1], d[best:best + 1]
 
 
@@ -158,6 +163,7 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
                 out[key] = reg[f"{key}_regression"]
     if target_compute and "K_a" in out and law.name in OPTIMUM_LAWS:
         n_opt, d_opt = trainable_optimum(law, params, out, frame, target_compute, **extra)
-        loss = law.predict(params, n_opt, d_opt, **extra)[0]
+        with np.errstate(all="ignore"):
+            loss = law.predict(params, n_opt, d_opt, **extra)[0]
         out["log_L_opt"] = float(np.log(loss)) if loss > 0 else float("nan")
     return out

@@ -127,6 +127,47 @@ def _lse(t: np.ndarray, axis: int = -1) -> np.ndarray:
         return (m + np.log(np.sum(np.exp(t - m), axis=axis, keepdims=True))).squeeze(axis)
 
 
+# ---- Chinchilla-shaped laws: E + A/N'^alpha + B/D'^beta for an effective size N' and data D' -----------
+# theta starts (a, alpha, b, beta, e); a law that reshapes N or D (compression factors, saturating data, an
+# offset in N) adds its own parameters after them and its own derivatives of log N' and log D'.
+
+
+def shaped_terms(theta: np.ndarray, log_size: np.ndarray, log_data: np.ndarray) -> np.ndarray:
+    """(3, S, R) terms a - alpha log N', b - beta log D', e; log_size and log_data (S, R) or (R,)."""
+    t0 = theta[:, [0]] - theta[:, [1]] * log_size
+    t1 = theta[:, [2]] - theta[:, [3]] * log_data
+    t0, t1 = np.broadcast_arrays(t0, t1)
+    return np.stack([t0, t1, np.broadcast_to(theta[:, [4]], t0.shape)], axis=0)
+
+
+def shaped_vjp(theta: np.ndarray, weights: np.ndarray, log_size, log_data) -> np.ndarray:
+    """The gradient rows of (a, alpha, b, beta, e); the law fills in its own parameters' rows."""
+    w0, w1, w2 = weights[0], weights[1], weights[2]
+    grad = np.zeros_like(theta)
+    grad[:, 0] = w0.sum(1)
+    grad[:, 1] = -(w0 * log_size).sum(1)
+    grad[:, 2] = w1.sum(1)
+    grad[:, 3] = -(w1 * log_data).sum(1)
+    grad[:, 4] = w2.sum(1)
+    return grad
+
+
+def shaped_params(theta) -> dict[str, float]:
+    a, alpha, b, beta, e = theta[:5]
+    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
+            "alpha": float(alpha), "beta": float(beta)}
+
+
+def shaped_loss(params: dict, size, data) -> np.ndarray:
+    """E + A/N'^alpha + B/D'^beta at effective sizes N' and data D'."""
+    size, data = np.asarray(size, float), np.asarray(data, float)
+    return params["E"] + params["A"] / size ** params["alpha"] + params["B"] / data ** params["beta"]
+
+
+def shaped_theta(params: dict) -> list[float]:
+    return [np.log(params["A"]), params["alpha"], np.log(params["B"]), params["beta"], np.log(params["E"])]
+
+
 # ---- Chinchilla: L = E + A / N^alpha + B / D^beta ---------------------------------
 
 def _chinchilla_features(frame: pd.DataFrame) -> np.ndarray:

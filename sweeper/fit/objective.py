@@ -27,6 +27,7 @@ def objective_and_grad(law: Law, design: dict, y: np.ndarray, theta: np.ndarray,
 
     weights: None (every run once), (R,) shared, or (S, R) one row per problem
     (bootstrap resamples are multinomial counts, so resampling is a weighting).
+    y: (R,) shared, or (S, R) one row per problem (a residual bootstrap's redrawn losses).
     """
     theta = np.atleast_2d(theta)
     step = max(1, CHUNK_ELEMENTS // (len(y) * 3))
@@ -37,7 +38,7 @@ def objective_and_grad(law: Law, design: dict, y: np.ndarray, theta: np.ndarray,
     for lo in range(0, theta.shape[0], step):
         sl = slice(lo, lo + step)
         w = weights[sl] if weights is not None and weights.ndim == 2 else weights
-        fc, gc = _chunk(law, design, y, theta[sl], w, delta, want_grad)
+        fc, gc = _chunk(law, design, y[sl] if y.ndim == 2 else y, theta[sl], w, delta, want_grad)
         f[sl] = fc
         if want_grad:
             g[sl] = gc

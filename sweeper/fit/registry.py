@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.compression import COMPRESSION
+from sweeper.fit.forms import DATA_CONSTRAINED, INTERACTION, KAPLAN, KAPLAN_FLOOR, OFFSET_N
 from sweeper.fit.laws import CHINCHILLA, SPARSITY, Law
 
 LAWS: dict[str, Law] = {}
@@ -26,5 +27,6 @@ def get_law(name: str | Law) -> Law:
         raise SweeperInputError("law", name, f"choose one of {sorted(LAWS)}") from None
 
 
-for _law in (CHINCHILLA, SPARSITY, COMPRESSION):
+for _law in (CHINCHILLA, SPARSITY, COMPRESSION, INTERACTION, DATA_CONSTRAINED, OFFSET_N, KAPLAN,
+             KAPLAN_FLOOR):
     register_law(_law)

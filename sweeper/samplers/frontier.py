@@ -234,29 +234,34 @@ class FrontierSampler(BaseSampler):
                            param_distribution: BaseDistribution):
         if param_name != POINT or not isinstance(param_distribution, CategoricalDistribution):
             return self.fallback.sample_independent(study, trial, param_name, param_distribution)
-        done, pending = self._history(study, trial)
+        done, pending, failed = self._history(study, trial)
         remaining = study.user_attrs.get(REMAINING_FLOPS, float("inf"))
-        taken = [self.candidates[p] for p in [*done, *pending] if p in self.candidates]
+        taken = [self.candidates[p] for p in [*done, *pending, *failed] if p in self.candidates]
+        tried = {*done, *pending, *failed}
         free = [pid for pid in param_distribution.choices
-                if pid in self.candidates and pid not in done and pid not in pending
-                and self._cost(pid, taken) <= remaining]
+                if pid in self.candidates and pid not in tried and self._cost(pid, taken) <= remaining]
         if not free:  # nothing affordable left: the searcher ends the sweep on this
             self.last_reason = "exhausted"
             return param_distribution.choices[0]
         return self._choose(free, done, pending, np.random.default_rng([self.seed or 0, trial.number]), taken)
 
-    def _history(self, study, trial) -> tuple[dict[str, float], list[str]]:
+    def _history(self, study, trial) -> tuple[dict[str, float], list[str], list[str]]:
+        """(losses of the finished points, points in flight, points that failed). A failed, diverged or
+        crashed point taught nothing, so it is not observed information; it is not proposed again either."""
         done: dict[str, float] = {}
         pending: list[str] = []
+        failed: list[str] = []
         for t in study.get_trials(deepcopy=False):
             pid = t.params.get(POINT)
             if pid is None or t.number == trial.number:
                 continue
             if t.state == TrialState.COMPLETE and t.value is not None:
                 done[pid] = float(t.value)
-            elif t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL):
-                pending.append(pid)  # failed points are not proposed again either
-        return done, pending
+            elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+                pending.append(pid)
+            elif t.state == TrialState.FAIL:
+                failed.append(pid)
+        return done, pending, failed
 
     def _cost(self, pid: str, taken) -> float:
         from sweeper.branch_costs import point_cost

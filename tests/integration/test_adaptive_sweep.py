@@ -74,3 +74,21 @@ def test_refit_metrics_are_logged_on_the_parent(adaptive_sweep):
     assert "log_L_opt" in result.stop_reason
     assert client.get_metric_history(result.parent_run_id, "refit.flops_spent")
 
+
+
+def test_the_prediction_at_the_target_is_in_the_result_the_parent_run_and_the_summary(adaptive_sweep):
+    from sweeper.summary import format_result
+
+    result, uri = adaptive_sweep
+    block = result.to_dict()["prediction"]
+    assert block["compute"] == 1e14 and "basis" not in block  # the sweep's own target, not the default
+    assert {"N_opt", "D_opt", "loss", "a", "b", "ci", "trusted", "warnings"} <= set(block)
+    assert block["trusted"] is True, block["warnings"]
+    for name in ("N_opt", "D_opt", "loss"):
+        lo, hi = block["ci"][name]
+        assert lo <= block[name] <= hi
+    parent = MlflowClient(uri).get_run(result.parent_run_id)
+    assert parent.data.tags["sweeper.prediction_trusted"] == "true"
+    assert parent.data.metrics["prediction.loss"] == pytest.approx(block["loss"])
+    assert parent.data.metrics["prediction.N_opt_lo"] <= parent.data.metrics["prediction.N_opt"]
+    assert "prediction at C = 1e+14 FLOPs" in format_result(result)

@@ -84,6 +84,8 @@ def test_a_tiny_adaptive_sweep_prints_one_line_per_trial_then_the_summary(tmp_pa
     # the summary: one row per run, the fit, and where it is stored, and nothing from the libraries in it
     summary = lines[summary_at:]
     assert len(summary) <= n_trials + 40
+    # no --target-compute: the prediction is made at 10x the largest slice, and says so
+    assert any(x.startswith("prediction at C = ") and "10x the largest slice" in x for x in summary)
     for noise in ("Token authentication", "Started a local Ray", "tensorboard", "Failed to fetch metrics",
                   "Warning", "alembic", "constrained_layout"):
         assert noise.lower() not in raw.lower(), f"{noise!r} reached the terminal"

@@ -34,6 +34,10 @@ def test_the_predicted_compute_to_the_target_is_what_a_simulated_sweep_then_spen
                  "--format", "json"]) == 0
     forecast = json.loads(capsys.readouterr().out)["forecast"]
     assert forecast["warnings"] == [] and forecast["reached"] >= 3
+    expected = forecast["prediction"]  # at 10x the largest slice, with the simulation law's own value beside it
+    assert expected["n_sweeps"] == 5 and expected["trusted"] >= 4
+    lo, hi = expected["loss_ci"]
+    assert lo <= expected["truth"]["loss"] <= hi
     result = Sweeper("tiny", kind="dense_text", design="adaptive", trainable="simulated", budget=2e14,
                      target_ci=0.06, patience=1, n_bootstrap=10, noise=0.005, batch_size=16,
                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="forecast",
@@ -60,6 +64,11 @@ def test_a_law_one_sweep_cannot_identify_falls_back_on_chinchilla_and_says_so(ca
                      experiment="fallback", **DENSE_SLICES).run(progress=lines.append)
     assert sum("fit.law=sparsity needs" in line for line in lines) == 1
     assert result.fit is not None and result.fit.law == "chinchilla"
+    # No target compute: the sweep predicts at 10x its largest slice and says so; no bootstrap, no interval.
+    slices = result.runs.frame["budget"].max()
+    assert result.prediction.compute == pytest.approx(10 * slices, rel=0.05)
+    assert "10x the largest slice" in result.prediction.basis and not result.prediction.trusted
+    assert any("no bootstrap" in w for w in result.prediction.warnings)
     from mlflow.tracking import MlflowClient
 
     tags = MlflowClient(result.tracking_uri).get_run(result.parent_run_id).data.tags

@@ -249,3 +249,30 @@ def test_each_quantity_is_scored_against_its_own_target():
     # One shared target below both variances counts progress on a too.
     shared = information_gain(law, TRUE, observed, candidates, ("a",), predict_at=far, target_var=0.5 * var.min())
     assert (shared >= gain - 1e-12).all() and (shared > gain).any()
+
+
+def test_failed_points_are_not_observed_information(setting):
+    """A failed, diverged or crashed trial taught nothing: the criterion counts in-flight points as
+    observed, never failed ones, and a failed point is not proposed again."""
+    from optuna.trial import TrialState
+
+    _, _, candidates = setting
+    by_id = {p.point_id: p for p in candidates}
+    sampler = make_sampler(setting, seed=2)
+    study = optuna.create_study(sampler=sampler)
+    dist = CategoricalDistribution([p.point_id for p in candidates])
+    for _ in range(8):  # the initial design, so that the criterion proposes next
+        t = study.ask({POINT: dist})
+        study.tell(t, simulated_loss(SIM, by_id[t.params[POINT]].to_dict(), 2))
+    failed = study.ask({POINT: dist})
+    study.tell(failed, state=TrialState.FAIL)
+    in_flight = study.ask({POINT: dist})
+    seen: list[list[str]] = []
+    original = sampler._nd
+    sampler._nd = lambda ids: (seen.append(list(ids)), original(ids))[1]
+    proposed = study.ask({POINT: dist}).params[POINT]
+    # The observed design: the points that count in J^T J (the window's look at every candidate aside).
+    observed = [ids for ids in seen if in_flight.params[POINT] in ids and len(ids) < len(candidates)]
+    assert observed, "the criterion never counted the point in flight"
+    assert all(failed.params[POINT] not in ids for ids in observed)
+    assert proposed not in (failed.params[POINT], in_flight.params[POINT])
