@@ -188,21 +188,21 @@ def fit_runs(table: RunTable, cfg: SweepConfig):
         return None, str(exc)
 
 
-def predict_runs(table: RunTable, cfg: SweepConfig, fit):
-    """The sweep's prediction (sweeper.fit.prediction): at fit.target_n/target_d, else at fit.target_compute,
-    else at 10x the largest slice; None without a fit to vouch for it."""
+def predict_runs(table: RunTable, cfg: SweepConfig, fit) -> tuple[object, str]:
+    """The sweep's prediction (sweeper.fit.prediction) at fit.target_n/target_d, else at fit.target_compute,
+    else at 10x the largest slice, or None without a fit to vouch for it; and why there is none."""
     from sweeper.fit.prediction import predict
 
-    if fit is None or fit.law not in ("chinchilla",):
-        return None
+    if fit is None or fit.law != "chinchilla":
+        return None, ""
     target = cfg.fit
     try:
         return predict(table.ok().frame, target_compute=None if target.target_n else target.target_compute,
                        target_n=target.target_n, target_d=target.target_d, target=target.target,
                        n_bootstrap=target.n_bootstrap, seed=cfg.seed, identified=fit.identified,
-                       identification_warnings=fit.warnings)
-    except SweeperInputError:
-        return None
+                       identification_warnings=fit.warnings), ""
+    except Exception as exc:  # noqa: BLE001 - the trials are recorded; a failed prediction says why, once
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def online_fit(cfg: SweepConfig):
@@ -324,7 +324,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     fit, why = fit_runs(table, cfg)
     if converged:  # the same runs the stop decision rested on: the same widening (sweeper.ledger)
         fit = widened_for_stopping(fit)
-    prediction = predict_runs(table, cfg, fit)
+    prediction, no_prediction = predict_runs(table, cfg, fit)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
     set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
                                              flops=table.total_flops, prediction=prediction))
@@ -346,6 +346,8 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         client.set_tag(parent, "sweeper.fit_error", why[:500])
     if prediction is not None:
         log_prediction(client, parent, prediction)
+    elif no_prediction:
+        client.set_tag(parent, "sweeper.prediction_error", no_prediction[:500])
     per_target = target_fits(table, cfg)
     for target, target_fit in per_target.items():
         client.log_dict(parent, target_fit.to_dict(), f"fits/{target}.json")
@@ -372,6 +374,7 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         fits_per_target=per_target,
         fit_error=why,
         prediction=prediction,
+        prediction_error=no_prediction,
     )
 
 

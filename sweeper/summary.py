@@ -44,6 +44,8 @@ def format_result(result) -> str:
     lines += format_fit(result.fit, result.fit_error)
     if result.prediction is not None:
         lines += [""] + result.prediction.lines()
+    elif result.prediction_error:
+        lines += ["", f"prediction: none ({result.prediction_error})"]
     lines.append("")
     lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
                  f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")
