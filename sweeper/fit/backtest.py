@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.stats import chi2 as chi_square
 
 from sweeper.fit.derived import compute_of
+from sweeper.fit.identify import log_predictions
 from sweeper.fit.isoflop import slice_keys
 from sweeper.fit.multistart import SearchSettings, find_optimum
 from sweeper.fit.registry import get_law
@@ -96,9 +97,7 @@ class Backtest:
 def log_prediction_jacobian(law, design: dict, theta: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """(R, P): d log L / d theta at each run of `design`, by forward differences."""
     steps = theta[None, :] + eps * np.eye(len(theta))
-    t = law.terms(np.vstack([theta[None, :], steps]), design)
-    m = t.max(axis=0)
-    log_l = m + np.log(np.exp(t - m).sum(axis=0))  # (1 + P, R)
+    log_l = log_predictions(law, design, np.vstack([theta[None, :], steps]))  # (1 + P, R)
     return ((log_l[1:] - log_l[0]) / eps).T
 
 

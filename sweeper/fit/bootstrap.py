@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sweeper.fit.identify import log_predictions
 from sweeper.fit.laws import Law
 from sweeper.fit.lbfgs import batched_lbfgs, scipy_polish
 from sweeper.fit.objective import objective_and_grad, scalar_objective
@@ -64,7 +65,7 @@ def residual_bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, thet
     the sweep had, which widens the intervals of small designs beyond their real precision.
     """
     design = law.design(frame) if design is None else design
-    fitted = _log_predict(law, design, theta)
+    fitted = log_predictions(law, design, theta)[0]
     draws = residual_draws(y, fitted, n_resamples, seed, len(theta))
     x0 = np.tile(theta, (n_resamples, 1))
 
@@ -76,9 +77,3 @@ def residual_bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, thet
     for i in range(n_resamples):
         out[i] = scipy_polish(scalar_objective(law, design, draws[i]), x[i], rounds=polish_rounds)[0]
     return out
-
-
-def _log_predict(law: Law, design: dict, theta: np.ndarray) -> np.ndarray:
-    t = law.terms(np.atleast_2d(theta), design)[:, 0, :]
-    m = t.max(axis=0)
-    return m + np.log(np.exp(t - m).sum(axis=0))

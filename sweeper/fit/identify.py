@@ -40,7 +40,7 @@ class Identification:
     unidentified: frozenset[str]   # params / derived names that get no interval
 
 
-def _log_predictions(law: Law, design: dict, theta: np.ndarray) -> np.ndarray:
+def log_predictions(law: Law, design: dict, theta: np.ndarray) -> np.ndarray:
     t = law.terms(np.atleast_2d(theta), design)
     m = t.max(axis=0)
     return m + np.log(np.exp(t - m).sum(axis=0))  # (S, R)
@@ -60,8 +60,8 @@ def condition_number(law: Law, design: dict, theta: np.ndarray) -> float:
     eps = 1e-6
     steps = theta[None, :] + eps * np.eye(p)
     with np.errstate(all="ignore"):
-        base = _log_predictions(law, design, theta)[0]
-        jac = (_log_predictions(law, design, steps) - base).T / eps  # (R, P)
+        base = log_predictions(law, design, theta)[0]
+        jac = (log_predictions(law, design, steps) - base).T / eps  # (R, P)
     norms = np.linalg.norm(jac, axis=0)
     if not np.all(np.isfinite(jac)) or np.any(norms == 0):
         return np.inf
