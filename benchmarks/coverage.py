@@ -174,10 +174,11 @@ def main() -> None:
     parser.add_argument("--resampling", choices=("case", "residual"), default="case",
                         help="the prediction's bootstrap: resample runs (case) or residuals at the same runs")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--laws", nargs="+", default=list(LAWS), help="a subset of benchmarks/truths.py's laws")
     args = parser.parse_args()
-    per_law = -(-args.sweeps_per_design // len(LAWS))
+    per_law = -(-args.sweeps_per_design // len(args.laws))
     jobs = [(args, design, name, seed) for design in args.designs.split(",") for seed in range(per_law)
-            for name in LAWS]
+            for name in args.laws]
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(one_sweep, jobs, chunksize=1)
