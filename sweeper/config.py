@@ -222,6 +222,8 @@ class DataSection(Section):
     cache_dir: str | None = key(None, "hf_text: tokenized shards; None: ./.sweeper/tokenized")
     bad_images: Literal["skip", "error"] = key("skip", "an image that does not decode is skipped and "
                                                "counted, or fails the plan naming it")
+    bad_image_share: float = key(0.1, "skip: the share of images (of an even sample the plan decodes) that may "
+                                 "fail to decode before the plan refuses the source", ge=0, le=1)
     targets: dict[str, DataSection] = key({}, "mixture: a source per target (caption, interleaved, text)")
     loader_workers: Count = key(0, "DataLoader processes building batches; 0: in the trial (CPU trials). "
                                 "On a GPU node 1-4, added to ray.cpus_per_trial")

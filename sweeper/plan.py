@@ -38,6 +38,7 @@ class PlannedTrial:
     recipe_tokens: int = 0
     recipe_budget: float = 0.0
     vocab_size: int = 0  # embedding rows the trial builds (ladder's or tokenizer's); 0: the ladder's
+    epochs: float = 0.0  # passes over its most repeated source (0: generated data, which never repeats)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +51,12 @@ class Plan:
     budget: float
     max_concurrent_trials: int
     cooldown_frac: float | None = None  # set when trials branch off shared stable runs
+    sources: tuple = ()  # sweeper.data.usage.SourceSize of each file source (none for generated data)
+
+    @property
+    def repetition_warning(self) -> str | None:
+        """One sentence when any trial sees some of its data more than once, saying how much."""
+        return repetition_warning(self.trials, self.sources)
 
     @property
     def total_flops(self) -> float:
@@ -74,7 +81,7 @@ class Plan:
 
 
 def model_specs(cfg: SweepConfig) -> list:
-    """The ladder entries this sweep may use, ascending in N."""
+    """The ladder entries this sweep may use, ascending in N, costed per token at what their batches hold."""
     from models.registry import at_mixture, ladder, with_vocab  # torch import kept out of config-only paths
     from sweeper.data.sources import model_vocab
 
@@ -82,7 +89,43 @@ def model_specs(cfg: SweepConfig) -> list:
     vocab = model_vocab(cfg.data.model_dump(), cfg.model.vocab_size)
     specs = [at_mixture(with_vocab(s, vocab), cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
-    return sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
+    specs = sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
+    return [costed_on_data(s, cfg) for s in specs]
+
+
+def costed_on_data(spec, cfg: SweepConfig):
+    """`spec` with its training FLOPs per token at the share of image and scored positions that the
+    configured source's batches really hold (measured: sweeper.data.usage), so a trial spends its slice."""
+    use = data_use(spec, cfg)
+    if use is None:
+        return spec
+    from dataclasses import replace
+
+    from sweeper.flops import training_flops_per_token
+
+    image, scored = use.composition
+    return replace(spec, flops_per_token=training_flops_per_token(spec.config, spec.seq_len,
+                                                                  {"image": image, "scored": scored}))
+
+
+_DATA_USE: dict = {}  # (data section, mixture, seq_len, image geometry) -> DataUse, once per process
+
+
+def data_use(spec, cfg: SweepConfig):
+    """What the configured corpus holds for `spec` (sweeper.data.usage.DataUse), checked first
+    (check_data); None for generated data or the simulated trainable, which read no corpus."""
+    if cfg.data.source == "generated" or cfg.trainable == "simulated":
+        return None
+    from sweeper.data.mixtures import as_mixture
+    from sweeper.data.sources import for_trials
+    from sweeper.data.usage import measure
+
+    key = (cfg.data.model_dump_json(), as_mixture(cfg.training.mixture), spec.seq_len,
+           getattr(spec.config, "image", None))
+    if key not in _DATA_USE:
+        check_data(cfg, [spec])
+        _DATA_USE[key] = measure(spec, for_trials(cfg.data.model_dump()), cfg.training.mixture)
+    return _DATA_USE[key]
 
 
 def select_sizes(specs: list, names, *, field: str, where: str) -> list:
@@ -113,6 +156,7 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
     """The point of `spec` on slice `budget` trained for `steps` steps of `batch_size` sequences."""
     n_tokens = steps * batch_size * spec.seq_len
     flops = n_tokens * spec.flops_per_token
+    use = data_use(spec, cfg)
     return PlannedTrial(
         point_id=f"{spec.kind}/{spec.size}/C={budget:.4g}",
         kind=spec.kind,
@@ -127,6 +171,7 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
         est_seconds=float(flops / cfg.throughput_flops),
         batch_size=int(batch_size),
         vocab_size=int(spec.config.vocab_size),
+        epochs=float(use.epochs(n_tokens / spec.seq_len)) if use is not None else 0.0,
         **recipe_at,
     )
 
@@ -213,7 +258,7 @@ def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     return best
 
 
-def check_data(cfg: SweepConfig, specs) -> None:
+def check_data(cfg: SweepConfig, specs: list) -> None:
     """Open the configured corpus once before anything runs: a missing path, an empty or truncated shard, or
     a token id the models cannot embed fails here (exit 2, naming the file), not in every trial."""
     if cfg.data.source == "generated" or cfg.trainable == "simulated":
@@ -231,12 +276,13 @@ def _check_source(data: dict, specs, vocab: int) -> None:
 
     fields = ("data.path", "data.val_path") if data.get("val_path") else ("data.path",)
     if data["source"] in DOCUMENT_SOURCES:
+        from sweeper.data.checks import check_documents
+
         packer_tokenizer(data)  # a missing or unreadable tokenizer fails here
         for spec in {s.config.image: s for s in specs}.values():
             for field in fields:
-                docs = documents(spec, data, field)
-                if data.get("bad_images") == "error":
-                    docs.check_images()
+                check_documents(documents(spec, data, field), bad_images=data.get("bad_images", "skip"),
+                                max_bad_share=data.get("bad_image_share", 0.1), field=field)
     elif data["source"] != "generated":
         for spec in {s.seq_len: s for s in specs}.values():  # hf_text: tokenizes the corpus once, here
             training_shards(spec, data, vocab)
@@ -246,8 +292,7 @@ def _check_source(data: dict, specs, vocab: int) -> None:
 
 def make_plan(cfg: SweepConfig) -> Plan:
     """The initial grid design: every slice × every size that can fill it."""
-    specs = model_specs(cfg)
-    check_data(cfg, specs)
+    specs = model_specs(cfg)  # opens and checks the corpus (check_data) before anything is planned on it
     slices = tuple(sorted(cfg.budgets.slices)) or choose_slices(specs, cfg)
     trials: list[PlannedTrial] = []
     for c in slices:
@@ -260,8 +305,10 @@ def make_plan(cfg: SweepConfig) -> Plan:
                 "move the slice, add sizes, or widen budgets.min/max_tokens_per_param",
             )
         trials.extend(in_slice)
-    plan = Plan(slices=slices, trials=tuple(branchable(trials, specs, cfg)), budget=cfg.budget, max_concurrent_trials=cfg.ray.max_concurrent_trials,
-                cooldown_frac=plan_cooldown(cfg))
+    uses = [u for u in (data_use(s, cfg) for s in specs) if u is not None]
+    plan = Plan(slices=slices, trials=tuple(branchable(trials, specs, cfg)), budget=cfg.budget,
+                max_concurrent_trials=cfg.ray.max_concurrent_trials, cooldown_frac=plan_cooldown(cfg),
+                sources=tuple({s.path: s for u in uses for s in u.sources}.values()))
     if plan.spent_flops > cfg.budget * (1 + 1e-9):
         raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.spent_flops:.3g} FLOPs; raise --budget or drop slices")
     return plan
@@ -269,11 +316,12 @@ def make_plan(cfg: SweepConfig) -> Plan:
 
 def format_plan(plan: Plan) -> str:
     """The table `sweeper plan` prints: nothing has been spent yet."""
-    lines = [f"{'point':<34} {'N':>10} {'D':>12} {'C':>10} {'D/N':>7} {'est s':>8}"]
+    epochs = any(t.epochs > 0 for t in plan.trials)
+    lines = [f"{'point':<34} {'N':>10} {'D':>12} {'C':>10} {'D/N':>7}{' epochs' if epochs else ''} {'est s':>8}"]
     for t in plan.trials:
         lines.append(
             f"{t.point_id:<34} {t.n_params:>10,d} {t.n_tokens:>12,d} {t.flops:>10.3g} "
-            f"{t.n_tokens / t.n_params:>7.1f} {t.est_seconds:>8.1f}"
+            f"{t.n_tokens / t.n_params:>7.1f}{f' {t.epochs:>6.2f}' if epochs else ''} {t.est_seconds:>8.1f}"
         )
     lines.append(
         f"{len(plan.trials)} trials on {len(plan.slices)} slices "
@@ -282,7 +330,22 @@ def format_plan(plan: Plan) -> str:
         f"{f' with cooldown branching ({plan.total_flops:.3g} as independent runs)' if plan.cooldown_frac is not None else ''}; "
         f"~{_human(plan.est_wall_seconds)} at {plan.max_concurrent_trials} concurrent trials (estimate)"
     )
+    lines += [f"data: {s.path}: {s.size:,d} training {s.unit}"
+              f"{f' ({s.share:.0%} of the sequences)' if s.share < 1 else ''}" for s in plan.sources]
+    if plan.repetition_warning:
+        lines.append(f"WARNING: {plan.repetition_warning}")
     return "\n".join(lines)
+
+
+def repetition_warning(trials, sources) -> str | None:
+    repeated = [t for t in trials if t.epochs > 1.0]
+    if not repeated:
+        return None
+    worst = max(repeated, key=lambda t: t.epochs)
+    size = " and ".join(f"{s.size:,d} {s.unit} of {s.path}" for s in sources)
+    return (f"{len(repeated)} of {len(trials)} trials see their data more than once (up to {worst.epochs:.1f} "
+            f"epochs over {size}, in {worst.point_id}); repeated data bends the scaling law (Muennighoff et al. "
+            "2023): add data, or lower the budget or the largest slices")
 
 
 def _human(seconds: float) -> str:

@@ -29,7 +29,8 @@ ROLE = "sweeper.role"
 CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
 FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "n_image_tokens",
               "n_text_tokens", "n_scored_tokens", "wall_time_s",
-              "resumed_from_step", "flops_spent", "branch_step", "stable_from_step", "skipped_images")
+              "resumed_from_step", "flops_spent", "branch_step", "stable_from_step", "skipped_images",
+              "cut_tokens")
 FINISHED = ("ok", "diverged")
 # MLflow 3 opens an experiment in its GenAI view (traces, prompts) unless it is marked as model
 # training; with this tag its UI opens on the runs table, where the trials are.
@@ -150,6 +151,19 @@ def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str)
     return out
 
 
+def stopped_checkpoints(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, str]:
+    """point_id -> the last checkpoint of each trial of a sweep that was stopped (interrupted) after
+    writing one, where that checkpoint is still on disk: --resume continues those trials from it."""
+    query = (f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}' "
+             "and tags.`sweeper.status` = 'stopped'")
+    out = {}
+    for run in client.search_runs([experiment_id], query, max_results=50000):
+        path = run.data.tags.get("sweeper.checkpoint")
+        if path and Path(path).is_dir():
+            out[run.data.tags.get("sweeper.point_id", "")] = path
+    return out
+
+
 def finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> list[list]:
     out = []
     for key in keys:
@@ -162,7 +176,8 @@ def finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> l
 def point_metrics(point: dict) -> list[Metric]:
     """N, D and the slice's budget as metrics: the runs table sorts and charts metrics numerically
     (params are strings), so these are the columns a user sorts the trials by."""
-    values = {"N": point.get("n_params"), "D": point.get("n_tokens"), "C_budget": point.get("budget")}
+    values = {"N": point.get("n_params"), "D": point.get("n_tokens"), "C_budget": point.get("budget"),
+              "epochs": point.get("epochs") or None}  # passes over its data (none logged for generated data)
     return [Metric(k, float(v), 0, 0) for k, v in values.items() if isinstance(v, (int, float))]
 
 
@@ -272,6 +287,12 @@ class TrialRecorder(DriverOnly, Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.trial_completed(trial.config["point"]["point_id"], trial.last_result or {})
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        # where --resume continues this trial if the sweep is interrupted (sweeper.interruption)
+        step = (trial.last_result or {}).get("step")
+        self.outbox.put("log", trial.config["point"]["point_id"],
+                        tags=[["sweeper.checkpoint", checkpoint.path], ["sweeper.checkpoint_step", str(step)]])
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.trial_failed(trial.config["point"]["point_id"], _error_text(trial))

@@ -38,6 +38,8 @@ def run(args) -> int:
         config = {"config": yaml.safe_load(cfg.to_yaml())} if args.show_config else {}
         print(json.dumps({**config, "slices": plan.slices, "total_flops": plan.total_flops, "budget": plan.budget,
                           "est_wall_seconds": plan.est_wall_seconds, "trials": [t.to_dict() for t in plan.trials],
+                          "data": [s.to_dict() for s in plan.sources], "warnings": [w for w in
+                                                                                    [plan.repetition_warning] if w],
                           **({"forecast": outlook.to_dict()} if outlook else {})}, indent=2, default=float))
     else:
         if args.show_config:

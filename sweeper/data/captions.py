@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweeper.data.files import find_files
-from sweeper.data.packing import decode_image
+from sweeper.data.packing import ImageRef, decode_image
 from sweeper.data.shards import epoch_order
 from sweeper.errors import SweeperInputError
 
@@ -127,12 +127,16 @@ class CaptionShards:
     def pixels(self, k: int) -> np.ndarray | None:
         """[C, H, W] in [-0.5, 0.5] at the model's size; None for an image that does not decode (skip)."""
         pair = self.pairs[k]
-        return decode_image(self._member(pair.shard, *pair.image[:2]), self.image, self.bad_images,
-                            f"{self.urls[pair.shard]}:{pair.image[2]}")
+        return decode_image(self._member(pair.shard, *pair.image[:2]), self.image, self.bad_images, self.where(k))
+
+    def where(self, k: int) -> str:
+        """Pair k's image as a message names it: the tar and its member."""
+        pair = self.pairs[k]
+        return f"{self.urls[pair.shard]}:{pair.image[2]}"
 
     def segments(self, k: int) -> list:
         """[image, caption]: the pair as a document, its image a callable that decodes it (pixels or None)."""
-        return [functools.partial(self.pixels, k), self.caption(k)]
+        return [ImageRef(self.where(k), functools.partial(self.pixels, k)), self.caption(k)]
 
     def document(self, k: int) -> list:
         """[pixels or None, caption]: the pair, decoded."""

@@ -27,8 +27,8 @@ class _Share(torch.utils.data.IterableDataset):
         worker = info.id if info is not None else 0
         stream = self.make()
         advance(stream, self.start + worker)
-        while True:  # with the worker's running count of skipped images (webdataset, obelics)
-            yield next(stream), getattr(stream, "skipped_images", 0)
+        while True:  # with the images the worker found broken so far (webdataset, obelics)
+            yield next(stream), frozenset(getattr(stream, "skipped_files", ()))
             advance(stream, self.n_workers - 1)
 
 
@@ -55,7 +55,7 @@ class LoaderBatches:
 
     def __init__(self, make: Callable[[], Iterator[dict]], workers: int):
         self.make, self.workers, self.start, self._it = make, int(workers), 0, None
-        self._n, self._skipped = 0, [0] * self.workers  # batches handed out; skipped images per worker
+        self._n, self._skipped = 0, [frozenset()] * self.workers  # batches handed out; broken images per worker
         probe = make()
         self.can_skip = hasattr(probe, "skip")
         self.batch_counts = getattr(probe, "batch_counts", None)
@@ -75,13 +75,17 @@ class LoaderBatches:
                                                  pin_memory=torch.cuda.is_available())
             self._it = iter(loader)
         batch, skipped = next(self._it)
-        self._skipped[self._n % self.workers] = int(skipped)  # the DataLoader takes workers in turn
+        self._skipped[self._n % self.workers] = skipped  # the DataLoader takes workers in turn
         self._n += 1
         return batch
 
     @property
+    def skipped_files(self) -> set[str]:
+        return set().union(*self._skipped)
+
+    @property
     def skipped_images(self) -> int:
-        return sum(self._skipped)
+        return len(self.skipped_files)
 
 
 def loader_batches(make: Callable[[], Iterator[dict]], workers: int):

@@ -9,7 +9,8 @@ dicts every source gives (see sweeper.data.batches).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,28 +37,48 @@ def decode_image(raw: bytes, image, bad_images: str, where: str) -> np.ndarray |
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
+@dataclass(frozen=True)
+class ImageRef:
+    """An image of a document, not yet decoded: `where` names it (file and member or row), calling it decodes
+    it (pixels, or None when it does not decode and bad_images is "skip")."""
+
+    where: str
+    decode: Callable[[], np.ndarray | None]
+
+    def __call__(self) -> np.ndarray | None:
+        return self.decode()
+
+
 class DocumentPacker:
     """Sequences of [BOS] then documents (text and image segments, EOS after each) up to seq_len positions.
 
     `docs.segments(k)` gives a document's segments: text, or an image as a callable that decodes it. The
     layout needs no decoding (an image always takes n_patches positions), so a loader worker can pass over
     other workers' sequences cheaply and a corrupt image moves nothing: `decoded` leaves its positions blank
-    and unscored, and counts it in `skipped` (a caption pair then loses the text of its whole document, an
+    and unscored, and names it in `skipped` (distinct images, however often visited; a caption pair then loses the text of its whole document, an
     interleaved document only that image). A document whose first image no longer fits starts the next
-    sequence (the rest is padding); text longer than the room left is cut, and an image that does not fit
-    mid-document ends it. Only next-token targets that are text are scored.
+    sequence (the rest is padding). An interleaved document longer than the room left is split: its rest
+    (text as token ids, images whole) opens the next sequence, so every token of a long document is
+    trained on. A caption pair stays in one sequence; caption text beyond it is cut and counted in
+    `cut_tokens`. Only next-token targets that are text are scored.
     """
 
     def __init__(self, docs, tokenizer, seq_len: int):
         self.docs, self.tok, self.seq_len = docs, tokenizer, seq_len
         self.n_patch = docs.image.n_patches
-        self.skipped = 0  # images that did not decode (bad_images: skip)
+        self.skipped: set[str] = set()  # the images that did not decode (bad_images: skip)
+        self.documents_read = 0  # documents taken from the order (how fast a run goes through the source)
+        # an interleaved document longer than the room left goes on in the next sequence; a caption pair is
+        # kept whole in one (its caption is scored only with its image), and text beyond it is cut, counted
+        self.split_documents = not docs.drop_document_on_bad_image
+        self.cut_tokens = 0
         if self.n_patch + 2 > seq_len:
             raise SweeperInputError("data.source", docs.source_name, f"an image takes {self.n_patch} positions, "
                                     f"more than a sequence of {seq_len} holds with its text")
 
     def _next_doc(self, ids: Iterator[int]) -> list:
         while True:
+            self.documents_read += 1
             doc = self.docs.segments(next(ids))
             if doc:
                 return doc
@@ -74,19 +95,20 @@ class DocumentPacker:
 
         while len(toks) < t:
             doc = pending.pop(0) if pending else self._next_doc(ids)
-            first_image = not isinstance(doc[0], str)
+            first_image = not isinstance(doc[0], (str, list))
             if (self.n_patch + 1 if first_image else 1) > t - len(toks):  # starts the next sequence
                 pending.insert(0, doc)
                 pad(t - len(toks))
                 break
-            start, first = len(toks), len(images)
-            for piece in doc:
+            start, first, rest = len(toks), len(images), []
+            for j, piece in enumerate(doc):
                 room = t - len(toks)
-                if isinstance(piece, str):
-                    ids_ = self.tok.encode(piece)[:room]
-                    toks += ids_
-                    seg += [0] * len(ids_)
-                    text += [True] * len(ids_)
+                if isinstance(piece, (str, list)):  # text, or token ids of text carried over
+                    ids_ = self.tok.encode(piece) if isinstance(piece, str) else piece
+                    toks += ids_[:room]
+                    seg += [0] * len(ids_[:room])
+                    text += [True] * len(ids_[:room])
+                    rest = [ids_[room:]] if len(ids_) > room else []
                 elif self.n_patch <= room:
                     images.append(piece)
                     toks += [self.tok.pad_id] * self.n_patch
@@ -94,8 +116,15 @@ class DocumentPacker:
                     text += [False] * self.n_patch
                 else:
                     pad(room)
+                    rest = [piece]
                 if len(toks) >= t:
+                    rest += doc[j + 1:]
                     break
+            if rest and self.split_documents:  # the document goes on in the next sequence
+                pending.insert(0, rest)
+            elif rest:
+                self.cut_tokens += sum(len(p) if isinstance(p, list) else len(self.tok.encode(p))
+                                       for p in rest if isinstance(p, (str, list)))
             if len(toks) < t:
                 toks.append(self.tok.eos_id), seg.append(0), text.append(True)
             spans += [(start, len(toks))] * (len(images) - first)
@@ -108,7 +137,7 @@ class DocumentPacker:
         for decode, (start, end) in zip(images, spans):
             pix = decode()
             if pix is None:
-                self.skipped += 1
+                self.skipped.add(decode.where)
                 image = self.docs.image
                 pix = np.full((image.channels, image.image_size, image.image_size), 128, np.uint8)  # grey
                 if self.docs.drop_document_on_bad_image:
@@ -157,8 +186,16 @@ class DocumentBatches:
         self.ids, self.pending, self.target_id = docs.indices(seed), [], TARGETS.index(target)
 
     @property
-    def skipped_images(self) -> int:
+    def skipped_files(self) -> set[str]:
         return self.packer.skipped
+
+    @property
+    def skipped_images(self) -> int:
+        return len(self.packer.skipped)
+
+    @property
+    def cut_tokens(self) -> int:
+        return self.packer.cut_tokens
 
     def __iter__(self):
         return self

@@ -190,8 +190,12 @@ class MixedBatches:
         self.streams, self.batch_size, self.order = streams, batch_size, target_schedule(weights)
 
     @property
+    def skipped_files(self) -> set[str]:
+        return set().union(*(getattr(s, "skipped_files", ()) for s in self.streams.values()))
+
+    @property
     def skipped_images(self) -> int:
-        return sum(getattr(s, "skipped_images", 0) for s in self.streams.values())
+        return len(self.skipped_files)
 
     def __iter__(self):
         return self

@@ -19,6 +19,7 @@ from sweeper.config import TrainHParams
 from sweeper.data import TARGETS
 from sweeper.data.loader import loader_batches
 from sweeper.data.sources import held_out_sets, training_stream
+from sweeper.errors import SweeperInputError
 from sweeper.flops import TokenCounts
 from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
@@ -213,6 +214,11 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             elif report is not None:
                 report(metrics)
         if diverged:
+            if batches.counts.scored == 0:  # not a divergence: the data gave the loss nothing to score
+                raise SweeperInputError("data.path", (data or {}).get("path"), f"no position of the trial's "
+                                        f"first {step} batch(es) has a scored text target, so its loss is "
+                                        "undefined (every caption's image failed to decode, or the documents "
+                                        "hold no text); fix the source, or check it with `sweeper plan`")
             break
     losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
     losses["avg"] = metrics.get("val_loss", float("nan"))
@@ -221,6 +227,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         extra["cooled_eval_flops"] = probe_flops
     if hasattr(batches.batches, "skipped_images"):  # webdataset pairs whose image did not decode
         extra["skipped_images"] = batches.batches.skipped_images
+    if hasattr(batches.batches, "cut_tokens"):  # caption text beyond its pair's sequence (see DocumentPacker)
+        extra["cut_tokens"] = batches.batches.cut_tokens
     return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
                        losses=losses, train_loss=float(ema if ema is not None else float("nan")),
                        wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,

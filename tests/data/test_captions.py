@@ -171,3 +171,47 @@ def test_bad_pair_input_names_the_field_and_the_fix(tmp_path, shards):
     with pytest.raises(SweeperInputError, match="use early_fusion, late_fusion or moe"):
         config(model={"kind": "dense_text"}, training={"mixture": [1, 0, 0]})
 
+
+
+def plan_space(tmp_path, data: dict) -> Path:
+    space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
+             "training": {"mixture": [1, 0, 0]}, "data": data}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return path
+
+
+def test_a_source_whose_images_do_not_decode_is_refused_by_the_plan_and_fails_a_trial(tmp_path, capsys):
+    from sweeper.cli import main
+    from sweeper.train.loop import TrainHParams, train
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    with wds.TarWriter(str(folder / "00000.tar")) as sink:
+        for i in range(30):
+            sink.write({"__key__": f"k{i:03d}", "jpg": b"\xff\xd8\xff\xe0 not a jpeg", "txt": b"a lost picture."})
+    space = plan_space(tmp_path, data_section(folder, val_sequences=2))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["plan", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert "every one of the images checked" in err and f"{folder / '00000.tar'}:k000.jpg" in err, err
+    assert "data.bad_image_share" in err and sorted(p.name for p in tmp_path.iterdir()) == before
+
+    # a trial that gets such data anyway fails, saying why, instead of "diverging"
+    hp = TrainHParams(lr=1e-2, batch_size=2, mixture=(1, 0, 0), eval_every=5, eval_batches=1)
+    with pytest.raises(SweeperInputError, match="no position of the trial's first 1 batch"):
+        train(SPEC, hp, n_tokens=4 * 2 * SPEC.seq_len, seed=0, data=data_section(folder, val_sequences=2))
+
+
+def test_one_broken_image_in_many_is_skipped_and_counted_once_however_often_visited(tmp_path):
+    folder = write_shards(tmp_path / "pairs", n_shards=1, per_shard=12)
+    with wds.TarWriter(str(folder / "00000-bad.tar")) as sink:
+        sink.write({"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."})
+    make_plan(load_config(str(plan_space(tmp_path, data_section(folder, val_sequences=1)))))  # 1 of 13: trains
+    stream = training_stream(SPEC, (1, 0, 0), 4, 0, data_section(folder, val_sequences=1))
+    for _ in range(40):  # about 13 epochs of the 12 training pairs: the broken one visited each time
+        next(stream)
+    assert stream.skipped_images == 1 and stream.skipped_files == {f"{folder / '00000-bad.tar'}:bad0.jpg"}
+    strict = plan_space(tmp_path, data_section(folder, val_sequences=1, bad_image_share=0.05))
+    with pytest.raises(SweeperInputError, match="1 of the 13 images checked"):
+        make_plan(load_config(str(strict)))

@@ -108,3 +108,38 @@ def test_a_table_without_the_columns_is_named(tmp_path):
     pq.write_table(pa.table({"text": ["only text"]}), path)
     with pytest.raises(SweeperInputError, match=r"no 'texts' column; .* the columns are \['text'\]"):
         InterleavedDocs(str(path), image=SPEC.config.image)
+
+
+def test_rows_whose_texts_and_images_are_not_aligned_are_refused_naming_the_row(tmp_path, docs_file, capsys):
+    import yaml
+
+    from sweeper.cli import main
+
+    table = pq.read_table(docs_file).slice(0, 20).to_pydict()
+    k = next(k for k, imgs in enumerate(table["images"]) if any(imgs))
+    i = next(i for i, img in enumerate(table["images"][k]) if img)
+    table["texts"][k][i] = "a caption written over the picture's slot."  # both set at one position
+    path = tmp_path / "docs" / "part-0.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.table({"texts": pa.array(table["texts"], pa.list_(pa.string())),
+                             "images": pa.array(table["images"], pa.list_(pa.binary()))}), path)
+    docs = InterleavedDocs(str(path), image=SPEC.config.image, holdout=2)
+    with pytest.raises(SweeperInputError, match=f"position {i} holds both a text and an image") as err:
+        docs.check_rows()
+    assert err.value.value == f"{path}:row {k}"
+    with pytest.raises(SweeperInputError, match="aligned|both a text"):
+        docs.segments(k)  # training never drops the text silently either
+    assert docs.segments(k + 1 if k + 1 < 20 else 0)  # the other rows still read
+
+    space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
+             "training": {"mixture": [0, 1, 0]}, "data": data_section(path, val_sequences=2)}
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    assert main(["plan", str(tmp_path / "space.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"row {k}" in err and "either a text or an image" in err, err
+
+    short = pa.table({"texts": pa.array([["one", None, "two"]], pa.list_(pa.string())),
+                      "images": pa.array([[None, table["images"][k][i]]], pa.list_(pa.binary()))})
+    pq.write_table(short, path)
+    with pytest.raises(SweeperInputError, match="'texts' has 3 entries and 'images' 2"):
+        InterleavedDocs(str(path), image=SPEC.config.image).check_rows()
