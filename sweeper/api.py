@@ -35,6 +35,7 @@ class SweepResult:
     fit_error: str = ""  # why there is no fit, when there is none
     prediction: Any = None  # sweeper.fit.prediction.Prediction: N_opt, D_opt, loss at the target, or None
     prediction_error: str = ""  # why there is no prediction although there is a fit
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM: --resume continues it (stop_reason says how)
 
     @property
     def ci_halfwidth(self) -> dict[str, float]:
@@ -59,6 +60,7 @@ class SweepResult:
             "fits_per_target": {t: f.to_dict() for t, f in self.fits_per_target.items()},
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "prediction_error": self.prediction_error or None,
+            "interrupted": self.interrupted,
         }
 
 

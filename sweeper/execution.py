@@ -25,6 +25,7 @@ from sweeper.config import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
+from sweeper.interruption import Interruption
 from sweeper.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
 from sweeper.library_logs import quiet_tune_defaults
 from sweeper.progress import ProgressPrinter
@@ -35,6 +36,7 @@ from sweeper.stopping import ConvergenceStopper
 from sweeper.tracking import (
     FINISHED,
     TrialRecorder,
+    stopped_checkpoints,
     client_for,
     ensure_experiment,
     find_sweep_run,
@@ -147,14 +149,19 @@ def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     return PlacementGroupFactory([trial_request(cfg, distributed=distributed).bundle()])
 
 
-def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None) -> None:
+def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None,
+               resume_from: dict[str, str] | None = None) -> None:
+    """The trials through Ray Tune; a point in `resume_from` (point_id -> checkpoint of a stopped trial)
+    continues from that checkpoint."""
     from sweeper.simulated import simulate_point
     from sweeper.trainable import train_point
 
     function = simulate_point if cfg.trainable == "simulated" else train_point
     trainable = tune.with_resources(function, lambda config: trial_resources(cfg, config))
     if searcher is None:
-        param_space, num_samples = {**base, "point": tune.grid_search([t.to_dict() for t in todo])}, 1
+        points = [{**t.to_dict(), **({"checkpoint": resume_from[t.point_id]} if t.point_id in (resume_from or {})
+                                     else {})} for t in todo]
+        param_space, num_samples = {**base, "point": tune.grid_search(points)}, 1
     else:
         param_space, num_samples = {}, searcher[1]
     storage = cfg.ray.storage_path or str(Path(".sweeper/ray_results").resolve())
@@ -269,6 +276,9 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
     progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
              f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
+    if plan.repetition_warning:  # said once, and kept on the parent run
+        progress(f"WARNING: {plan.repetition_warning}")
+        client.set_tag(parent, "sweeper.data_warning", plan.repetition_warning[:5000])
     base = trial_config(cfg, harness)
     base["faults"]["marker_dir"] = str(Path(".sweeper/faults", sweep_id).resolve())
     searcher, adaptive_candidates = None, None
@@ -282,6 +292,7 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
         searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger)
     recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
                              sweep_id=sweep_id, design=cfg.design, existing=existing)
+    interruption = Interruption(tune_loop=not runs_in_process(cfg, harness))
     if searcher is not None or todo:
         session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
                                target_compute=cfg.fit.target_compute,
@@ -290,18 +301,24 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
                                warn=progress,
                                # a resumed sweep numbers its refits after the ones already logged
                                log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
-        if runs_in_process(cfg, harness):
-            run_in_process(base, todo, session, recorder, searcher and searcher[0])
-            recorder.sweep_ended()
-        else:
-            started = ensure_ray(cfg)
-            try:
-                run_trials(cfg, base, todo, [recorder, SessionCallback(session)], ConvergenceStopper(ledger),
-                           searcher)
-            finally:
-                if started:
-                    ray.shutdown()
+        in_process = runs_in_process(cfg, harness)
+        with interruption:
+            if in_process:
+                run_in_process(base, todo, session, recorder, searcher and searcher[0],
+                               interrupted=lambda: interruption.requested)
+            else:
+                started = ensure_ray(cfg)
+                try:
+                    run_trials(cfg, base, todo, [recorder, SessionCallback(session)], ConvergenceStopper(ledger),
+                               searcher, resume_from=stopped_checkpoints(client, experiment_id, sweep_id))
+                finally:
+                    if started:
+                        ray.shutdown()
+            recorder.sweep_ended()  # trials cut short (stop rule or interruption) are recorded as stopped
     flush_outbox(recorder, cfg, progress)
+    if interruption.requested:
+        return end_interrupted(client, cfg, experiment_id, parent, sweep_id, interruption.signal,
+                               planned=None if adaptive else len(plan.trials))
     return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=ledger.outcome(adaptive),
                         converged=adaptive and ledger.converged())
 
@@ -376,6 +393,25 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         prediction=prediction,
         prediction_error=no_prediction,
     )
+
+
+def end_interrupted(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, signal_name: str,
+                    *, planned: int | None) -> SweepResult:
+    """The sweep stopped by a signal: its parent run KILLED with the reason and how to continue; no fit
+    (the runs so far are in MLflow, and the fit of a complete sweep comes after --resume)."""
+    table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+    done = int(table.frame["status"].isin(FINISHED).sum())
+    of = f" of {planned}" if planned else ""
+    reason = (f"interrupted: {signal_name} after {done}{of} trials; `sweeper run {cfg.space} --resume` "
+              "continues it, the stopped trials from their last checkpoints")
+    client.set_tag(parent, "sweeper.stop_reason", reason)
+    set_description(client, parent, describe(cfg, stop_reason=reason, fit=None, n_trials=len(table),
+                                             flops=table.total_flops))
+    client.set_terminated(parent, "KILLED")
+    return SweepResult(sweep_id=sweep_id, experiment_id=experiment_id, parent_run_id=parent,
+                       tracking_uri=redact_uri(cfg.tracking_uri), fit=None, runs=table, total_flops=table.total_flops,
+                       n_trials=len(table), converged=False, stop_reason=reason, interrupted=True,
+                       fit_error="the sweep was interrupted before its plan was complete")
 
 
 def log_prediction(client, parent: str, prediction) -> None:

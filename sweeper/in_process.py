@@ -20,11 +20,12 @@ from sweeper.simulated import simulated_result
 
 
 def run_in_process(base: dict, todo: list[PlannedTrial], session: SweepSession, recorder=None,
-                   searcher=None) -> None:
-    """Run `todo` in order (grid), or what `searcher` proposes (adaptive), until the ledger stops it."""
+                   searcher=None, interrupted=lambda: False) -> None:
+    """Run `todo` in order (grid), or what `searcher` proposes (adaptive), until the ledger stops it
+    or `interrupted()` (a signal: sweeper.interruption)."""
     planned = iter(todo)
     for number in itertools.count():
-        if session.ledger.stop_reason():
+        if session.ledger.stop_reason() or interrupted():
             return
         trial_id = f"inline_{number:05d}"
         if searcher is not None:

@@ -25,6 +25,10 @@ def load_state(checkpoint) -> dict | None:
         return torch.load(path, weights_only=True, map_location="cpu")
 
 
+def stopped_checkpoint(point: dict):
+    return tune.Checkpoint.from_directory(point["checkpoint"]) if point.get("checkpoint") else None
+
+
 def hparams_from(config: dict):
     """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at its point."""
     from sweeper.train.loop import TrainHParams
@@ -70,7 +74,9 @@ def train_point(config: dict) -> None:
                 tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(directory))
         inject(faults, point["point_id"])  # mid-training, after the first evaluation (tests only)
 
-    resume = load_state(tune.get_checkpoint())  # set when Tune retries this trial after a crash
+    # Tune's checkpoint when it retries this trial after a crash; else the last one of the trial that an
+    # interrupted sweep stopped (--resume, sweeper.interruption)
+    resume = load_state(tune.get_checkpoint() or stopped_checkpoint(point))
     hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
     spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
     branching, extra = config.get("branching"), {}

@@ -29,4 +29,4 @@ def run(args) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=float))
     else:
         print(format_result(result))
-    return 0
+    return 130 if result.interrupted else 0  # the shell's code for a run stopped by a signal
