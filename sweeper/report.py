@@ -185,7 +185,7 @@ def approaches_table(fits: list[KindTargetFits]) -> pd.DataFrame:
             rows.append({"kind": f.kind, "target": f.target, "exponent": name,
                          "approach 3": format_ci_cell(c["approach3"], c["ci3"], f.parametric.trusted(name)),
                          "approach 2": format_ci_cell(c["approach2"], c["ci2"], f.isoflop.trusted(name)),
-                         "agree": "no" if c["disagree"] else "yes"})
+                         "agree": {None: "-", True: "no", False: "yes"}[c["disagree"]]})
     return pd.DataFrame(rows, columns=["kind", "target", "exponent", "approach 3", "approach 2", "agree"])
 
 
@@ -243,7 +243,8 @@ class Report:
                  f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>"]
         if len(approaches):
             parts += ["<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
-                      "asymmetric in log N; 'agree: no' marks intervals that do not overlap.</p>",
+                      "asymmetric in log N; 'agree: no' marks intervals that do not overlap ('-': one approach "
+                      "has no interval to compare).</p>",
                       approaches.to_html(index=False, border=0, classes="fits")]
         errors = [f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>" for f in self.fits for m, e in f.errors.items()]
         if errors:

@@ -45,18 +45,16 @@ def holdout_evaluate(frame: pd.DataFrame, *, compute_threshold: float,
 
 def compare_approaches(parametric: FitResult, isoflop: FitResult,
                        names=("a", "b")) -> dict[str, dict]:
-    """a and b from Approach 3 and 2 side by side; flags where their intervals
-    do not overlap (without intervals, where they differ by more than 0.02)."""
+    """a and b from Approach 3 and 2 side by side; `disagree` says whether their intervals do not overlap,
+    or is None where either has no interval it vouches for (a verdict needs two intervals)."""
     out = {}
     for name in names:
         p3, p2 = parametric.derived.get(name), isoflop.derived.get(name)
         if p3 is None or p2 is None:
             continue
         ci3, ci2 = parametric.ci.get(name), isoflop.ci.get(name)
-        if ci3 and ci2:
-            disagree = ci3[1] < ci2[0] or ci2[1] < ci3[0]
-        else:
-            disagree = abs(p3 - p2) > 0.02
-        out[name] = {"approach3": p3, "approach2": p2, "ci3": ci3, "ci2": ci2,
-                     "disagree": bool(disagree)}
+        disagree = None
+        if ci3 and ci2 and parametric.trusted(name) and isoflop.trusted(name):
+            disagree = bool(ci3[1] < ci2[0] or ci2[1] < ci3[0])
+        out[name] = {"approach3": p3, "approach2": p2, "ci3": ci3, "ci2": ci2, "disagree": disagree}
     return out

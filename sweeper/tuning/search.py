@@ -278,6 +278,9 @@ def tune_rung(cfg: SweepConfig, point: PlannedTrial, *, client, experiment_id: s
             "rung": point.size}
     if trainable is not None:
         base["source"] = "simulated"
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line per rung
     searcher = OptunaSearch(sampler=sampler_for(cfg, seed), metric="val_loss", mode="min")
     max_t = point.n_tokens if cfg.tune.time_attr == "tokens" else point.steps
     grace = max(1, int(cfg.tune.grace_frac * max_t))
