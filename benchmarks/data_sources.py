@@ -4,7 +4,8 @@
 
 Builds, under a temporary folder, a corpus in each format from real files nobody wrote for this project:
 text from the Python standard library's sources, images from every PNG/JPEG that the installed packages
-ship (matplotlib's icons and sample data, ...) with captions from their file names. Then, per source,
+ship (matplotlib's sample data, the system packages' icons under /usr/share, ...) with captions from
+their file names. Then, per source,
 `sweeper plan` (its checks, sizes and epochs) and a short trained grid sweep through local Ray Tune and
 MLflow, and prints: trials, the corpus size, the most epochs a trial makes, C spent / planned (min and
 max over the trials: goal within 2%) and the sweep's wall time beside the plan's estimate.
@@ -44,9 +45,9 @@ def package_images(limit: int = 600) -> list[tuple[str, bytes]]:
     """(caption, encoded bytes) of the PNG and JPEG files the installed packages ship that Pillow opens."""
     from PIL import Image
 
-    site = Path(np.__file__).resolve().parents[1]
+    roots = [Path(np.__file__).resolve().parents[1], Path("/usr/share")]  # Python's and the system's packages
     out = []
-    for path in sorted(p for ext in ("png", "jpg", "jpeg") for p in site.rglob(f"*.{ext}")):
+    for path in sorted(p for root in roots for ext in ("png", "jpg", "jpeg") for p in root.rglob(f"*.{ext}")):
         raw = path.read_bytes()
         try:
             with Image.open(io.BytesIO(raw)) as im:
@@ -91,7 +92,8 @@ def build(root: Path) -> dict[str, dict]:
                              "images": pa.array(rows_i, pa.list_(pa.binary()))}), root / "docs" / "part-0.parquet")
     tok = str(root / "tokenizer.json")
     sections = {
-        "token_shards": {"source": "token_shards", "path": str(root / "shards"), "val_sequences": 16},
+        "token_shards": {"source": "token_shards", "path": str(root / "shards"), "tokenizer": tok,
+                         "val_sequences": 16},
         "hf_text": {"source": "hf_text", "path": str(root / "text"), "tokenizer": tok,
                     "cache_dir": str(root / "cache"), "val_sequences": 16},
         "webdataset": {"source": "webdataset", "path": str(root / "pairs"), "tokenizer": tok, "val_sequences": 16},

@@ -17,6 +17,11 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 
 MIN_SIZES_PER_SLICE = 3  # a parabola in log N needs three points
+# Wall time a trained sweep spends besides its trials' FLOPs and batches, measured on 2 CPU cores
+# (benchmarks/data_sources.py): per trial, starting it on a reused Ray actor, building its model and
+# validation batches, its MLflow run; per sweep, the parent run, the final fit and the report.
+TRIAL_OVERHEAD_S = 3.0
+SWEEP_OVERHEAD_S = 20.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +57,7 @@ class Plan:
     max_concurrent_trials: int
     cooldown_frac: float | None = None  # set when trials branch off shared stable runs
     sources: tuple = ()  # sweeper.data.usage.SourceSize of each file source (none for generated data)
+    overhead_s: float = 0.0  # the sweep's own wall time besides its trials' (SWEEP_OVERHEAD_S when trained)
 
     @property
     def repetition_warning(self) -> str | None:
@@ -71,7 +77,7 @@ class Plan:
     @property
     def est_wall_seconds(self) -> float:
         share = self.spent_flops / self.total_flops if self.total_flops > 0 else 1.0  # branching trains less
-        return share * sum(t.est_seconds for t in self.trials) / self.max_concurrent_trials
+        return self.overhead_s + share * sum(t.est_seconds for t in self.trials) / self.max_concurrent_trials
 
     def by_slice(self) -> dict[float, list[PlannedTrial]]:
         grouped: dict[float, list[PlannedTrial]] = {c: [] for c in self.slices}
@@ -168,7 +174,10 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
         steps=int(steps),
         flops=float(flops),
         budget=float(budget),
-        est_seconds=float(flops / cfg.throughput_flops),
+        # the model's FLOPs at the assumed rate, and building its batches at the rate measured on the source
+        est_seconds=float(flops / cfg.throughput_flops
+                          + (n_tokens / spec.seq_len * use.seconds_per_sequence if use is not None else 0.0)
+                          + (TRIAL_OVERHEAD_S if cfg.trainable == "torch" else 0.0)),
         batch_size=int(batch_size),
         vocab_size=int(spec.config.vocab_size),
         epochs=float(use.epochs(n_tokens / spec.seq_len)) if use is not None else 0.0,
@@ -308,7 +317,8 @@ def make_plan(cfg: SweepConfig) -> Plan:
     uses = [u for u in (data_use(s, cfg) for s in specs) if u is not None]
     plan = Plan(slices=slices, trials=tuple(branchable(trials, specs, cfg)), budget=cfg.budget,
                 max_concurrent_trials=cfg.ray.max_concurrent_trials, cooldown_frac=plan_cooldown(cfg),
-                sources=tuple({s.path: s for u in uses for s in u.sources}.values()))
+                sources=tuple({s.path: s for u in uses for s in u.sources}.values()),
+                overhead_s=SWEEP_OVERHEAD_S if cfg.trainable == "torch" else 0.0)
     if plan.spent_flops > cfg.budget * (1 + 1e-9):
         raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.spent_flops:.3g} FLOPs; raise --budget or drop slices")
     return plan

@@ -9,6 +9,7 @@ dicts every source gives (see sweeper.data.batches).
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ def decode_image(raw: bytes, image, bad_images: str, where: str) -> np.ndarray |
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(raw)) as im:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(raw)) as im:
+            warnings.simplefilter("ignore")  # Pillow's notes on palettes and EXIF: nothing a user can act on
             im = im.convert("L" if image.channels == 1 else "RGB")
             im = im.resize((image.image_size, image.image_size), Image.Resampling.BICUBIC)
             arr = np.asarray(im)

@@ -9,6 +9,7 @@ composition is known in closed form, so it is not measured.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class SourceSize:
 class DataUse:
     composition: tuple[float, float]  # (image, scored) shares of training positions
     sources: tuple[SourceSize, ...]
+    seconds_per_sequence: float = 0.0  # building a training sequence here (decoding, packing): the plan's time
 
     def epochs(self, n_sequences: float) -> float:
         """The most any source of the trial is repeated over `n_sequences` training sequences."""
@@ -56,9 +58,12 @@ def measure(spec, data: Mapping, mixture, n_sequences: int = MEASURED_SEQUENCES)
                  for t in TARGETS if weights[t] > 0}
         comp = mixture_composition({t: u.composition for t, u in parts.items()}, weights)
         return DataUse((comp["image"], comp["scored"]),
-                       tuple(_with_share(s, weights[t]) for t, u in parts.items() for s in u.sources))
+                       tuple(_with_share(s, weights[t]) for t, u in parts.items() for s in u.sources),
+                       sum(weights[t] * u.seconds_per_sequence for t, u in parts.items()) / sum(weights.values()))
     stream = training_stream(spec, mixture, n_sequences, 0, data)
+    started = time.perf_counter()
     counts = TokenCounts.of(next(stream))
+    seconds = (time.perf_counter() - started) / n_sequences
     composition = (counts.image / counts.positions, counts.scored / counts.positions)
     if data["source"] in DOCUMENT_SOURCES:
         docs = documents(spec, data)
@@ -69,7 +74,7 @@ def measure(spec, data: Mapping, mixture, n_sequences: int = MEASURED_SEQUENCES)
         window = shards.seq_len + 1
         size = SourceSize(data.get("path") or data.get("dataset") or "", "tokens", shards.n_windows * window,
                           float(window))
-    return DataUse(composition, (size,))
+    return DataUse(composition, (size,), seconds)
 
 
 def _with_share(size: SourceSize, share: float) -> SourceSize:
