@@ -51,11 +51,22 @@ EXTRAPOLATION = 100.0
 
 
 def config(args, design: str):
-    return load_config("tiny", trainable="simulated", design=design, kind="dense_text", budget=args.budget,
-                       batch_size=16, target_ci=args.target_ci, noise=args.noise,
-                       n_bootstrap=args.n_bootstrap,
-                       **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
-                          "budgets.min_steps": 20})
+    return load_config(
+        "tiny",
+        trainable="simulated",
+        design=design,
+        kind="dense_text",
+        budget=args.budget,
+        batch_size=16,
+        target_ci=args.target_ci,
+        noise=args.noise,
+        n_bootstrap=args.n_bootstrap,
+        **{
+            "budgets.min_tokens_per_param": 2.0,
+            "budgets.max_tokens_per_param": 2000.0,
+            "budgets.min_steps": 20,
+        },
+    )
 
 
 def placed_law(cfg, name: str):
@@ -74,8 +85,15 @@ def grid_runs(cfg, plan, sim: dict, seed: int):
     rows = []
     for t in plan.trials:
         point = t.to_dict()
-        rows.append({"n_params": t.n_params, "n_tokens": t.n_tokens, "flops": t.flops, "budget": t.budget,
-                     "loss": simulated_loss(sim, point, seed)})
+        rows.append(
+            {
+                "n_params": t.n_params,
+                "n_tokens": t.n_tokens,
+                "flops": t.flops,
+                "budget": t.budget,
+                "loss": simulated_loss(sim, point, seed),
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame, fit_law(frame, grid="coarse", n_bootstrap=cfg.fit.n_bootstrap, seed=seed)
 
@@ -95,15 +113,26 @@ def one_sweep(job):
         truth.update({k: closed_form(sim["params"])[k] for k in ("a", "b")})
     factor = (fit.extras.get("ci_widening") or {}).get("factor", 1.0) if fit is not None else 1.0
     raw = fit.widened(1.0 / factor, "undone") if fit is not None else None
-    prediction = predict(frame, target_compute=compute, n_bootstrap=args.n_bootstrap, seed=seed,
-                         identified=fit.identified, identification_warnings=fit.warnings,
-                         resampling=args.resampling) if fit is not None else None
+    prediction = (
+        predict(
+            frame,
+            target_compute=compute,
+            n_bootstrap=args.n_bootstrap,
+            seed=seed,
+            identified=fit.identified,
+            identification_warnings=fit.warnings,
+            resampling=args.resampling,
+        )
+        if fit is not None
+        else None
+    )
     cells = {}
     for q in QUANTITIES:
         if q.startswith("fit."):
             key = q[4:]
-            value, ci, ci_raw = ((fit.derived.get(key), fit.ci.get(key), raw.ci.get(key)) if fit
-                                 else (None,) * 3)
+            value, ci, ci_raw = (
+                (fit.derived.get(key), fit.ci.get(key), raw.ci.get(key)) if fit else (None,) * 3
+            )
             cells[q] = score(value, ci, truth[key], False) + (inside(ci_raw, truth[key]),)
             continue
         value = None
@@ -112,9 +141,16 @@ def one_sweep(job):
             value = shown.get(q, prediction.exponents.get(q))
         ci = prediction.ci.get(q) if prediction else None
         cells[q] = score(value, ci, truth[q], q in ("N_opt", "loss")) + (None,)
-    return {"design": design, "law": name, "cells": cells, "trusted": bool(prediction and prediction.trusted),
-            "identified": bool(fit and fit.identified), "trials": len(frame),
-            "seconds": time.perf_counter() - started, "widening": factor}
+    return {
+        "design": design,
+        "law": name,
+        "cells": cells,
+        "trusted": bool(prediction and prediction.trusted),
+        "identified": bool(fit and fit.identified),
+        "trials": len(frame),
+        "seconds": time.perf_counter() - started,
+        "widening": factor,
+    }
 
 
 def inside(ci, truth) -> bool | None:
@@ -143,8 +179,10 @@ def rate(values) -> str:
 def report(results, design: str) -> None:
     rows = [r for r in results if r["design"] == design]
     trials, seconds = np.median([r["trials"] for r in rows]), np.median([r["seconds"] for r in rows])
-    print(f"\n{design} design: {len(rows)} sweeps, median {trials:.0f} trials, median {seconds:.1f} s each "
-          "(sweep and prediction)")
+    print(
+        f"\n{design} design: {len(rows)} sweeps, median {trials:.0f} trials, median {seconds:.1f} s each "
+        "(sweep and prediction)"
+    )
     head = "".join(f"{q:>8}" for q in QUANTITIES) + "  |" + "".join(f"{q:>8}" for q in QUANTITIES)
     print(f"{'':<16}{'coverage of the 95% intervals':<48}  |{'median |error| / half-width':<48}")
     print(f"{'law':<12}{'n':>4}{head}{'fit raw':>9}{'untrust':>8}{'unident':>8}{'in|flag':>8}")
@@ -157,10 +195,13 @@ def report(results, design: str) -> None:
         ratios = "".join(f"{median_ratio(sub, q):>8.2f}" for q in QUANTITIES)
         raw = rate(r["cells"][q][2] for r in sub for q in ("fit.a", "fit.b"))
         # For a law of another form, the prediction is useful when it holds the truth or says not to trust it.
-        held = rate(all(r["cells"][q][0] for q in ("a", "b", "N_opt", "loss")) or not r["trusted"]
-                    for r in sub)
-        print(f"{label:<12}{len(sub):>4}{cov}  |{ratios}{raw:>9}{rate(not r['trusted'] for r in sub):>8}"
-              f"{rate(not r['identified'] for r in sub):>8}{held:>8}")
+        held = rate(
+            all(r["cells"][q][0] for q in ("a", "b", "N_opt", "loss")) or not r["trusted"] for r in sub
+        )
+        print(
+            f"{label:<12}{len(sub):>4}{cov}  |{ratios}{raw:>9}{rate(not r['trusted'] for r in sub):>8}"
+            f"{rate(not r['identified'] for r in sub):>8}{held:>8}"
+        )
 
 
 def main() -> None:
@@ -171,25 +212,39 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2e14)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--n-bootstrap", type=int, default=30)
-    parser.add_argument("--resampling", choices=("case", "residual"), default="case",
-                        help="the prediction's bootstrap: resample runs (case) or residuals at the same runs")
+    parser.add_argument(
+        "--resampling",
+        choices=("case", "residual"),
+        default="case",
+        help="the prediction's bootstrap: resample runs (case) or residuals at the same runs",
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--laws", nargs="+", default=list(LAWS), help="a subset of benchmarks/truths.py's laws")
+    parser.add_argument(
+        "--laws", nargs="+", default=list(LAWS), help="a subset of benchmarks/truths.py's laws"
+    )
     args = parser.parse_args()
     per_law = -(-args.sweeps_per_design // len(args.laws))
-    jobs = [(args, design, name, seed) for design in args.designs.split(",") for seed in range(per_law)
-            for name in args.laws]
+    jobs = [
+        (args, design, name, seed)
+        for design in args.designs.split(",")
+        for seed in range(per_law)
+        for name in args.laws
+    ]
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(one_sweep, jobs, chunksize=1)
-    print(f"{len(results)} simulated sweeps (tiny dense_text ladder, budget {args.budget:g}, noise "
-          f"{args.noise}, target CI half-width {args.target_ci}, {args.n_bootstrap} bootstrap resamples, "
-          f"prediction at {EXTRAPOLATION:g}x the largest slice, {args.resampling} resampling) in "
-          f"{time.perf_counter() - started:.0f} s")
-    print("fit.a, fit.b: the Chinchilla fit's a and b as reported; a, b, N_opt, loss: the prediction at C*; "
-          "fit raw: coverage of fit.a, fit.b before the stopping widening; untrust: prediction.trusted "
-          "false; unident: fit not identified; in|flag: the prediction's a, b, N_opt and loss all inside, "
-          "or it is untrusted")
+    print(
+        f"{len(results)} simulated sweeps (tiny dense_text ladder, budget {args.budget:g}, noise "
+        f"{args.noise}, target CI half-width {args.target_ci}, {args.n_bootstrap} bootstrap resamples, "
+        f"prediction at {EXTRAPOLATION:g}x the largest slice, {args.resampling} resampling) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    print(
+        "fit.a, fit.b: the Chinchilla fit's a and b as reported; a, b, N_opt, loss: the prediction at C*; "
+        "fit raw: coverage of fit.a, fit.b before the stopping widening; untrust: prediction.trusted "
+        "false; unident: fit not identified; in|flag: the prediction's a, b, N_opt and loss all inside, "
+        "or it is untrusted"
+    )
     for design in args.designs.split(","):
         report(results, design)
 

@@ -37,7 +37,7 @@ def stdlib_texts(limit: int = 400, chunk: int = 1500) -> list[str]:
     texts = []
     for path in sorted(Path(os.__file__).parent.glob("*.py"))[:limit]:
         body = path.read_text(encoding="utf-8", errors="replace")
-        texts += [body[i:i + chunk] for i in range(0, min(len(body), 6 * chunk), chunk)]
+        texts += [body[i : i + chunk] for i in range(0, min(len(body), 6 * chunk), chunk)]
     return texts
 
 
@@ -80,44 +80,96 @@ def build(root: Path) -> dict[str, dict]:
     (root / "pairs").mkdir()
     with wds.TarWriter(str(root / "pairs" / "00000.tar")) as sink:
         for k, (caption, raw) in enumerate(images):
-            sink.write({"__key__": f"{k:06d}", "png" if raw[:4] == b"\x89PNG" else "jpg": raw,
-                        "txt": caption.encode()})
+            sink.write(
+                {
+                    "__key__": f"{k:06d}",
+                    "png" if raw[:4] == b"\x89PNG" else "jpg": raw,
+                    "txt": caption.encode(),
+                }
+            )
     rows_t, rows_i = [], []
     for k in range(0, len(texts) - 1, 2):  # text, picture, text: documents longer than one sequence
         caption, raw = images[k % len(images)]
         rows_t.append([texts[k], None, f"{caption} {texts[k + 1]}"])
         rows_i.append([None, raw, None])
     (root / "docs").mkdir()
-    pq.write_table(pa.table({"texts": pa.array(rows_t, pa.list_(pa.string())),
-                             "images": pa.array(rows_i, pa.list_(pa.binary()))}), root / "docs" / "part-0.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "texts": pa.array(rows_t, pa.list_(pa.string())),
+                "images": pa.array(rows_i, pa.list_(pa.binary())),
+            }
+        ),
+        root / "docs" / "part-0.parquet",
+    )
     tok = str(root / "tokenizer.json")
     sections = {
-        "token_shards": {"source": "token_shards", "path": str(root / "shards"), "tokenizer": tok,
-                         "val_sequences": 16},
-        "hf_text": {"source": "hf_text", "path": str(root / "text"), "tokenizer": tok,
-                    "cache_dir": str(root / "cache"), "val_sequences": 16},
-        "webdataset": {"source": "webdataset", "path": str(root / "pairs"), "tokenizer": tok, "val_sequences": 16},
+        "token_shards": {
+            "source": "token_shards",
+            "path": str(root / "shards"),
+            "tokenizer": tok,
+            "val_sequences": 16,
+        },
+        "hf_text": {
+            "source": "hf_text",
+            "path": str(root / "text"),
+            "tokenizer": tok,
+            "cache_dir": str(root / "cache"),
+            "val_sequences": 16,
+        },
+        "webdataset": {
+            "source": "webdataset",
+            "path": str(root / "pairs"),
+            "tokenizer": tok,
+            "val_sequences": 16,
+        },
         "obelics": {"source": "obelics", "path": str(root / "docs"), "tokenizer": tok, "val_sequences": 16},
     }
-    sections["mixture"] = {"source": "mixture", "tokenizer": tok, "cache_dir": str(root / "cache"),
-                           "targets": {"caption": sections["webdataset"], "interleaved": sections["obelics"],
-                                       "text": sections["hf_text"]}}
+    sections["mixture"] = {
+        "source": "mixture",
+        "tokenizer": tok,
+        "cache_dir": str(root / "cache"),
+        "targets": {
+            "caption": sections["webdataset"],
+            "interleaved": sections["obelics"],
+            "text": sections["hf_text"],
+        },
+    }
     return sections
 
 
-MIXTURES = {"token_shards": [0, 0, 1], "hf_text": [0, 0, 1], "webdataset": [1, 0, 0], "obelics": [0, 1, 0],
-            "mixture": [0.4, 0.3, 0.3]}
+MIXTURES = {
+    "token_shards": [0, 0, 1],
+    "hf_text": [0, 0, 1],
+    "webdataset": [1, 0, 0],
+    "obelics": [0, 1, 0],
+    "mixture": [0.4, 0.3, 0.3],
+}
 
 
 def space(name: str, data: dict, budget: float) -> dict:
     kind = "dense_text" if name in ("token_shards", "hf_text") else "early_fusion"
-    return {"space": f"data-{name}", "model": {"kind": kind, "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
-            "budget": budget, "design": "grid", "throughput_flops": 1.0e10,
-            "budgets": {"n_slices": 1, "min_tokens_per_param": 0.5, "min_steps": 20},
-            "training": {"batch_size": 8, "eval_every": 100, "eval_batches": 2,
-                         **({} if kind == "dense_text" else {"mixture": MIXTURES[name]})},
-            "fit": {"n_bootstrap": 0}, "ray": {"max_concurrent_trials": 2, "cpus_per_trial": 1},
-            "data": data}
+    return {
+        "space": f"data-{name}",
+        "model": {"kind": kind, "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
+        "budget": budget,
+        "design": "grid",
+        "throughput_flops": 1.0e10,
+        "budgets": {"n_slices": 1, "min_tokens_per_param": 0.5, "min_steps": 20},
+        "training": {
+            "batch_size": 8,
+            "eval_every": 100,
+            "eval_batches": 2,
+            **({} if kind == "dense_text" else {"mixture": MIXTURES[name]}),
+        },
+        "fit": {"n_bootstrap": 0},
+        "ray": {"max_concurrent_trials": 2, "cpus_per_trial": 1},
+        "data": data,
+    }
+
+
+def statuses(frame) -> str:
+    return str(dict(frame["status"].value_counts()))
 
 
 def main() -> None:
@@ -138,22 +190,29 @@ def main() -> None:
         started = time.perf_counter()
         sections = build(root)
         print(f"corpora built in {time.perf_counter() - started:.0f} s under {root}")
-        print(f"{'source':<14}{'trials':>7}{'corpus':>22}{'epochs':>8}{'C/planned':>17}{'wall s':>8}{'est s':>7}"
-              "  warning")
+        print(
+            f"{'source':<14}{'trials':>7}{'corpus':>22}{'epochs':>8}{'C/planned':>17}"
+            f"{'wall s':>8}{'est s':>7}"
+            "  warning"
+        )
         for name in args.sources.split(","):
             path = root / f"{name}.yaml"
             path.write_text(yaml.safe_dump(space(name, sections[name], args.budget)))
             plan = make_plan(load_config(str(path)))
             started = time.perf_counter()
-            result = Sweeper(str(path), tracking_uri=f"sqlite:///{root}/mlflow.db").run(progress=lambda line: None)
+            result = Sweeper(str(path), tracking_uri=f"sqlite:///{root}/mlflow.db").run(
+                progress=lambda line: None
+            )
             wall = time.perf_counter() - started
             frame = result.runs.frame
             ratio = (frame["flops"] / frame["budget"]).to_numpy(float)
             corpus = ", ".join(f"{s.size:,d} {s.unit}" for s in plan.sources)
-            print(f"{name:<14}{len(frame):>7}{corpus:>22}{max(t.epochs for t in plan.trials):>8.2f}"
-                  f"{f'{ratio.min():.3f}-{ratio.max():.3f}':>17}{wall:>8.0f}{plan.est_wall_seconds:>7.0f}"
-                  f"  {'repeats data' if plan.repetition_warning else '-'}"
-                  f"{'' if (frame['status'] == 'ok').all() else '  NOT ALL OK: ' + str(dict(frame['status'].value_counts()))}")
+            print(
+                f"{name:<14}{len(frame):>7}{corpus:>22}{max(t.epochs for t in plan.trials):>8.2f}"
+                f"{f'{ratio.min():.3f}-{ratio.max():.3f}':>17}{wall:>8.0f}{plan.est_wall_seconds:>7.0f}"
+                f"  {'repeats data' if plan.repetition_warning else '-'}"
+                f"{'' if (frame['status'] == 'ok').all() else '  NOT ALL OK: ' + statuses(frame)}"
+            )
     ray.shutdown()
 
 

@@ -34,7 +34,9 @@ H100_BF16 = 989e12
 TARGET_MFU = 0.40
 
 
-def write_caption_shards(root: Path, *, n_pairs: int, image_size: int, per_shard: int = 200, seed: int = 0) -> Path:
+def write_caption_shards(
+    root: Path, *, n_pairs: int, image_size: int, per_shard: int = 200, seed: int = 0
+) -> Path:
     """img2dataset's layout: NNNNN.tar with KEY.jpg + KEY.txt, real JPEGs of the generated scenes."""
     import webdataset as wds
     from PIL import Image
@@ -57,7 +59,8 @@ def write_caption_shards(root: Path, *, n_pairs: int, image_size: int, per_shard
 
 
 def loader_tokens_per_s(make, n_batches: int, workers: int = 1) -> float:
-    """Tokens/s of the trials' loader (sweeper.data.loader.LoaderBatches) with `workers` DataLoader processes."""
+    """Tokens/s of the trials' loader (sweeper.data.loader.LoaderBatches) with `workers` DataLoader
+    processes."""
     from sweeper.data.loader import LoaderBatches
 
     it = LoaderBatches(lambda: make(0), workers)
@@ -110,44 +113,73 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="data-throughput-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        tokens = write_token_shards(root, n_shards=1, tokens_per_shard=(args.batches + 8) * b * 1025 * 2, vocab=50432)
-        pairs = {name: write_caption_shards(root, n_pairs=args.pairs, image_size=s.config.image.image_size)
-                 for name, s in rungs.items()}
-        print(f"wrote token shards and {args.pairs} JPEG pairs per geometry in {time.perf_counter() - t0:.0f} s")
+        tokens = write_token_shards(
+            root, n_shards=1, tokens_per_shard=(args.batches + 8) * b * 1025 * 2, vocab=50432
+        )
+        pairs = {
+            name: write_caption_shards(root, n_pairs=args.pairs, image_size=s.config.image.image_size)
+            for name, s in rungs.items()
+        }
+        print(
+            f"wrote token shards and {args.pairs} JPEG pairs per geometry in {time.perf_counter() - t0:.0f} s"
+        )
         rates = {}
         for name, spec in rungs.items():
             shards = TokenShards(str(tokens), seq_len=spec.seq_len)
             captions = CaptionShards(str(pairs[name]), image=spec.config.image)
             rates[name, "text"] = loader_tokens_per_s(
-                lambda seed, s=shards, sp=spec: shard_batches(s, batch_size=b, seed=seed, image=sp.config.image),
-                args.batches)
+                lambda seed, s=shards, sp=spec: shard_batches(
+                    s, batch_size=b, seed=seed, image=sp.config.image
+                ),
+                args.batches,
+            )
             rates[name, "pairs"] = loader_tokens_per_s(
-                lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption",
-                                                                  seq_len=sp.seq_len, batch_size=b, seed=seed),
-                max(4, args.batches // 4))
+                lambda seed, c=captions, sp=spec: DocumentBatches(
+                    c, CharTokenizer(), target="caption", seq_len=sp.seq_len, batch_size=b, seed=seed
+                ),
+                max(4, args.batches // 4),
+            )
             if name == "275M":
                 cores = min(4, os.cpu_count() or 1)
-                scaling = {w: loader_tokens_per_s(
-                    lambda seed, c=captions, sp=spec: DocumentBatches(c, CharTokenizer(), target="caption",
-                                                                      seq_len=sp.seq_len, batch_size=b, seed=seed),
-                    max(4, args.batches // 4) * w, workers=w) for w in sorted({1, cores})}
+                scaling = {
+                    w: loader_tokens_per_s(
+                        lambda seed, c=captions, sp=spec: DocumentBatches(
+                            c, CharTokenizer(), target="caption", seq_len=sp.seq_len, batch_size=b, seed=seed
+                        ),
+                        max(4, args.batches // 4) * w,
+                        workers=w,
+                    )
+                    for w in sorted({1, cores})
+                }
         tiny = rungs["tiny"]
         consumption = {"tiny": trainer_tokens_per_s(tiny, b)}
-        per_token = training_flops_per_token(rungs["275M"].config, rungs["275M"].seq_len,
-                                             {"image": 0.0, "scored": 1.0})
+        per_token = training_flops_per_token(
+            rungs["275M"].config, rungs["275M"].seq_len, {"image": 0.0, "scored": 1.0}
+        )
         consumption["275M"] = TARGET_MFU * H100_BF16 / per_token
-    print(f"{'rung':6} {'loader':28} {'tokens/s per worker':>20} {'trainer tokens/s':>17} {'loader/trainer':>15}")
+    print(
+        f"{'rung':6} {'loader':28} {'tokens/s per worker':>20} {'trainer tokens/s':>17} "
+        f"{'loader/trainer':>15}"
+    )
     for (name, kind), rate in rates.items():
         label = "token shards (text)" if kind == "text" else "webdataset JPEG + caption"
-        print(f"{name:6} {label:28} {rate:>20,.0f} {consumption[name]:>17,.0f} {rate / consumption[name]:>14.2f}x")
-    print(f"trainer: tiny = early_fusion {tiny.size} measured on this CPU (1 thread, batch {b}); 275M = one H100 at "
-          f"{TARGET_MFU:.0%} MFU, {per_token / 1e9:.2f} GFLOP per text token (computed, not measured: "
-          "benchmarks/gpu_check.py measures it on a GPU)")
+        print(
+            f"{name:6} {label:28} {rate:>20,.0f} {consumption[name]:>17,.0f} "
+            f"{rate / consumption[name]:>14.2f}x"
+        )
+    print(
+        f"trainer: tiny = early_fusion {tiny.size} measured on this CPU (1 thread, batch {b}); "
+        "275M = one H100 at "
+        f"{TARGET_MFU:.0%} MFU, {per_token / 1e9:.2f} GFLOP per text token (computed, not measured: "
+        "benchmarks/gpu_check.py measures it on a GPU)"
+    )
     need = 3 * consumption["275M"]
     one = scaling[1]
-    print("275M webdataset through the trials' loader: " + ", ".join(
-        f"{w} worker(s) {r:,.0f} tokens/s ({r / one:.2f}x)" for w, r in scaling.items())
-        + f" on {os.cpu_count()} cores")
+    print(
+        "275M webdataset through the trials' loader: "
+        + ", ".join(f"{w} worker(s) {r:,.0f} tokens/s ({r / one:.2f}x)" for w, r in scaling.items())
+        + f" on {os.cpu_count()} cores"
+    )
     for kind in ("text", "pairs"):
         workers = int(np.ceil(need / rates["275M", kind]))
         print(f"275M goal (3x the trainer): {kind} needs {workers} worker(s) at this CPU's per-worker rate")

@@ -40,8 +40,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from scipy.optimize import minimize
 from ladders import SHAPES, SPACES, WATCH, Setup, setup, true_optimum
+from scipy.optimize import minimize
 
 from sweeper.fit import get_law
 from sweeper.samplers.candidates import candidate_points
@@ -51,8 +51,12 @@ Z = 1.96
 
 
 def jacobian(law, params, points) -> np.ndarray:
-    return log_loss_jacobian(law, params, np.array([p.n_params for p in points], float),
-                             np.array([p.n_tokens for p in points], float))
+    return log_loss_jacobian(
+        law,
+        params,
+        np.array([p.n_params for p in points], float),
+        np.array([p.n_tokens for p in points], float),
+    )
 
 
 def watched(law, params, held_out) -> np.ndarray:
@@ -79,9 +83,15 @@ def least_compute(j: np.ndarray, cost: np.ndarray, g: np.ndarray, limits: np.nda
         inv = np.linalg.pinv((j * w[:, None]).T @ j)
         return (g @ inv @ j.T) ** 2 / limits[:, None]  # d var / d w_i = -(g^T M^-1 j_i)^2
 
-    result = minimize(lambda w: cost @ w, np.full(len(cost), min(max_repeats, 1.0)), jac=lambda w: cost,
-                      bounds=[(0.0, max_repeats)] * len(cost), method="SLSQP", options={"maxiter": 1000},
-                      constraints=[{"type": "ineq", "fun": slack, "jac": slack_jacobian}])
+    result = minimize(
+        lambda w: cost @ w,
+        np.full(len(cost), min(max_repeats, 1.0)),
+        jac=lambda w: cost,
+        bounds=[(0.0, max_repeats)] * len(cost),
+        method="SLSQP",
+        options={"maxiter": 1000},
+        constraints=[{"type": "ineq", "fun": slack, "jac": slack_jacobian}],
+    )
     if not result.success or np.min(slack(result.x)) < -1e-4:
         return None
     return float(result.fun), result.x
@@ -94,7 +104,9 @@ def bound(st: Setup, target: float, factor: float = 1.0, max_repeats: float = 1.
     law, noise = get_law("chinchilla"), st.cfg.simulation.noise
     g = watched(law, st.params, st.held_out)
     grid_var = variances(jacobian(law, st.params, st.plan.trials), g)[-1]
-    return least_for(st, np.array([(target / Z / noise) ** 2] * len(WATCH) + [factor * grid_var]), max_repeats)
+    return least_for(
+        st, np.array([(target / Z / noise) ** 2] * len(WATCH) + [factor * grid_var]), max_repeats
+    )
 
 
 def bound_matching(st: Setup, points) -> float | None:
@@ -112,8 +124,9 @@ def least_for(st: Setup, limits: np.ndarray, max_repeats: float = 1.0) -> float 
     law = get_law("chinchilla")
     candidates = candidate_points(st.cfg.replace(design="adaptive"), st.plan)
     cost = np.array([p.flops for p in candidates]) / st.plan.total_flops
-    solved = least_compute(jacobian(law, st.params, candidates), cost, watched(law, st.params, st.held_out),
-                           limits, max_repeats)
+    solved = least_compute(
+        jacobian(law, st.params, candidates), cost, watched(law, st.params, st.held_out), limits, max_repeats
+    )
     return None if solved is None else solved[0] * st.plan.total_flops
 
 
@@ -123,10 +136,13 @@ def best_ratio_at_equal_compute(st: Setup, window: float = np.inf, steps: int = 
     each candidate at most once (linearised; bisection on the variance scale). The sampler's equal-compute
     ratio cannot be below it, up to the bootstrap's own noise."""
     law = get_law("chinchilla")
-    g = watched(law, st.params, st.held_out)[:len(WATCH)]
+    g = watched(law, st.params, st.held_out)[: len(WATCH)]
     grid_var = variances(jacobian(law, st.params, st.plan.trials), g)
-    keep = [p for p in candidate_points(st.cfg.replace(design="adaptive"), st.plan)
-            if abs(np.log(p.n_params / true_optimum(st.params, [p])[0][0])) <= np.log(window)]
+    keep = [
+        p
+        for p in candidate_points(st.cfg.replace(design="adaptive"), st.plan)
+        if abs(np.log(p.n_params / true_optimum(st.params, [p])[0][0])) <= np.log(window)
+    ]
     j, cost = jacobian(law, st.params, keep), np.array([p.flops for p in keep]) / st.plan.total_flops
     lo, hi = 0.0, 1.0  # t: the grid's variances x t are within reach of the grid's compute
     for _ in range(steps):
@@ -140,37 +156,67 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", nargs="+", default=list(SPACES))
     ap.add_argument("--noise", type=float, default=0.005)
-    ap.add_argument("--target-ci", type=float, default=None,
-                    help="half-width on a and b; default: the whole grid's own (linearised)")
+    ap.add_argument(
+        "--target-ci",
+        type=float,
+        default=None,
+        help="half-width on a and b; default: the whole grid's own (linearised)",
+    )
     ap.add_argument("--max-repeats", type=float, default=1.0, help="runs allowed per candidate")
-    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, float("inf")],
-                    help="allowed prediction variance at the held-out budget, in units of the grid's")
-    ap.add_argument("--equal-compute", action="store_true",
-                    help="instead: the best a, b half-width ratio to the grid at the grid's compute, with the "
-                         "sampler's window (4x) and without")
+    ap.add_argument(
+        "--factors",
+        type=float,
+        nargs="+",
+        default=[1.0, float("inf")],
+        help="allowed prediction variance at the held-out budget, in units of the grid's",
+    )
+    ap.add_argument(
+        "--equal-compute",
+        action="store_true",
+        help="instead: the best a, b half-width ratio to the grid at the grid's compute, with the "
+        "sampler's window (4x) and without",
+    )
     args = ap.parse_args(argv)
     if args.equal_compute:
-        print("best max(a, b) CI half-width ratio to the whole grid of any design of the candidates at the grid's "
-              "compute (each candidate at most once, linearised at the true law)")
+        print(
+            "best max(a, b) CI half-width ratio to the whole grid of any design of the candidates "
+            "at the grid's "
+            "compute (each candidate at most once, linearised at the true law)"
+        )
         for space in args.spaces:
             for name, shape in SHAPES.items():
                 st = setup(space, shape, n_bootstrap=0, noise=args.noise)
-                print(f"{space:<16}{name:<34} all candidates {best_ratio_at_equal_compute(st):.3f}, "
-                      f"within 4x of the optimal size {best_ratio_at_equal_compute(st, 4.0):.3f}", flush=True)
+                print(
+                    f"{space:<16}{name:<34} all candidates {best_ratio_at_equal_compute(st):.3f}, "
+                    f"within 4x of the optimal size {best_ratio_at_equal_compute(st, 4.0):.3f}",
+                    flush=True,
+                )
         return
-    print("least compute of any design, as a fraction of the whole grid's, to bring a and b within the target with "
-          "the held-out prediction variance <= f x the grid's (n/c: the solver did not converge)")
-    print(f"{'space':<16}{'law':<34}{'grid FLOPs':>11}{'target':>8}" + "".join(f"{f'f={f:g}':>8}" for f in args.factors))
+    print(
+        "least compute of any design, as a fraction of the whole grid's, to bring a and b within "
+        "the target with "
+        "the held-out prediction variance <= f x the grid's (n/c: the solver did not converge)"
+    )
+    print(
+        f"{'space':<16}{'law':<34}{'grid FLOPs':>11}{'target':>8}"
+        + "".join(f"{f'f={f:g}':>8}" for f in args.factors)
+    )
     law = get_law("chinchilla")
     for space in args.spaces:
         for name, shape in SHAPES.items():
             st = setup(space, shape, n_bootstrap=0, noise=args.noise)
             g = watched(law, st.params, st.held_out)
-            own = Z * args.noise * np.sqrt(variances(jacobian(law, st.params, st.plan.trials), g)[:len(WATCH)].max())
+            own = (
+                Z
+                * args.noise
+                * np.sqrt(variances(jacobian(law, st.params, st.plan.trials), g)[: len(WATCH)].max())
+            )
             target = args.target_ci or float(own)
             cells = [bound(st, target, f, args.max_repeats) for f in args.factors]
-            print(f"{space:<16}{name:<34}{st.plan.total_flops:>11.3g}{target:>8.3g}"
-                  + "".join(f"{'n/c':>8}" if c is None else f"{c / st.plan.total_flops:>8.3f}" for c in cells))
+            print(
+                f"{space:<16}{name:<34}{st.plan.total_flops:>11.3g}{target:>8.3g}"
+                + "".join(f"{'n/c':>8}" if c is None else f"{c / st.plan.total_flops:>8.3f}" for c in cells)
+            )
 
 
 if __name__ == "__main__":

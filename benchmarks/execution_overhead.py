@@ -67,8 +67,11 @@ def as_tune_trial(function, config: dict, resources: dict, storage: str) -> tupl
             LastResult.last = dict(result)
 
     start = time.perf_counter()
-    tuner = tune.Tuner(tune.with_resources(function, resources), param_space=config,
-                       run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[LastResult()]))
+    tuner = tune.Tuner(
+        tune.with_resources(function, resources),
+        param_space=config,
+        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[LastResult()]),
+    )
     results = tuner.fit()
     wall = time.perf_counter() - start
     if results[0].error:
@@ -107,8 +110,12 @@ def branching_measured(spec, hp, steps: int) -> tuple[float, float, float, float
     start = time.perf_counter()
     independent = [train(spec, hp, n_tokens=n, seed=SEED) for _, n in tokens]
     t_independent = time.perf_counter() - start
-    return (t_branched, t_independent, sum(r.flops for r in branched.values()),
-            sum(r.flops for r in independent))
+    return (
+        t_branched,
+        t_independent,
+        sum(r.flops for r in branched.values()),
+        sum(r.flops for r in independent),
+    )
 
 
 def main() -> None:
@@ -136,8 +143,11 @@ def main() -> None:
             for _ in range(args.repeats):
                 bare_runs.append(bare(spec, hp, n_tokens))
                 tune_runs.append(as_tune_trial(train_point, config, {"cpu": 1}, tmp))
-            dist_config = {**config, "train_storage_path": tmp,
-                           "distributed": {"enabled": True, "workers": 2, "zero_stage": 0, "cpus_per_worker": 0.5}}
+            dist_config = {
+                **config,
+                "train_storage_path": tmp,
+                "distributed": {"enabled": True, "workers": 2, "zero_stage": 0, "cpus_per_worker": 0.5},
+            }
             t_train, m_train = as_tune_trial(train_point_distributed, dist_config, {"cpu": 0.01}, tmp)
     finally:
         ray.shutdown()
@@ -147,24 +157,41 @@ def main() -> None:
     grid, adaptive = branching_numbers()
     b_sec, i_sec, b_flops, i_flops = branching_measured(spec, hp, max(10, args.steps // 2))
 
-    print(f"tiny training: {KIND}/{SIZE}, {args.steps} steps x {hp.batch_size} sequences, 1 thread per process")
+    print(
+        f"tiny training: {KIND}/{SIZE}, {args.steps} steps x {hp.batch_size} sequences, 1 thread per process"
+    )
     print(f"{'path':<34} {'end to end s':>12} {'after start-up s':>17} {'ratio to bare':>14}")
-    print(f"{'bare process, Ray not started':<34} {t_bare_alone:>12.2f} {t_bare_alone:>17.2f} "
-          f"{t_bare_alone / t_bare:>14.3f}")
+    print(
+        f"{'bare process, Ray not started':<34} {t_bare_alone:>12.2f} {t_bare_alone:>17.2f} "
+        f"{t_bare_alone / t_bare:>14.3f}"
+    )
     print(f"{'bare process, Ray running (median)':<34} {t_bare:>12.2f} {t_bare:>17.2f} {1.0:>14.3f}")
     print(f"{'Tune trial (median)':<34} {t_tune:>12.2f} {tune_inner:>17.2f} {tune_inner / t_bare:>14.3f}")
-    print(f"  each of {args.repeats} (bare, Tune after start-up) s: "
-          + ", ".join(f"({b:.2f}, {t[1]['wall_time_s']:.2f})" for b, t in zip(bare_runs, tune_runs)))
+    print(
+        f"  each of {args.repeats} (bare, Tune after start-up) s: "
+        + ", ".join(f"({b:.2f}, {t[1]['wall_time_s']:.2f})" for b, t in zip(bare_runs, tune_runs))
+    )
     train_inner = m_train["train_seconds"]
-    print(f"{'TorchTrainer trial (2 workers)':<34} {t_train:>12.2f} {train_inner:>17.2f} {train_inner / t_bare:>14.3f}")
-    print(f"Tune overhead after start-up: {100 * (tune_inner / t_bare - 1):+.1f}% (goal <= 5%); "
-          f"start-up: Tune {t_tune - tune_inner:.1f} s, TorchTrainer {t_train - train_inner:.1f} s")
-    print(f"cooldown branching, compute saved vs independent runs: tiny plan grid {100 * grid:.1f}%, "
-          f"tiny plan adaptive candidates {100 * adaptive:.1f}% (goal >= 40%)")
-    print(f"measured on {SIZE} at D, 2D, 4D: FLOPs saved {100 * (1 - b_flops / i_flops):.1f}%, "
-          f"wall {b_sec:.1f} s branched vs {i_sec:.1f} s independent ({100 * (1 - b_sec / i_sec):.1f}% saved)")
-    print(f"goals: Tune overhead after start-up <= 5% {'met' if tune_inner / t_bare <= 1.05 else 'NOT met'}; "
-          f"branching saves >= 40% on the tiny plan {'met' if grid >= 0.40 else 'NOT met'}")
+    print(
+        f"{'TorchTrainer trial (2 workers)':<34} {t_train:>12.2f} {train_inner:>17.2f} "
+        f"{train_inner / t_bare:>14.3f}"
+    )
+    print(
+        f"Tune overhead after start-up: {100 * (tune_inner / t_bare - 1):+.1f}% (goal <= 5%); "
+        f"start-up: Tune {t_tune - tune_inner:.1f} s, TorchTrainer {t_train - train_inner:.1f} s"
+    )
+    print(
+        f"cooldown branching, compute saved vs independent runs: tiny plan grid {100 * grid:.1f}%, "
+        f"tiny plan adaptive candidates {100 * adaptive:.1f}% (goal >= 40%)"
+    )
+    print(
+        f"measured on {SIZE} at D, 2D, 4D: FLOPs saved {100 * (1 - b_flops / i_flops):.1f}%, "
+        f"wall {b_sec:.1f} s branched vs {i_sec:.1f} s independent ({100 * (1 - b_sec / i_sec):.1f}% saved)"
+    )
+    print(
+        f"goals: Tune overhead after start-up <= 5% {'met' if tune_inner / t_bare <= 1.05 else 'NOT met'}; "
+        f"branching saves >= 40% on the tiny plan {'met' if grid >= 0.40 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,20 @@ def run(root: str, name: str, rate: float, seed: int):
     from sweeper import Sweeper
     from sweeper.faults import Harness
 
-    sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14, slices=SLICES,
-                      tracking_uri=f"sqlite:///{root}/mlflow.db", experiment=name, n_bootstrap=20, seed=seed,
-                      harness=Harness(fault_rate=rate, fault_kinds=("raise", "kill"), fault_seed=seed),
-                      **{"ray.max_failures": 2})
+    sweeper = Sweeper(
+        "tiny",
+        kind="dense_text",
+        trainable="simulated",
+        design="grid",
+        budget=2e14,
+        slices=SLICES,
+        tracking_uri=f"sqlite:///{root}/mlflow.db",
+        experiment=name,
+        n_bootstrap=20,
+        seed=seed,
+        harness=Harness(fault_rate=rate, fault_kinds=("raise", "kill"), fault_seed=seed),
+        **{"ray.max_failures": 2},
+    )
     started = time.perf_counter()
     result = sweeper.run(progress=lambda line: None)
     return sweeper.plan(), result, time.perf_counter() - started
@@ -54,25 +64,37 @@ def main() -> None:
             _, faulty, faulty_s = run(root, "faulty", args.rate, args.seed)
         finally:
             ray.shutdown()
-    injected = {t.point_id: fault_for({"rate": args.rate, "kinds": ["raise", "kill"], "seed": args.seed}, t.point_id)
-                for t in plan.trials}
+    injected = {
+        t.point_id: fault_for({"rate": args.rate, "kinds": ["raise", "kill"], "seed": args.seed}, t.point_id)
+        for t in plan.trials
+    }
     hit = [p for p, kind in injected.items() if kind]
     frame = faulty.runs.frame.set_index("point_id")
     recovered = [p for p in hit if p in frame.index and frame.loc[p, "status"] == "ok"]
-    lost = [t.point_id for t in plan.trials if t.point_id not in frame.index or frame.loc[t.point_id, "status"] != "ok"]
-    same_losses = np.allclose(clean.runs.frame.set_index("point_id").loc[frame.index, "loss"], frame["loss"], rtol=0, atol=0)
+    lost = [
+        t.point_id
+        for t in plan.trials
+        if t.point_id not in frame.index or frame.loc[t.point_id, "status"] != "ok"
+    ]
+    same_losses = np.allclose(
+        clean.runs.frame.set_index("point_id").loc[frame.index, "loss"], frame["loss"], rtol=0, atol=0
+    )
     names = list(clean.fit.params)
     diff = max(abs(clean.fit.params[k] - faulty.fit.params[k]) / abs(clean.fit.params[k]) for k in names)
     print(f"planned trials:        {len(plan.trials)}")
-    print(f"faults injected:       {len(hit)} ({sum(injected[p] == 'raise' for p in hit)} raise, "
-          f"{sum(injected[p] == 'kill' for p in hit)} SIGKILL) at rate {args.rate}")
+    print(
+        f"faults injected:       {len(hit)} ({sum(injected[p] == 'raise' for p in hit)} raise, "
+        f"{sum(injected[p] == 'kill' for p in hit)} SIGKILL) at rate {args.rate}"
+    )
     print(f"trials recovered:      {len(recovered)} of {len(hit)}")
     print(f"runs lost:             {len(lost)}")
     print(f"child runs in MLflow:  {len(frame)} (one per point: {frame.index.is_unique})")
     print(f"losses identical:      {same_losses}")
     print(f"fit equal:             {diff == 0.0} (max relative parameter difference {diff:.2e})")
-    print(f"wall time:             fault-free {clean_s:.1f} s, with faults {faulty_s:.1f} s "
-          f"(ratio {faulty_s / clean_s:.2f})")
+    print(
+        f"wall time:             fault-free {clean_s:.1f} s, with faults {faulty_s:.1f} s "
+        f"(ratio {faulty_s / clean_s:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ def main() -> None:
     args = ap.parse_args()
 
     law = get_law("chinchilla")
-    frame = draw_losses(token_design(args.runs, seed=args.seed), TABLE2_AVG, noise=0.005,
-                        seed=args.seed + 1)
+    frame = draw_losses(token_design(args.runs, seed=args.seed), TABLE2_AVG, noise=0.005, seed=args.seed + 1)
     y = np.log(frame["loss"].to_numpy())
     grid = law.grid(None, "paper")
     print(f"runs {len(frame)}, starts {len(grid)}, sizes {frame['n_params'].nunique()}")
@@ -53,25 +52,30 @@ def main() -> None:
     print(f"vectorised fit (8,820 starts):        {t_fit:8.3f} s   objective {opt.objective:.12e}")
     print(f"{args.bootstrap} bootstrap refits:                 {t_boot:8.3f} s")
     print(f"fit + {args.bootstrap} bootstraps:                  {t_fit + t_boot:8.3f} s")
-    print(f"fit_law(n_bootstrap={args.bootstrap}) incl. derived: {t_api:8.3f} s   "
-          f"alpha {res.params['alpha']:.4f} CI {np.round(res.ci['alpha'], 4).tolist()}")
+    print(
+        f"fit_law(n_bootstrap={args.bootstrap}) incl. derived: {t_api:8.3f} s   "
+        f"alpha {res.params['alpha']:.4f} CI {np.round(res.ci['alpha'], 4).tolist()}"
+    )
 
     rng = np.random.default_rng(args.seed)
-    idx = np.arange(len(grid)) if args.full_loop else rng.choice(
-        len(grid), min(args.loop_sample, len(grid)), replace=False)
+    idx = (
+        np.arange(len(grid))
+        if args.full_loop
+        else rng.choice(len(grid), min(args.loop_sample, len(grid)), replace=False)
+    )
     t0 = time.perf_counter()
     _, loop_f = per_start_scipy(law, frame, y, grid[idx])
     t_loop = (time.perf_counter() - t0) * len(grid) / len(idx)
     best = float(np.nanmin(loop_f))
     label = "all" if args.full_loop else f"{len(idx)} sampled"
-    print(f"per-start scipy loop ({label} starts, scaled to {len(grid)}): {t_loop:8.2f} s   "
-          f"best objective {best:.12e}")
+    print(
+        f"per-start scipy loop ({label} starts, scaled to {len(grid)}): {t_loop:8.2f} s   "
+        f"best objective {best:.12e}"
+    )
     print(f"speed-up loop / vectorised fit: {t_loop / t_fit:8.1f}x")
     rel = (opt.objective - best) / best
-    verdict = ("lower" if rel < 0 else "equal (within 1e-9 relative)" if rel <= 1e-9
-               else "HIGHER")
-    print(f"objective vectorised - loop: {opt.objective - best:+.3e} (relative {rel:+.2e}): "
-          f"{verdict}")
+    verdict = "lower" if rel < 0 else "equal (within 1e-9 relative)" if rel <= 1e-9 else "HIGHER"
+    print(f"objective vectorised - loop: {opt.objective - best:+.3e} (relative {rel:+.2e}): {verdict}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,13 @@ import numpy as np
 import torch
 
 # bf16 dense tensor-core peaks (no sparsity), FLOP/s, from NVIDIA's data sheets; first match wins.
-PEAK_BF16 = (("H200", 989e12), ("H100 NVL", 835e12), ("H100 PCIe", 756e12), ("H100", 989e12),
-             ("A100", 312e12))
+PEAK_BF16 = (
+    ("H200", 989e12),
+    ("H100 NVL", 835e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("A100", 312e12),
+)
 
 
 def peak_flops(device_name: str, override_tflops: float | None) -> float | None:
@@ -41,7 +46,9 @@ def peak_flops(device_name: str, override_tflops: float | None) -> float | None:
     return next((peak for key, peak in PEAK_BF16 if key.lower() in device_name.lower()), None)
 
 
-def write_token_shards(root: Path, *, n_shards: int, tokens_per_shard: int, vocab: int, seed: int = 0) -> Path:
+def write_token_shards(
+    root: Path, *, n_shards: int, tokens_per_shard: int, vocab: int, seed: int = 0
+) -> Path:
     """Flat uint16 shards of a learnable stream: 1,024 chains through a sparse random Markov
     chain over a Zipf vocabulary (each token has 4 likely successors), laid end to end."""
     rng = np.random.default_rng(seed)
@@ -113,46 +120,80 @@ def train_rate(spec, batches, *, steps: int, warmup: int, lr: float) -> dict:
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     flops = counts.flops(spec.config, spec.seq_len)
-    return {"tokens_per_s": counts.positions / seconds, "flops_per_s": flops / seconds,
-            "seconds": seconds, "first_loss": losses[0], "last_loss": float(np.mean(losses[-10:])),
-            "device": str(next(model.parameters()).device), "autocast_bf16": True, "fused_adamw": True}
+    return {
+        "tokens_per_s": counts.positions / seconds,
+        "flops_per_s": flops / seconds,
+        "seconds": seconds,
+        "first_loss": losses[0],
+        "last_loss": float(np.mean(losses[-10:])),
+        "device": str(next(model.parameters()).device),
+        "autocast_bf16": True,
+        "fused_adamw": True,
+    }
 
 
 def sweep_devices(root: Path) -> dict[str, str]:
-    """A small real sweep with ray.gpus_per_trial=1: where did each trial train (MLflow tag sweeper.device)."""
+    """A small real sweep with ray.gpus_per_trial=1: where did each trial train (MLflow tag
+    sweeper.device)."""
     from mlflow.tracking import MlflowClient
 
     from sweeper import Sweeper
 
     uri = f"sqlite:///{root}/mlflow.db"
-    sweeper = Sweeper("tiny", kind="early_fusion", budget=2e12, slices=[6e10, 1.2e11], design="grid",
-                      sizes=["tiny-1", "tiny-2", "tiny-3"], tracking_uri=uri, experiment="gpu-check", n_bootstrap=10,
-                      **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 20,
-                         "training.eval_batches": 2, "ray.gpus_per_trial": 1, "ray.cpus_per_trial": 1,
-                         "ray.storage_path": str(root / "ray")})
+    sweeper = Sweeper(
+        "tiny",
+        kind="early_fusion",
+        budget=2e12,
+        slices=[6e10, 1.2e11],
+        design="grid",
+        sizes=["tiny-1", "tiny-2", "tiny-3"],
+        tracking_uri=uri,
+        experiment="gpu-check",
+        n_bootstrap=10,
+        **{
+            "budgets.min_tokens_per_param": 0.1,
+            "budgets.min_steps": 10,
+            "training.eval_every": 20,
+            "training.eval_batches": 2,
+            "ray.gpus_per_trial": 1,
+            "ray.cpus_per_trial": 1,
+            "ray.storage_path": str(root / "ray"),
+        },
+    )
     result = sweeper.run(progress=lambda line: None)
     client = MlflowClient(uri)
     runs = client.search_runs([result.experiment_id], "tags.`sweeper.point_id` != ''")
-    return {r.data.tags["sweeper.point_id"]: r.data.tags.get("sweeper.device", r.data.tags.get("sweeper.error", "?"))
-            for r in runs}
+    return {
+        r.data.tags["sweeper.point_id"]: r.data.tags.get(
+            "sweeper.device", r.data.tags.get("sweeper.error", "?")
+        )
+        for r in runs
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=300, help="timed training steps on token shards")
-    parser.add_argument("--multimodal-steps", type=int, default=40, help="timed steps on generated image-text data")
+    parser.add_argument(
+        "--multimodal-steps", type=int, default=40, help="timed steps on generated image-text data"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="sequences of 1,024 positions per step")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers per loader")
-    parser.add_argument("--peak-tflops", type=float, help="bf16 dense peak when the device is not in the table")
+    parser.add_argument(
+        "--peak-tflops", type=float, help="bf16 dense peak when the device is not in the table"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the small Ray Tune sweep")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        sys.exit(f"gpu_check: no CUDA GPU visible (torch {torch.__version__}, CUDA build {torch.version.cuda}, "
-                 f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); run it on a GPU node. "
-                 "Nothing was measured.")
+        sys.exit(
+            f"gpu_check: no CUDA GPU visible (torch {torch.__version__}, CUDA build {torch.version.cuda}, "
+            f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); run it on a GPU node. "
+            "Nothing was measured."
+        )
+    from data_throughput import write_caption_shards
+
     from models.registry import get_model_spec
     from sweeper.data import train_batches
-    from data_throughput import write_caption_shards
     from sweeper.data.captions import CaptionShards
     from sweeper.data.packing import DocumentBatches
     from sweeper.data.shards import TokenShards, shard_batches
@@ -162,17 +203,26 @@ def main() -> None:
     peak = peak_flops(name, args.peak_tflops)
     spec = get_model_spec("early_fusion", "275M")
     image, b = spec.config.image, args.batch_size
-    print(f"device: {name} (cuda:{torch.cuda.current_device()}), torch {torch.__version__}, "
-          f"bf16 peak {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown (pass --peak-tflops)'}")
+    print(
+        f"device: {name} (cuda:{torch.cuda.current_device()}), torch {torch.__version__}, "
+        f"bf16 peak {'%.0f TFLOP/s' % (peak / 1e12) if peak else 'unknown (pass --peak-tflops)'}"
+    )
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         root = Path(tmp)
         need = (args.steps + 40) * b * (spec.seq_len + 1)
         t0 = time.perf_counter()
-        folder = write_token_shards(root, n_shards=2, tokens_per_shard=need // 2 + 1, vocab=spec.config.vocab_size)
-        print(f"wrote 2 uint16 token shards, {need / 1e6:.1f}M tokens, in {time.perf_counter() - t0:.0f} s: {folder}")
+        folder = write_token_shards(
+            root, n_shards=2, tokens_per_shard=need // 2 + 1, vocab=spec.config.vocab_size
+        )
+        print(
+            f"wrote 2 uint16 token shards, {need / 1e6:.1f}M tokens, in {time.perf_counter() - t0:.0f} s: "
+            f"{folder}"
+        )
         t0 = time.perf_counter()
         pair_folder = write_caption_shards(root, n_pairs=2000, image_size=image.image_size)
-        print(f"wrote 2,000 JPEG image-caption pairs as webdataset shards in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"wrote 2,000 JPEG image-caption pairs as webdataset shards in {time.perf_counter() - t0:.0f} s"
+        )
         pairs = CaptionShards(str(pair_folder), image=image)
         shards = TokenShards(str(folder), seq_len=spec.seq_len, vocab_size=spec.config.vocab_size)
 
@@ -183,23 +233,32 @@ def main() -> None:
             return train_batches(spec, (0.45, 0.45, 0.10), b, seed)
 
         shard_loader = loader(text, 0, args.workers)
-        print(f"loader, token shards: {loader_rate(text(0), 20):,.0f} tokens/s in one process; "
-              f"{loader_rate(shard_loader, 60):,.0f} tokens/s through {args.workers} workers")
+        print(
+            f"loader, token shards: {loader_rate(text(0), 20):,.0f} tokens/s in one process; "
+            f"{loader_rate(shard_loader, 60):,.0f} tokens/s through {args.workers} workers"
+        )
+
         def captions(seed):
-            return DocumentBatches(pairs, CharTokenizer(), target="caption", seq_len=spec.seq_len, batch_size=b,
-                                   seed=seed)
+            return DocumentBatches(
+                pairs, CharTokenizer(), target="caption", seq_len=spec.seq_len, batch_size=b, seed=seed
+            )
 
         pair_loader = loader(captions, 2, args.workers)
-        print(f"loader, webdataset JPEG pairs: {loader_rate(captions(0), 4):,.0f} tokens/s in one process; "
-              f"{loader_rate(pair_loader, 20):,.0f} tokens/s through {args.workers} workers")
+        print(
+            f"loader, webdataset JPEG pairs: {loader_rate(captions(0), 4):,.0f} tokens/s in one process; "
+            f"{loader_rate(pair_loader, 20):,.0f} tokens/s through {args.workers} workers"
+        )
         gen_one = loader_rate(generated(0), 2)
-        print(f"loader, generated 45/45/10 image-text: {gen_one:,.0f} tokens/s in one process; "
-              f"~{gen_one * args.workers:,.0f} with {args.workers} workers (one process each)")
+        print(
+            f"loader, generated 45/45/10 image-text: {gen_one:,.0f} tokens/s in one process; "
+            f"~{gen_one * args.workers:,.0f} with {args.workers} workers (one process each)"
+        )
         lr = 1.5e-3  # the paper's LR for this width (Table 6)
         text_run = train_rate(spec, shard_loader, steps=args.steps, warmup=20, lr=lr)
         report("train, 275M early fusion on token shards", text_run, peak)
-        generated_loader = torch.utils.data.DataLoader(IndependentStreams(generated, 1), batch_size=None,
-                                                       num_workers=args.workers, pin_memory=True)
+        generated_loader = torch.utils.data.DataLoader(
+            IndependentStreams(generated, 1), batch_size=None, num_workers=args.workers, pin_memory=True
+        )
         mm_run = train_rate(spec, generated_loader, steps=args.multimodal_steps, warmup=5, lr=lr)
         report("train, 275M early fusion on generated 45/45/10 image-text", mm_run, peak)
         ratio = loader_rate(shard_loader, 60) / text_run["tokens_per_s"]
@@ -211,9 +270,11 @@ def main() -> None:
 
 def report(title: str, run: dict, peak: float | None) -> None:
     mfu = f"{run['flops_per_s'] / peak:.1%}" if peak else "n/a"
-    print(f"{title}: {run['tokens_per_s']:,.0f} tokens/s, {run['flops_per_s'] / 1e12:.0f} TFLOP/s, MFU {mfu} "
-          f"({run['seconds']:.0f} s timed; loss {run['first_loss']:.2f} -> {run['last_loss']:.2f}; "
-          f"{run['device']}, bf16 autocast, fused AdamW)")
+    print(
+        f"{title}: {run['tokens_per_s']:,.0f} tokens/s, {run['flops_per_s'] / 1e12:.0f} TFLOP/s, MFU {mfu} "
+        f"({run['seconds']:.0f} s timed; loss {run['first_loss']:.2f} -> {run['last_loss']:.2f}; "
+        f"{run['device']}, bf16 autocast, fused AdamW)"
+    )
     if not math.isfinite(run["last_loss"]):
         print(f"  warning: the loss is not finite in '{title}'")
 

@@ -46,7 +46,9 @@ def main() -> None:
     # 40, not the config's 20: below it the tiny ladder's final loss moves by 10-23% with the seed alone.
     ap.add_argument("--tokens-per-param", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--noise-seeds", type=int, default=2, help="other seeds the grid's best lr is retrained with")
+    ap.add_argument(
+        "--noise-seeds", type=int, default=2, help="other seeds the grid's best lr is retrained with"
+    )
     args = ap.parse_args()
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
@@ -55,18 +57,43 @@ def main() -> None:
     from sweeper.tuning.search import run_tune
 
     tmp = tempfile.mkdtemp(prefix="hparam-bench-")
-    common = {"kind": "early_fusion", "seed": args.seed, "budget": 1e16, "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
-              "ray.storage_path": f"{tmp}/ray", "training.recipe": "paper", "training.eval_every": 20,
-              "training.eval_batches": 2, "budgets.min_tokens_per_param": 0.5,
-              "tune.sizes": args.sizes.split(","), "tune.tokens_per_param": args.tokens_per_param, "fit.n_bootstrap": 100}
+    common = {
+        "kind": "early_fusion",
+        "seed": args.seed,
+        "budget": 1e16,
+        "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
+        "ray.storage_path": f"{tmp}/ray",
+        "training.recipe": "paper",
+        "training.eval_every": 20,
+        "training.eval_batches": 2,
+        "budgets.min_tokens_per_param": 0.5,
+        "tune.sizes": args.sizes.split(","),
+        "tune.tokens_per_param": args.tokens_per_param,
+        "fit.n_bootstrap": 100,
+    }
     grid_lrs = [float(f"{v:.4g}") for v in np.geomspace(args.lo, args.hi, args.grid)]
-    grid_cfg = load_config("tiny", **common, **{
-        "tune.space": {"lr": {"dist": "choice", "values": grid_lrs}}, "tune.sampler": "BruteForceSampler",
-        "tune.scheduler": "none", "tune.n_trials": args.grid})
-    tpe_cfg = load_config("tiny", **common, **{
-        "tune.space": {"lr": {"dist": "loguniform", "low": args.lo, "high": args.hi}}, "tune.sampler": "TPESampler",
-        "tune.scheduler": "asha", "tune.grace_frac": args.grace, "tune.reduction_factor": args.rf,
-        "tune.n_trials": args.trials})
+    grid_cfg = load_config(
+        "tiny",
+        **common,
+        **{
+            "tune.space": {"lr": {"dist": "choice", "values": grid_lrs}},
+            "tune.sampler": "BruteForceSampler",
+            "tune.scheduler": "none",
+            "tune.n_trials": args.grid,
+        },
+    )
+    tpe_cfg = load_config(
+        "tiny",
+        **common,
+        **{
+            "tune.space": {"lr": {"dist": "loguniform", "low": args.lo, "high": args.hi}},
+            "tune.sampler": "TPESampler",
+            "tune.scheduler": "asha",
+            "tune.grace_frac": args.grace,
+            "tune.reduction_factor": args.rf,
+            "tune.n_trials": args.trials,
+        },
+    )
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     quiet = lambda line: None  # noqa: E731
     try:
@@ -77,19 +104,29 @@ def main() -> None:
         t2 = time.perf_counter()
     finally:
         ray.shutdown()
-    print(f"tiny early-fusion ladder, {args.tokens_per_param:g} tokens/param, paper (tiny) recipe batch; "
-          f"grid: {args.grid} lrs in [{args.lo:g}, {args.hi:g}]; TPE+ASHA: {args.trials} trials, grace {args.grace:g}, rf {args.rf:g}")
-    print(f"{'rung':<32} {'grid best':>10} {'grid lr':>9} {'TPE best':>10} {'TPE lr':>9} {'gap':>8} {'stopped':>8}")
+    print(
+        f"tiny early-fusion ladder, {args.tokens_per_param:g} tokens/param, paper (tiny) recipe batch; "
+        f"grid: {args.grid} lrs in [{args.lo:g}, {args.hi:g}]; TPE+ASHA: {args.trials} trials, "
+        f"grace {args.grace:g}, rf {args.rf:g}"
+    )
+    print(
+        f"{'rung':<32} {'grid best':>10} {'grid lr':>9} {'TPE best':>10} {'TPE lr':>9} {'gap':>8} "
+        f"{'stopped':>8}"
+    )
     gaps = []
     for g, t in zip(grid.rungs, tpe.rungs):
         gap = (t.best_loss - g.best_loss) / g.best_loss
         gaps.append(gap)
-        print(f"{g.point['point_id']:<32} {g.best_loss:>10.4f} {g.best['lr']:>9.3g} {t.best_loss:>10.4f} "
-              f"{t.best['lr']:>9.3g} {100 * gap:>7.2f}% {t.n_stopped:>3}/{t.n_trials}")
+        print(
+            f"{g.point['point_id']:<32} {g.best_loss:>10.4f} {g.best['lr']:>9.3g} {t.best_loss:>10.4f} "
+            f"{t.best['lr']:>9.3g} {100 * gap:>7.2f}% {t.n_stopped:>3}/{t.n_trials}"
+        )
     ratio = tpe.flops_spent / grid.flops_spent
     print(f"loss gap to the grid's best: mean {100 * np.mean(gaps):.2f}%, worst {100 * max(gaps):.2f}%")
-    print(f"compute: TPE+ASHA {tpe.flops_spent:.3g} FLOPs / grid {grid.flops_spent:.3g} FLOPs = {ratio:.3f} "
-          f"(wall {t2 - t1:.0f} s vs {t1 - t0:.0f} s)")
+    print(
+        f"compute: TPE+ASHA {tpe.flops_spent:.3g} FLOPs / grid {grid.flops_spent:.3g} FLOPs = {ratio:.3f} "
+        f"(wall {t2 - t1:.0f} s vs {t1 - t0:.0f} s)"
+    )
     for name, fit in tpe.laws.items():
         from sweeper.tuning.laws import format_law
 
@@ -99,9 +136,16 @@ def main() -> None:
 
         print("grid law:     " + format_law(fit))
     for g in grid.rungs:
-        losses = [g.best_loss, *seed_losses(grid_cfg, g, range(args.seed + 1, args.seed + 1 + args.noise_seeds))]
-        print(f"noise floor {g.point['point_id']}: lr {g.best['lr']:.3g} over seeds {args.seed}..{args.seed + args.noise_seeds}: "
-              + ", ".join(f"{v:.4f}" for v in losses) + f" (spread {100 * (max(losses) / min(losses) - 1):.1f}%)")
+        losses = [
+            g.best_loss,
+            *seed_losses(grid_cfg, g, range(args.seed + 1, args.seed + 1 + args.noise_seeds)),
+        ]
+        print(
+            f"noise floor {g.point['point_id']}: lr {g.best['lr']:.3g} over seeds "
+            f"{args.seed}..{args.seed + args.noise_seeds}: "
+            + ", ".join(f"{v:.4f}" for v in losses)
+            + f" (spread {100 * (max(losses) / min(losses) - 1):.1f}%)"
+        )
     print(f"goal (gap <= 1% at ratio <= 1/3): {'met' if max(gaps) <= 0.01 and ratio <= 1 / 3 else 'NOT met'}")
 
 

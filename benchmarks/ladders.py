@@ -45,7 +45,7 @@ def place(shape: dict, n_mid: float, d_mid: float) -> dict[str, float]:
     e, alpha, beta = shape["E"], shape["alpha"], shape["beta"]
     n_term = REDUCIBLE * e * beta / (alpha + beta)
     d_term = REDUCIBLE * e * alpha / (alpha + beta)
-    return {"E": e, "A": n_term * n_mid ** alpha, "B": d_term * d_mid ** beta, "alpha": alpha, "beta": beta}
+    return {"E": e, "A": n_term * n_mid**alpha, "B": d_term * d_mid**beta, "alpha": alpha, "beta": beta}
 
 
 def setup(space: str, shape: dict, *, n_bootstrap: int, noise: float) -> Setup:
@@ -69,4 +69,9 @@ def true_optimum(params: dict, held_out) -> tuple[np.ndarray, np.ndarray]:
 def truth(params: dict) -> dict[str, float]:
     """The exponents a law implies: a = beta / (alpha + beta), b = alpha / (alpha + beta), alpha, beta."""
     s = params["alpha"] + params["beta"]
-    return {"a": params["beta"] / s, "b": params["alpha"] / s, "alpha": params["alpha"], "beta": params["beta"]}
+    return {
+        "a": params["beta"] / s,
+        "b": params["alpha"] / s,
+        "alpha": params["alpha"],
+        "beta": params["beta"],
+    }

@@ -52,9 +52,9 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
 from design_bound import bound_matching, jacobian, variances, watched  # noqa: E402
 from ladders import SHAPES, SPACES, WATCH, setup, true_optimum, truth  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 
 from sweeper.fit import get_law  # noqa: E402
 from sweeper.fit.objective import HUBER_DELTA  # noqa: E402
@@ -76,27 +76,38 @@ def held_out(fit, st) -> dict[str, float]:
     predicted = fit.predict(n_opt, d_opt)[0]
     true = law_loss("chinchilla", st.params, n_opt[0], d_opt[0])
     halfwidth = fit.ci_halfwidth("log_L_opt")
-    return {"error": float(100.0 * abs(predicted - true) / true),
-            "z": float(abs(np.log(predicted / true)) / halfwidth) if math.isfinite(halfwidth) else math.nan}
+    return {
+        "error": float(100.0 * abs(predicted - true) / true),
+        "z": float(abs(np.log(predicted / true)) / halfwidth) if math.isfinite(halfwidth) else math.nan,
+    }
 
 
 def covers(fit, true) -> dict[str, bool]:
     """Whether each watched exponent's reported interval holds the truth."""
-    return {q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1])
-            for q in WATCH}
+    return {
+        q: bool(fit is not None and q in fit.ci and fit.ci[q][0] <= true[q] <= fit.ci[q][1]) for q in WATCH
+    }
 
 
 def watching(cfg, st, targets):
     """cfg watching a, b and the prediction at the held-out budget, with targets (a and b, log_L_opt)."""
-    return cfg.replace(fit=cfg.fit.replace(watch=PRECISION, target_ci=targets[0], target_ci_log_L_opt=targets[1],
-                                           target_compute=st.held_out[0].budget))
+    return cfg.replace(
+        fit=cfg.fit.replace(
+            watch=PRECISION,
+            target_ci=targets[0],
+            target_ci_log_L_opt=targets[1],
+            target_compute=st.held_out[0].budget,
+        )
+    )
 
 
 def run_grid(job):
     """The grid's whole plan: its half-widths at the end (one bootstrap) and its fit's held-out error."""
     space, shape, seed, args = job
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
-    sweep = simulate_sweep(watching(st.cfg, st, (TIGHT, TIGHT)), st.plan, seed=seed, stop_on_convergence=False)
+    sweep = simulate_sweep(
+        watching(st.cfg, st, (TIGHT, TIGHT)), st.plan, seed=seed, stop_on_convergence=False
+    )
     return {"hw": sweep.halfwidths_at_end, **held_out(sweep.fit, st)}
 
 
@@ -105,11 +116,23 @@ def run_adaptive(job):
     st = setup(space, SHAPES[shape], n_bootstrap=args.n_bootstrap, noise=args.noise)
     cfg = st.cfg.replace(design="adaptive", budget=st.plan.total_flops)
     # Equal compute: to the end, with a target no screen passes (cheap refits), bootstrapped once at the end.
-    spent = simulate_sweep(cfg.replace(fit=cfg.fit.replace(target_ci=TIGHT, watch=WATCH)), st.plan, seed=seed,
-                           stop_on_convergence=False)
+    spent = simulate_sweep(
+        cfg.replace(fit=cfg.fit.replace(target_ci=TIGHT, watch=WATCH)),
+        st.plan,
+        seed=seed,
+        stop_on_convergence=False,
+    )
     inside = covers(spent.fit, truth(st.params))
-    out = {"hw": spent.halfwidths_at_end, "inside": inside, "trials": len(spent.ledger.runs),
-           "to_target": math.nan, "error": math.nan, "z": math.nan, "multiple": math.nan, "inside_stopped": {}}
+    out = {
+        "hw": spent.halfwidths_at_end,
+        "inside": inside,
+        "trials": len(spent.ledger.runs),
+        "to_target": math.nan,
+        "error": math.nan,
+        "z": math.nan,
+        "multiple": math.nan,
+        "inside_stopped": {},
+    }
     if not all(map(math.isfinite, targets)):
         return out
     # Equal precision: as `sweeper run` with the grid's targets, stopped on them.
@@ -118,8 +141,11 @@ def run_adaptive(job):
         out["inside_stopped"] = covers(stopped.fit, truth(st.params))
         by_id = {p.point_id: p for p in candidate_points(cfg, st.plan)}
         least = bound_matching(st, [by_id[r["point_id"]] for r in stopped.ledger.runs])
-        out.update(to_target=stopped.ledger.spent, **held_out(stopped.fit, st),
-                   multiple=stopped.ledger.spent / least if least else math.nan)
+        out.update(
+            to_target=stopped.ledger.spent,
+            **held_out(stopped.fit, st),
+            multiple=stopped.ledger.spent / least if least else math.nan,
+        )
     return out
 
 
@@ -127,60 +153,94 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", nargs="+", default=list(SPACES))
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--shapes", nargs="+", default=list(SHAPES),
-                    help="laws of ladders.SHAPES, by their first word (S1 ... S5); S4 and S5 were added "
-                         "after every constant of the sampler was set")
+    ap.add_argument(
+        "--shapes",
+        nargs="+",
+        default=list(SHAPES),
+        help="laws of ladders.SHAPES, by their first word (S1 ... S5); S4 and S5 were added "
+        "after every constant of the sampler was set",
+    )
     ap.add_argument("--noise", type=float, default=0.005)
     ap.add_argument("--n-bootstrap", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--targets", choices=("reported", "linearised"), default="reported",
-                    help="equal-precision targets: a percentile of the grid's reported half-widths, or its "
-                         "half-widths linearised at the true law")
-    ap.add_argument("--target-percentile", type=float, default=80.0,
-                    help="with --targets reported: this percentile over seeds of the grid's half-widths")
+    ap.add_argument(
+        "--targets",
+        choices=("reported", "linearised"),
+        default="reported",
+        help="equal-precision targets: a percentile of the grid's reported half-widths, or its "
+        "half-widths linearised at the true law",
+    )
+    ap.add_argument(
+        "--target-percentile",
+        type=float,
+        default=80.0,
+        help="with --targets reported: this percentile over seeds of the grid's half-widths",
+    )
     args = ap.parse_args(argv)
     shapes = [name for name in SHAPES if name.split()[0] in args.shapes or name in args.shapes]
     started = time.perf_counter()
-    print(f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
-          "intervals as reported (widened for stopping); targets: the grid's "
-          + (f"{args.target_percentile:g}th percentile" if args.targets == "reported" else "linearised precision"),
-          flush=True)
-    print(f"{'space':<16}{'law':<33}{'grid':>10}{'trials':>13}{'hw ratio a':>11}{'b':>6}{'truth in':>9}"
-          f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'err/hw':>11}"
-          f"{'x bound':>8}{'in@stop':>8}", flush=True)
+    print(
+        f"{args.seeds} seeds per ladder and law; noise {args.noise}, {args.n_bootstrap} bootstrap resamples; "
+        "intervals as reported (widened for stopping); targets: the grid's "
+        + (
+            f"{args.target_percentile:g}th percentile"
+            if args.targets == "reported"
+            else "linearised precision"
+        ),
+        flush=True,
+    )
+    print(
+        f"{'space':<16}{'law':<33}{'grid':>10}{'trials':>13}{'hw ratio a':>11}{'b':>6}{'truth in':>9}"
+        f"{'targets a,b/L':>14}{'reached':>8}{'compute':>8}{'floor':>6}{'held-out % err':>16}{'err/hw':>11}"
+        f"{'x bound':>8}{'in@stop':>8}",
+        flush=True,
+    )
     rows = []
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         for space in args.spaces:
             keys = [(space, shape, seed) for shape in shapes for seed in range(args.seeds)]
             grids = dict(zip(keys, pool.map(run_grid, [(*k, args) for k in keys], chunksize=1)))
-            targets = {shape: precision_targets(args, space, shape, [grids[k]["hw"] for k in keys
-                                                                     if k[1] == shape]) for shape in shapes}
-            adaptive = dict(zip(keys, pool.map(run_adaptive, [(*k, args, targets[k[1]]) for k in keys],
-                                               chunksize=1)))
+            targets = {
+                shape: precision_targets(args, space, shape, [grids[k]["hw"] for k in keys if k[1] == shape])
+                for shape in shapes
+            }
+            adaptive = dict(
+                zip(keys, pool.map(run_adaptive, [(*k, args, targets[k[1]]) for k in keys], chunksize=1))
+            )
             for shape in shapes:
                 row = [k for k in keys if k[1] == shape]
                 st = setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise)
-                rows.append(summarise(st, targets[shape], [grids[k] for k in row], [adaptive[k] for k in row]))
+                rows.append(
+                    summarise(st, targets[shape], [grids[k] for k in row], [adaptive[k] for k in row])
+                )
                 print(format_row(space, shape, st, targets[shape], rows[-1]), flush=True)
-    every = {name: [v for r in rows for v in r[name]] for name in ("ratios", "inside", "fractions", "multiples",
-                                                                    "inside_stopped")}
+    every = {
+        name: [v for r in rows for v in r[name]]
+        for name in ("ratios", "inside", "fractions", "multiples", "inside_stopped")
+    }
     errors = [r["errors"] for r in rows]
-    print(f"{time.perf_counter() - started:.0f} s. ALL: equal compute, median half-width ratio adaptive/grid on a "
-          f"and b {np.median(every['ratios']):.3f}, truth inside the adaptive CI {np.mean(every['inside']):.1%} of "
-          f"{len(every['inside'])}; equal precision, the adaptive design reached the targets in "
-          f"{sum(map(math.isfinite, every['fractions']))}/{len(every['fractions'])}, median compute fraction "
-          f"{_median(every['fractions']):.3f} (unreached counted as more than 1), median multiple of the design "
-          f"bound {_median(every['multiples']):.2f}, held-out error no worse than the grid's in "
-          f"{sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians; truth inside the CI of the "
-          f"stopped sweeps {np.mean(every['inside_stopped']):.1%} of {len(every['inside_stopped'])}")
+    print(
+        f"{time.perf_counter() - started:.0f} s. ALL: equal compute, median half-width ratio "
+        "adaptive/grid on a "
+        f"and b {np.median(every['ratios']):.3f}, truth inside the adaptive CI "
+        f"{np.mean(every['inside']):.1%} of "
+        f"{len(every['inside'])}; equal precision, the adaptive design reached the targets in "
+        f"{sum(map(math.isfinite, every['fractions']))}/{len(every['fractions'])}, median compute fraction "
+        f"{_median(every['fractions']):.3f} (unreached counted as more than 1), median multiple of the "
+        "design "
+        f"bound {_median(every['multiples']):.2f}, held-out error no worse than the grid's in "
+        f"{sum(a <= g for g, a in errors)}/{len(errors)} (ladder, law) medians; truth inside the CI of the "
+        f"stopped sweeps {np.mean(every['inside_stopped']):.1%} of {len(every['inside_stopped'])}"
+    )
 
 
 def precision_targets(args, space: str, shape: str, grid_halfwidths: list[dict]) -> tuple[float, float]:
     """The equal-precision targets (max(a, b), log_L_opt) for one ladder and law (see --targets)."""
     if args.targets == "linearised":
         return linearised_halfwidths(setup(space, SHAPES[shape], n_bootstrap=0, noise=args.noise))
-    return tuple(reachable([hw[q] for hw in grid_halfwidths], args.target_percentile)
-                 for q in ("a", "log_L_opt"))
+    return tuple(
+        reachable([hw[q] for hw in grid_halfwidths], args.target_percentile) for q in ("a", "log_L_opt")
+    )
 
 
 def linearised_halfwidths(st) -> tuple[float, float]:
@@ -197,7 +257,7 @@ def huber_variance_factor(k: float) -> float:
     """E[psi^2] / E[psi']^2 for Huber's psi clipped at k noise SDs (normal noise): the M-estimator's
     variance over least squares'. The fitter clips at 1e-3, a fifth of the benchmark's noise: ~1.42."""
     inside = 2.0 * norm.cdf(k) - 1.0
-    return float((inside - 2.0 * k * norm.pdf(k) + 2.0 * k * k * norm.sf(k)) / inside ** 2)
+    return float((inside - 2.0 * k * norm.pdf(k) + 2.0 * k * k * norm.sf(k)) / inside**2)
 
 
 def reachable(halfwidths, percentile: float = 80.0) -> float:
@@ -218,7 +278,10 @@ def summarise(st, target, g_runs, a_runs) -> dict:
         "fractions": [a["to_target"] / st.plan.total_flops for a in a_runs],
         "multiples": [a["multiple"] for a in a_runs],
         "floor": (bound_matching(st, st.plan.trials) or math.nan) / st.plan.total_flops,
-        "errors": (float(np.median([g["error"] for g in g_runs])), _finite_median([a["error"] for a in a_runs])),
+        "errors": (
+            float(np.median([g["error"] for g in g_runs])),
+            _finite_median([a["error"] for a in a_runs]),
+        ),
         "trials": float(np.median([a["trials"] for a in a_runs])),
         "z": (_finite_median([g["z"] for g in g_runs]), _finite_median([a["z"] for a in a_runs])),
     }
@@ -228,11 +291,13 @@ def format_row(space, shape, st, target, r) -> str:
     ratio_a, ratio_b = np.median(r["ratios"][0::2]), np.median(r["ratios"][1::2])  # they alternate a, b
     reached = f"{r['grid_reached']}/{sum(math.isfinite(f) for f in r['fractions'])}"
     stopped = f"{np.mean(r['inside_stopped']):.0%}" if r["inside_stopped"] else "-"
-    return (f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /{r['trials']:>5.0f}"
-            f"{ratio_a:>11.3f}{ratio_b:>6.3f}{np.mean(r['inside']):>9.0%}"
-            f"{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}{_median(r['fractions']):>8.3f}{r['floor']:>6.2f}"
-            f"{r['errors'][0]:>8.3f}/{r['errors'][1]:<7.3f}{r['z'][0]:>6.2f}/{r['z'][1]:<5.2f}"
-            f"{_median(r['multiples']):>8.2f}{stopped:>8}")
+    return (
+        f"{space:<16}{shape:<33}{st.plan.total_flops:>10.3g}{len(st.plan.trials):>5} /{r['trials']:>5.0f}"
+        f"{ratio_a:>11.3f}{ratio_b:>6.3f}{np.mean(r['inside']):>9.0%}"
+        f"{target[0]:>7.3f}/{target[1]:<6.4f}{reached:>8}{_median(r['fractions']):>8.3f}{r['floor']:>6.2f}"
+        f"{r['errors'][0]:>8.3f}/{r['errors'][1]:<7.3f}{r['z'][0]:>6.2f}/{r['z'][1]:<5.2f}"
+        f"{_median(r['multiples']):>8.2f}{stopped:>8}"
+    )
 
 
 def _finite_median(values) -> float:
@@ -244,8 +309,11 @@ def _finite_median(values) -> float:
 def _median(values) -> float:
     """Median with an unreached (nan) value counted as larger than any reached one; nan if most are."""
     ordered = sorted(v if math.isfinite(v) else math.inf for v in values)
-    mid = ordered[len(ordered) // 2] if len(ordered) % 2 else 0.5 * (ordered[len(ordered) // 2 - 1]
-                                                                     + ordered[len(ordered) // 2])
+    mid = (
+        ordered[len(ordered) // 2]
+        if len(ordered) % 2
+        else 0.5 * (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2])
+    )
     return mid if math.isfinite(mid) else math.nan
 
 

@@ -45,10 +45,19 @@ def setup_kind(kind: str, size: str, args) -> dict:
     comp = [batch_composition(b) for b in batches]
     avg = {k: sum(c[k] for c in comp) / len(comp) for k in ("image", "scored")}
     fpt = training_flops_per_token(spec.config, spec.seq_len, avg)
-    amp = (torch.autocast(args.device, dtype=torch.bfloat16) if args.dtype == "bf16"
-           else contextlib.nullcontext())
-    state = {"kind": kind, "size": size, "N": spec.n_params, "flops_per_token": fpt, "tokens_s": 0.0,
-             "run": lambda n: _steps(model, batches, opt, hp, amp, n, args.device)}
+    amp = (
+        torch.autocast(args.device, dtype=torch.bfloat16)
+        if args.dtype == "bf16"
+        else contextlib.nullcontext()
+    )
+    state = {
+        "kind": kind,
+        "size": size,
+        "N": spec.n_params,
+        "flops_per_token": fpt,
+        "tokens_s": 0.0,
+        "run": lambda n: _steps(model, batches, opt, hp, amp, n, args.device),
+    }
     state["run"](args.warmup)  # allocator, kernels, compile
     state["tokens_per_step"] = args.batch_size * spec.seq_len
     return state
@@ -99,20 +108,30 @@ def main(argv=None) -> None:
     kinds = KINDS if args.kind == "all" else (args.kind,)
     peak = peak_flops(args.device)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} thread(s)"
-    print(f"# train throughput on {where}, {args.dtype}, batch {args.batch_size} sequences, "
-          f"best of {args.repeats} x {args.steps} timed steps")
-    print(f"{'kind':<13} {'size':<7} {'N':>11} {'FLOPs/token':>12} {'tokens/s':>10} {'FLOP/s':>10}"
-          + ("  MFU" if peak else ""))
+    print(
+        f"# train throughput on {where}, {args.dtype}, batch {args.batch_size} sequences, "
+        f"best of {args.repeats} x {args.steps} timed steps"
+    )
+    print(
+        f"{'kind':<13} {'size':<7} {'N':>11} {'FLOPs/token':>12} {'tokens/s':>10} {'FLOP/s':>10}"
+        + ("  MFU" if peak else "")
+    )
     rows = [setup_kind(kind, args.size, args) for kind in kinds]
     measure(rows, args)
     for r in rows:
         mfu = f"  {r['flops_s'] / peak:.1%}" if peak else ""
-        print(f"{r['kind']:<13} {r['size']:<7} {r['N']:>11,} {r['flops_per_token']:>12.3g} {r['tokens_s']:>10.0f} "
-              f"{r['flops_s']:>10.3g}{mfu}")
+        print(
+            f"{r['kind']:<13} {r['size']:<7} {r['N']:>11,} {r['flops_per_token']:>12.3g} "
+            f"{r['tokens_s']:>10.0f} "
+            f"{r['flops_s']:>10.3g}{mfu}"
+        )
     if len(rows) > 1:
         base = rows[0]
-        print("tokens/s relative to", base["kind"] + ":",
-              ", ".join(f"{r['kind']} {r['tokens_s'] / base['tokens_s']:.2f}" for r in rows[1:]))
+        print(
+            "tokens/s relative to",
+            base["kind"] + ":",
+            ", ".join(f"{r['kind']} {r['tokens_s'] / base['tokens_s']:.2f}" for r in rows[1:]),
+        )
 
 
 if __name__ == "__main__":

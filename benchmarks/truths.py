@@ -43,7 +43,7 @@ def chinchilla_part(shape: dict, n_mid: float, d_mid: float) -> dict:
     """A, B such that (n_mid, d_mid) is the Chinchilla part's optimum, its terms REDUCIBLE x E there."""
     e, alpha, beta = shape["E"], shape["alpha"], shape["beta"]
     n_term, d_term = REDUCIBLE * e * beta / (alpha + beta), REDUCIBLE * e * alpha / (alpha + beta)
-    return {"E": e, "A": n_term * n_mid ** alpha, "B": d_term * d_mid ** beta, "alpha": alpha, "beta": beta}
+    return {"E": e, "A": n_term * n_mid**alpha, "B": d_term * d_mid**beta, "alpha": alpha, "beta": beta}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,8 +54,11 @@ class BentLaw(Law):
         n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
         base = params["E"] + params["A"] / n ** params["alpha"]
         if self.name == "truth_coupled":
-            return base + params["B"] / d ** params["beta"] + params["G"] / (n ** params["gamma"]
-                                                                          * d ** params["delta"])
+            return (
+                base
+                + params["B"] / d ** params["beta"]
+                + params["G"] / (n ** params["gamma"] * d ** params["delta"])
+            )
         if self.name == "truth_repeated":
             u, r_star = params["U"], params["r_star"]
             repeats = np.maximum(d / u - 1.0, 0.0)
@@ -66,7 +69,7 @@ class BentLaw(Law):
             return params["E"] + params["R0"] * (reducible / params["R0"]) ** params["gamma"]
         if self.name == "truth_curved":
             alpha = params["alpha"] + params["kappa"] * np.log(n / params["N_mid"])
-            return params["E"] + params["A"] / n ** alpha + params["B"] / d ** params["beta"]
+            return params["E"] + params["A"] / n**alpha + params["B"] / d ** params["beta"]
         raise KeyError(self.name)
 
 
@@ -82,8 +85,11 @@ def placed(name: str, n_mid: float, d_mid: float) -> tuple[str, dict]:
     params = chinchilla_part(shape, n_mid, d_mid)
     if name == "coupled":  # the coupling carries `share` of the reducible loss at the mid point
         reducible = REDUCIBLE * shape["E"]
-        params.update(gamma=shape["gamma"], delta=shape["delta"],
-                      G=shape["share"] * reducible * n_mid ** shape["gamma"] * d_mid ** shape["delta"])
+        params.update(
+            gamma=shape["gamma"],
+            delta=shape["delta"],
+            G=shape["share"] * reducible * n_mid ** shape["gamma"] * d_mid ** shape["delta"],
+        )
     elif name == "repeated":  # unique tokens: `unique` x the mid point's tokens, so big budgets repeat
         params.update(U=shape["unique"] * d_mid, r_star=shape["r_star"])
     elif name == "power_sum":  # equal to the Chinchilla part at the mid point, bent away from it elsewhere

@@ -75,8 +75,11 @@ class DecoderLM(nn.Module):
             mask = "causal"
         t = tokens.shape[1]
         rope = rope_tables(t, self.cfg.head_dim, self.cfg.rope_theta, tokens.device)
-        ctx = {"is_image": is_image if has_images else torch.zeros_like(tokens, dtype=torch.bool),
-               "aux": [], "routing": []}
+        ctx = {
+            "is_image": is_image if has_images else torch.zeros_like(tokens, dtype=torch.bool),
+            "aux": [],
+            "routing": [],
+        }
         for layer in self.layers:
             h = layer(h, mask, rope, ctx)
         scored = targets != IGNORE
@@ -84,5 +87,10 @@ class DecoderLM(nn.Module):
         lm_loss = F.cross_entropy(logits.float(), targets[scored])
         aux = torch.stack(ctx["aux"]).mean() if ctx["aux"] else lm_loss.new_zeros(())
         weight = getattr(self.cfg, "aux_loss_weight", 0.0)
-        return ModelOutput(loss=lm_loss + weight * aux, lm_loss=lm_loss, aux_loss=aux,
-                           n_targets=int(scored.sum()), routing=ctx["routing"])
+        return ModelOutput(
+            loss=lm_loss + weight * aux,
+            lm_loss=lm_loss,
+            aux_loss=aux,
+            n_targets=int(scored.sum()),
+            routing=ctx["routing"],
+        )

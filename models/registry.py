@@ -17,7 +17,7 @@ instantiating the model on the meta device, so they cannot drift from the code.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import torch
 
@@ -39,11 +39,23 @@ LADDERS = ("tiny", "paper")
 PAPER_VOCAB, PAPER_SEQ_LEN = 50432, 1024
 PAPER_IMAGE = ImageConfig(image_size=224, patch_size=14)
 # (label, width, heads): heads chosen so head_dim is a multiple of 8 (fused attention kernels)
-PAPER_DECODERS = (("275M", 800, 10), ("468M", 1088, 17), ("932M", 1632, 17),
-                  ("1.63B", 2208, 23), ("2.28B", 2624, 41), ("3.35B", 3232, 101))
+PAPER_DECODERS = (
+    ("275M", 800, 10),
+    ("468M", 1088, 17),
+    ("932M", 1632, 17),
+    ("1.63B", 2208, 23),
+    ("2.28B", 2624, 41),
+    ("3.35B", 3232, 101),
+)
 # late fusion: (label, decoder width, heads, encoder width, encoder heads); both 24 layers
-PAPER_LATE = (("289M", 768, 12, 384, 6), ("494M", 1024, 16, 512, 8), ("1B", 1536, 24, 768, 12),
-              ("1.75B", 2048, 32, 1024, 16), ("2.43B", 2464, 28, 1184, 37), ("3.7B", 3072, 48, 1536, 24))
+PAPER_LATE = (
+    ("289M", 768, 12, 384, 6),
+    ("494M", 1024, 16, 512, 8),
+    ("1B", 1536, 24, 768, 12),
+    ("1.75B", 2048, 32, 1024, 16),
+    ("2.43B", 2464, 28, 1184, 37),
+    ("3.7B", 3072, 48, 1536, 24),
+)
 
 # ---- the tiny ladder -----------------------------------------------------------------
 TINY_VOCAB, TINY_SEQ_LEN, TINY_LAYERS = 128, 128, 4
@@ -86,15 +98,28 @@ def _config(kind: str, dec: dict, vocab: int, image: ImageConfig, encoder: dict 
 def _ladder_configs(kind: str, name: str) -> list[tuple[str, TextConfig, int]]:
     if name == "paper":
         if kind == "late_fusion":
-            return [(lab, _config(kind, _stack(w, h, 24, 256), PAPER_VOCAB, PAPER_IMAGE, _stack(ew, eh, 24, 256)),
-                     PAPER_SEQ_LEN) for lab, w, h, ew, eh in PAPER_LATE]
-        return [(lab, _config(kind, _stack(w, h, 24, 256), PAPER_VOCAB, PAPER_IMAGE), PAPER_SEQ_LEN)
-                for lab, w, h in PAPER_DECODERS]
+            return [
+                (
+                    lab,
+                    _config(kind, _stack(w, h, 24, 256), PAPER_VOCAB, PAPER_IMAGE, _stack(ew, eh, 24, 256)),
+                    PAPER_SEQ_LEN,
+                )
+                for lab, w, h, ew, eh in PAPER_LATE
+            ]
+        return [
+            (lab, _config(kind, _stack(w, h, 24, 256), PAPER_VOCAB, PAPER_IMAGE), PAPER_SEQ_LEN)
+            for lab, w, h in PAPER_DECODERS
+        ]
     out = []
     for i, (w, h) in enumerate(TINY_WIDTHS, start=1):
         enc = _stack(TINY_ENCODER[w], max(1, TINY_ENCODER[w] // 16), 2, 16)
-        out.append((f"tiny-{i}", _config(kind, _stack(w, h, TINY_LAYERS, 16), TINY_VOCAB, TINY_IMAGE, enc),
-                    TINY_SEQ_LEN))
+        out.append(
+            (
+                f"tiny-{i}",
+                _config(kind, _stack(w, h, TINY_LAYERS, 16), TINY_VOCAB, TINY_IMAGE, enc),
+                TINY_SEQ_LEN,
+            )
+        )
     return out
 
 
@@ -129,13 +154,22 @@ def flops_per_token_at(config: TextConfig, seq_len: int, mixture=None) -> float:
 
 def _make_spec(kind: str, size: str, config: TextConfig, seq_len: int) -> ModelSpec:
     counts = count_params(config)
-    return ModelSpec(kind=kind, size=size, config=config, seq_len=seq_len, n_params=counts["active"],
-                     n_params_total=counts["total"], n_params_non_embedding=counts["non_embedding"],
-                     n_params_active=counts["active"], flops_per_token=flops_per_token_at(config, seq_len))
+    return ModelSpec(
+        kind=kind,
+        size=size,
+        config=config,
+        seq_len=seq_len,
+        n_params=counts["active"],
+        n_params_total=counts["total"],
+        n_params_non_embedding=counts["non_embedding"],
+        n_params_active=counts["active"],
+        flops_per_token=flops_per_token_at(config, seq_len),
+    )
 
 
 def at_mixture(spec: ModelSpec, mixture) -> ModelSpec:
-    """`spec` with `flops_per_token` for the trial's own mixture (what the plan and the trainables cost with)."""
+    """`spec` with `flops_per_token` for the trial's own mixture (what the plan and the trainables cost
+    with)."""
     from sweeper.data import as_mixture
 
     return _at_mixture(spec, None if mixture is None else as_mixture(mixture))
@@ -154,7 +188,7 @@ def with_vocab(spec: ModelSpec, vocab_size: int | None) -> ModelSpec:
     return _make_spec(spec.kind, spec.size, replace(spec.config, vocab_size=int(vocab_size)), spec.seq_len)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ladder(kind: str, name: str = "tiny") -> tuple[ModelSpec, ...]:
     """Every size of a kind's ladder, ascending in N."""
     if kind not in KINDS:
@@ -184,11 +218,14 @@ def point_spec(point: dict) -> ModelSpec:
 def _build(config: TextConfig) -> torch.nn.Module:
     if isinstance(config, LateFusionConfig):
         from models.late_fusion import LateFusionLM
+
         return LateFusionLM(config)
     if isinstance(config, MoEConfig):
         from models.moe import MoELM
+
         return MoELM(config)
     from models.early_fusion import DecoderLM
+
     return DecoderLM(config)
 
 

@@ -77,16 +77,16 @@ class Sweeper:
     def run(self, *, sweep_id: str | None = None, progress=None) -> SweepResult:
         # Ray and MLflow load only when a sweep runs, not when the API is imported.
         from sweeper.execution import run_sweep
-        from sweeper.progress import ConsoleProgress
-
         from sweeper.library_logs import LibraryLogs
+        from sweeper.progress import ConsoleProgress
 
         console = progress or ConsoleProgress()
         try:
             with LibraryLogs(kind="run") as logs:
                 console(f"Ray and MLflow logs: {logs.path}")
-                return run_sweep(self.config, self.plan(), sweep_id=sweep_id, progress=console,
-                                 harness=self.harness)
+                return run_sweep(
+                    self.config, self.plan(), sweep_id=sweep_id, progress=console, harness=self.harness
+                )
         finally:
             getattr(console, "close", lambda: None)()
 
@@ -99,7 +99,8 @@ def train_storage_path(storage_path: str | None) -> str:
 
 
 def trial_config(cfg: SweepConfig, harness: Harness = NO_HARNESS) -> dict[str, Any]:
-    """What every trial receives besides its point: the training recipe, the simulation law, a test's faults."""
+    """What every trial receives besides its point: the training recipe, the simulation law, a test's
+    faults."""
     from sweeper.data.sources import for_trials
     from sweeper.tuning.recipe import recipe_spec
 
@@ -110,8 +111,12 @@ def trial_config(cfg: SweepConfig, harness: Harness = NO_HARNESS) -> dict[str, A
         "recipe": recipe_spec(cfg),
         "seed": cfg.seed,
         "source": "simulated" if cfg.trainable == "simulated" else "trained",
-        "sim": {"law": cfg.simulation.law, "params": dict(cfg.simulation.params), "noise": cfg.simulation.noise,
-                "delay_s": harness.delay_s},
+        "sim": {
+            "law": cfg.simulation.law,
+            "params": dict(cfg.simulation.params),
+            "noise": cfg.simulation.noise,
+            "delay_s": harness.delay_s,
+        },
         "faults": harness.faults(),
         "distributed": cfg.distributed.model_dump(),
         "data": for_trials(cfg.data.model_dump()),

@@ -23,8 +23,15 @@ def _percentiles(values, level: float) -> np.ndarray:
     return np.percentile(np.asarray(values, float), [tail, 100.0 - tail], axis=0)
 
 
-def isoflop_bootstrap(frame: pd.DataFrame, compute: np.ndarray, *, column: str = "loss", n_boot: int = 200,
-                      seed: int = 0, level: float = 0.95) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def isoflop_bootstrap(
+    frame: pd.DataFrame,
+    compute: np.ndarray,
+    *,
+    column: str = "loss",
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """(pointwise band of Approach 2's N_opt(C), D_opt(C); each slice's optimum interval)."""
     curves: dict[str, list] = {name: [] for name in CURVES}
     per_slice: dict[float, dict[str, list]] = {}
@@ -41,13 +48,26 @@ def isoflop_bootstrap(frame: pd.DataFrame, compute: np.ndarray, *, column: str =
     rows = []
     for budget, values in sorted(per_slice.items()):
         if len(values["n_opt"]) >= 2:
-            (n_lo, n_hi), (d_lo, d_hi) = _percentiles(values["n_opt"], level), _percentiles(values["d_opt"], level)
-            rows.append({"budget": budget, "n_opt_lo": n_lo, "n_opt_hi": n_hi, "d_opt_lo": d_lo, "d_opt_hi": d_hi})
+            (n_lo, n_hi), (d_lo, d_hi) = (
+                _percentiles(values["n_opt"], level),
+                _percentiles(values["d_opt"], level),
+            )
+            rows.append(
+                {"budget": budget, "n_opt_lo": n_lo, "n_opt_hi": n_hi, "d_opt_lo": d_lo, "d_opt_hi": d_hi}
+            )
     return band, pd.DataFrame(rows, columns=["budget", "n_opt_lo", "n_opt_hi", "d_opt_lo", "d_opt_hi"])
 
 
-def parametric_band(frame: pd.DataFrame, fit, compute: np.ndarray, *, column: str = "loss", n_boot: int = 40,
-                    seed: int = 0, level: float = 0.95) -> dict[str, np.ndarray]:
+def parametric_band(
+    frame: pd.DataFrame,
+    fit,
+    compute: np.ndarray,
+    *,
+    column: str = "loss",
+    n_boot: int = 40,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, np.ndarray]:
     """Pointwise band of Approach 3's N_opt(C), D_opt(C); empty where the law has no closed-form optimum
     or the fit is not identified (a band around an unidentified law would look like knowledge)."""
     from threadpoolctl import threadpool_limits

@@ -68,9 +68,13 @@ def plan_branches(trials: Iterable, cooldown_frac: float) -> list[SizeBranches]:
     out = []
     for (kind, size), ts in groups.items():
         ts = sorted(ts, key=lambda t: t.steps)
-        branches = tuple(Branch(point_id=t.point_id, branch_step=branch_step(t.steps, cooldown_frac),
-                                total_steps=t.steps) for t in ts)
-        out.append(SizeBranches(kind=kind, size=size, flops_per_step=ts[0].flops / ts[0].steps, branches=branches))
+        branches = tuple(
+            Branch(point_id=t.point_id, branch_step=branch_step(t.steps, cooldown_frac), total_steps=t.steps)
+            for t in ts
+        )
+        out.append(
+            SizeBranches(kind=kind, size=size, flops_per_step=ts[0].flops / ts[0].steps, branches=branches)
+        )
     return out
 
 
@@ -94,8 +98,15 @@ def marginal_flops(trial, *, stable_steps_done: int, cooldown_frac: float) -> fl
 def stable_steps_before(point, others: Iterable, cooldown_frac: float) -> int:
     """Stable steps of `point`'s size that `others` (trained or in flight) leave in the store for it."""
     s = branch_step(point.steps, cooldown_frac)
-    return max((b for o in others if (o.kind, o.size) == (point.kind, point.size)
-                and (b := branch_step(o.steps, cooldown_frac)) <= s), default=0)
+    return max(
+        (
+            b
+            for o in others
+            if (o.kind, o.size) == (point.kind, point.size)
+            and (b := branch_step(o.steps, cooldown_frac)) <= s
+        ),
+        default=0,
+    )
 
 
 def point_cost(point, others: Iterable, cooldown_frac: float | None) -> float:

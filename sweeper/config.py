@@ -50,7 +50,9 @@ class ModelSection(Section):
     kind: str = key("dense_text", "model kind from the registry: dense_text, early_fusion, late_fusion, moe")
     ladder: str = key("tiny", "size ladder: tiny (CPU) or paper (the reference's 275M-3.7B)")
     sizes: tuple[str, ...] = key((), "ladder sizes to sweep; empty: all")
-    vocab_size: Count = key(0, "embedding rows; 0: the ladder's, or data.tokenizer's vocabulary rounded to 64")
+    vocab_size: Count = key(
+        0, "embedding rows; 0: the ladder's, or data.tokenizer's vocabulary rounded to 64"
+    )
 
 
 class BudgetSection(Section):
@@ -87,21 +89,31 @@ class TrainHParams(Section):
     @model_validator(mode="after")
     def _fractions(self):
         if self.warmup_frac + self.cooldown_frac >= 1:
-            raise SweeperInputError("training.cooldown_frac", self.cooldown_frac,
-                                    "warmup_frac + cooldown_frac must be below 1")
+            raise SweeperInputError(
+                "training.cooldown_frac", self.cooldown_frac, "warmup_frac + cooldown_frac must be below 1"
+            )
         if min(self.mixture) < 0 or sum(self.mixture) <= 0:
-            raise SweeperInputError("training.mixture", list(self.mixture),
-                                    "weights (caption, interleaved, text) must be >= 0 and not all zero")
+            raise SweeperInputError(
+                "training.mixture",
+                list(self.mixture),
+                "weights (caption, interleaved, text) must be >= 0 and not all zero",
+            )
         return self
 
 
 class TrainingSection(TrainHParams):
-    branching: bool = key(False, "each trial continues its size's shared warmup-stable run and trains only "
-                          "its own cooldown (snapshots in branch_store)")
-    branch_store: str | None = key(None, "where stable-run snapshots live; None: ./.sweeper/stable (shared "
-                                   "storage on a cluster)")
+    branching: bool = key(
+        False,
+        "each trial continues its size's shared warmup-stable run and trains only "
+        "its own cooldown (snapshots in branch_store)",
+    )
+    branch_store: str | None = key(
+        None, "where stable-run snapshots live; None: ./.sweeper/stable (shared storage on a cluster)"
+    )
     recipe: Literal["fixed", "paper", "fitted"] = key(
-        "fixed", "lr, batch and warmup from these values, the reference's Table 6, or a `sweeper tune` run's laws")
+        "fixed",
+        "lr, batch and warmup from these values, the reference's Table 6, or a `sweeper tune` run's laws",
+    )
     recipe_run: str | None = key(None, "recipe: fitted: the MLflow run id of the `sweeper tune` job")
 
 
@@ -121,28 +133,36 @@ class TuneSection(Section):
     space: dict[str, DimensionSection] = key({}, "tuned hyperparameters by name (lr, batch_tokens, ...)")
     sampler: str = key("TPESampler", "an optuna.samplers class that takes only a seed")
     n_trials: PositiveInt = key(12, "trials per rung")
-    n_startup_trials: Count = key(0, "random proposals before a model-based sampler models; 0: a third of "
-                                  "n_trials, at least 3")
+    n_startup_trials: Count = key(
+        0, "random proposals before a model-based sampler models; 0: a third of n_trials, at least 3"
+    )
     scheduler: Literal["asha", "none"] = key("asha", "early stopping of poor trials")
     time_attr: Literal["tokens", "step"] = key("tokens", "ASHA's clock")
     grace_frac: float = key(0.2, "ASHA's first decision after this fraction of a rung's tokens", gt=0, le=1)
     reduction_factor: float = key(3.0, "ASHA keeps 1/this of the trials at each milestone", gt=1)
-    cooled_decisions: bool = key(True, "ASHA decides on a short cooldown branched off each trial (mid-run "
-                                 "losses at peak LR favour small LRs)")
+    cooled_decisions: bool = key(
+        True,
+        "ASHA decides on a short cooldown branched off each trial (mid-run "
+        "losses at peak LR favour small LRs)",
+    )
     rungs: Literal["ladder", "plan"] = key("ladder", "one point per size at tokens_per_param, or the plan's")
     sizes: tuple[str, ...] = key((), "sizes to tune; empty: the model section's")
     tokens_per_param: Positive = key(20.0, "training tokens per parameter of a ladder rung")
     scale_with: Literal["C", "N"] = key("C", "the x of the fitted hyperparameter laws")
     near_optimal: Positive = key(0.01, "trials within this relative loss of a rung's best are near-optimal")
-    mixtures: tuple[Any, ...] = key((), "a mixture sweep: one isoFLOP sweep per mixture (45-45-10 or weights)")
+    mixtures: tuple[Any, ...] = key(
+        (), "a mixture sweep: one isoFLOP sweep per mixture (45-45-10 or weights)"
+    )
 
 
 class SimulationSection(Section):
     """The labelled simulated trainable: loss from a known law plus multiplicative noise."""
 
     law: str = key("chinchilla", "the law the simulated losses follow")
-    params: dict[str, float] = key({"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
-                                   "its parameters (from the command line: E=1.9,A=400,...)")
+    params: dict[str, float] = key(
+        {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
+        "its parameters (from the command line: E=1.9,A=400,...)",
+    )
     noise: float = key(0.005, "standard deviation of the log loss", ge=0)
 
     @field_validator("params", mode="before")
@@ -153,8 +173,9 @@ class SimulationSection(Section):
         try:
             return dict(part.split("=", 1) for part in value.split(",") if part.strip())
         except ValueError:
-            raise SweeperInputError("simulation.params", value, "write it as KEY=VALUE pairs separated by "
-                                    "commas") from None
+            raise SweeperInputError(
+                "simulation.params", value, "write it as KEY=VALUE pairs separated by commas"
+            ) from None
 
 
 class FitSection(Section):
@@ -163,14 +184,22 @@ class FitSection(Section):
     target: str = key("loss", "the metric fitted")
     watch: tuple[str, ...] = key(("a", "b"), "quantities whose 95% CI half-widths decide convergence")
     target_ci: Positive = key(0.02, "stop once every watched CI half-width is at most this")
-    target_ci_log_L_opt: Positive | None = key(None, "log_L_opt's own target, in log loss (0.01: the predicted "
-                                               "loss within about 1%); None: target_ci")
+    target_ci_log_L_opt: Positive | None = key(
+        None,
+        "log_L_opt's own target, in log loss (0.01: the predicted loss within about 1%); None: target_ci",
+    )
     patience: PositiveInt = key(2, "consecutive converged refits before stopping")
-    target_compute: Positive | None = key(None, "FLOPs the law will be used at: the sweep predicts N_opt, "
-                                          "D_opt and the loss there (None: at 10x its largest slice), and "
-                                          "fits add log_L_opt, the predicted optimal loss there")
-    target_n: Positive | None = key(None, "with target_d: predict the loss of this many parameters instead "
-                                    "(an overtrained model, as users train)")
+    target_compute: Positive | None = key(
+        None,
+        "FLOPs the law will be used at: the sweep predicts N_opt, "
+        "D_opt and the loss there (None: at 10x its largest slice), and "
+        "fits add log_L_opt, the predicted optimal loss there",
+    )
+    target_n: Positive | None = key(
+        None,
+        "with target_d: predict the loss of this many parameters instead "
+        "(an overtrained model, as users train)",
+    )
     target_d: Positive | None = key(None, "with target_n: the tokens that model trains on")
 
 
@@ -179,8 +208,11 @@ class RaySection(Section):
     max_concurrent_trials: PositiveInt = key(2, "trials running at once")
     cpus_per_trial: Positive = key(1.0, "CPUs each trial reserves")
     gpus_per_trial: float = key(0.0, "GPUs each trial reserves (and trains on)", ge=0)
-    storage_path: str | None = key(None, "Tune state and Train checkpoints; None: ./.sweeper (on a multi-node "
-                                   "cluster a path every node sees: NFS, s3://)")
+    storage_path: str | None = key(
+        None,
+        "Tune state and Train checkpoints; None: ./.sweeper (on a multi-node "
+        "cluster a path every node sees: NFS, s3://)",
+    )
     max_failures: Count = key(1, "retries of a crashed trial from its last checkpoint; then recorded failed")
     dashboard: bool = key(False, "local Ray only: start the dashboard on dashboard_host")
     dashboard_host: str = key("127.0.0.1", "the dashboard's bind address")
@@ -209,7 +241,8 @@ class DataSection(Section):
     uses `val_path`, else the last `val_sequences` windows (pairs, documents) of `path`."""
 
     source: Literal["generated", "token_shards", "hf_text", "webdataset", "obelics", "mixture"] = key(
-        "generated", "the kind of data")
+        "generated", "the kind of data"
+    )
     path: str | None = key(None, "files of the source: a file, a folder or a glob (local or fsspec URL)")
     dtype: Literal["uint16", "uint32"] = key("uint16", "token_shards: the token id type")
     val_path: str | None = key(None, "held-out validation data; None: the tail of path")
@@ -217,16 +250,28 @@ class DataSection(Section):
     dataset: str | None = key(None, "hf_text: a datasets builder (json, parquet...) or hub name")
     text_field: str = key("text", "hf_text: the text column")
     split: str = key("train", "hf_text from the hub: the split")
-    tokenizer: str | None = key(None, "a tokenizer.json (`sweeper tokenizer` trains one); None for "
-                                "webdataset/obelics: the generated data's characters")
+    tokenizer: str | None = key(
+        None,
+        "a tokenizer.json (`sweeper tokenizer` trains one); None for "
+        "webdataset/obelics: the generated data's characters",
+    )
     cache_dir: str | None = key(None, "hf_text: tokenized shards; None: ./.sweeper/tokenized")
-    bad_images: Literal["skip", "error"] = key("skip", "an image that does not decode is skipped and "
-                                               "counted, or fails the plan naming it")
-    bad_image_share: float = key(0.1, "skip: the share of images (of an even sample the plan decodes) that may "
-                                 "fail to decode before the plan refuses the source", ge=0, le=1)
+    bad_images: Literal["skip", "error"] = key(
+        "skip", "an image that does not decode is skipped and counted, or fails the plan naming it"
+    )
+    bad_image_share: float = key(
+        0.1,
+        "skip: the share of images (of an even sample the plan decodes) that may "
+        "fail to decode before the plan refuses the source",
+        ge=0,
+        le=1,
+    )
     targets: dict[str, DataSection] = key({}, "mixture: a source per target (caption, interleaved, text)")
-    loader_workers: Count = key(0, "DataLoader processes building batches; 0: in the trial (CPU trials). "
-                                "On a GPU node 1-4, added to ray.cpus_per_trial")
+    loader_workers: Count = key(
+        0,
+        "DataLoader processes building batches; 0: in the trial (CPU trials). "
+        "On a GPU node 1-4, added to ray.cpus_per_trial",
+    )
 
 
 class TrackingSection(Section):
@@ -291,17 +336,46 @@ class SweepConfig(Section):
 
 # Flat names accepted by Sweeper(**kwargs), mapped to their key; FLAGS are the CLI's (--target-ci).
 ALIASES = {
-    "kind": "model.kind", "ladder": "model.ladder", "sizes": "model.sizes", "slices": "budgets.slices",
-    "n_slices": "budgets.n_slices", "lr": "training.lr", "batch_size": "training.batch_size",
-    "mixture": "training.mixture", "sim_law": "simulation.params", "noise": "simulation.noise",
-    "law": "fit.law", "n_bootstrap": "fit.n_bootstrap", "target_ci": "fit.target_ci",
-    "target_compute": "fit.target_compute", "target_n": "fit.target_n", "target_d": "fit.target_d",
-    "patience": "fit.patience", "ray_address": "ray.address",
-    "max_concurrent_trials": "ray.max_concurrent_trials", "tracking_uri": "tracking.uri",
+    "kind": "model.kind",
+    "ladder": "model.ladder",
+    "sizes": "model.sizes",
+    "slices": "budgets.slices",
+    "n_slices": "budgets.n_slices",
+    "lr": "training.lr",
+    "batch_size": "training.batch_size",
+    "mixture": "training.mixture",
+    "sim_law": "simulation.params",
+    "noise": "simulation.noise",
+    "law": "fit.law",
+    "n_bootstrap": "fit.n_bootstrap",
+    "target_ci": "fit.target_ci",
+    "target_compute": "fit.target_compute",
+    "target_n": "fit.target_n",
+    "target_d": "fit.target_d",
+    "patience": "fit.patience",
+    "ray_address": "ray.address",
+    "max_concurrent_trials": "ray.max_concurrent_trials",
+    "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
 }
-FLAGS = ("budget", "seed", "design", "trainable", "kind", "sim_law", "noise", "law", "n_bootstrap", "target_ci",
-         "target_compute", "target_n", "target_d", "experiment", "ray_address", "max_concurrent_trials")
+FLAGS = (
+    "budget",
+    "seed",
+    "design",
+    "trainable",
+    "kind",
+    "sim_law",
+    "noise",
+    "law",
+    "n_bootstrap",
+    "target_ci",
+    "target_compute",
+    "target_n",
+    "target_d",
+    "experiment",
+    "ray_address",
+    "max_concurrent_trials",
+)
 
 
 def field_at(dotted: str):
@@ -347,19 +421,23 @@ def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raise SweeperInputError(str(path), "<YAML>", f"fix the YAML syntax: {exc}") from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise SweeperInputError(str(path), type(raw).__name__, "a search space must be a YAML mapping of keys")
+        raise SweeperInputError(
+            str(path), type(raw).__name__, "a search space must be a YAML mapping of keys"
+        )
     base_name = raw.pop("extends", None)
     if base_name is None:
         return raw
     base = path.parent / str(base_name)
     if not base.is_file():
-        raise SweeperInputError(f"{path.name}: extends", base_name, "no such search space; give a YAML path "
-                                "relative to this file")
+        raise SweeperInputError(
+            f"{path.name}: extends", base_name, "no such search space; give a YAML path relative to this file"
+        )
     chain = (*chain, path.resolve())
     if base.resolve() in chain:
         loop = " -> ".join(p.name for p in (*chain, base.resolve()))
-        raise SweeperInputError(f"{path.name}: extends", base_name,
-                                f"circular ({loop}); remove one of the extends")
+        raise SweeperInputError(
+            f"{path.name}: extends", base_name, f"circular ({loop}); remove one of the extends"
+        )
     return _merged(read_space(base, chain), raw)
 
 
@@ -384,12 +462,19 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
 
 # pydantic's error types, in the words of this project's error contract
 MESSAGES = {
-    "int_from_float": "expected a whole number", "int_parsing": "expected a whole number",
-    "int_type": "expected a whole number", "float_parsing": "expected a number (float)",
-    "float_type": "expected a number (float)", "finite_number": "expected a finite number",
-    "bool_parsing": "expected true or false", "bool_type": "expected true or false",
-    "string_type": "expected a string", "tuple_type": "expected a list", "list_type": "expected a list",
-    "model_type": "expected a mapping of keys", "dict_type": "expected a mapping of keys",
+    "int_from_float": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "float_parsing": "expected a number (float)",
+    "float_type": "expected a number (float)",
+    "finite_number": "expected a finite number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+    "model_type": "expected a mapping of keys",
+    "dict_type": "expected a mapping of keys",
     "model_attributes_type": "expected a mapping of keys",
 }
 
@@ -410,8 +495,9 @@ def input_error(exc: ValidationError, model: type | None = None) -> SweeperInput
         return SweeperInputError(prefix + _dotted(loc), value, f"unknown key; {hint}allowed keys: {allowed}")
     if kind == "missing" and loc and isinstance(loc[-1], int):  # a fixed-length list that is too short
         size = len(typing.get_args(_model_at(model, loc[:-2]).model_fields[loc[-2]].annotation))
-        return SweeperInputError(prefix + _dotted(loc[:-1]), err.get("input"),
-                                 f"expected a list of {size} values")
+        return SweeperInputError(
+            prefix + _dotted(loc[:-1]), err.get("input"), f"expected a list of {size} values"
+        )
     info = _model_at(model, loc[:-1]).model_fields.get(loc[-1]) if loc and isinstance(loc[-1], str) else None
     if kind == "too_long":
         fix = f"expected a list of {ctx['max_length']} values"
@@ -428,8 +514,12 @@ def input_error(exc: ValidationError, model: type | None = None) -> SweeperInput
 
 def _allowed_range(metadata: list, ctx: dict) -> str:
     """A field's range in words: "positive", ">= 0", "in [0, 1)" (ctx: the failed bound, for list items)."""
-    bounds = {name: getattr(m, name) for m in metadata for name in ("gt", "ge", "lt", "le")
-              if getattr(m, name, None) is not None} or ctx
+    bounds = {
+        name: getattr(m, name)
+        for m in metadata
+        for name in ("gt", "ge", "lt", "le")
+        if getattr(m, name, None) is not None
+    } or ctx
     low = f"[{bounds['ge']:g}" if "ge" in bounds else f"({bounds['gt']:g}" if "gt" in bounds else None
     high = f"{bounds['lt']:g})" if "lt" in bounds else f"{bounds['le']:g}]" if "le" in bounds else None
     if low and high:
@@ -445,8 +535,11 @@ def _model_at(model: type, loc: list) -> type:
     for part in loc:
         if isinstance(part, str) and part in model.model_fields:
             annotation = model.model_fields[part].annotation
-            models = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type)
-                      and issubclass(a, BaseModel)]
+            models = [
+                a
+                for a in (annotation, *typing.get_args(annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
             model = models[0] if models else model
     return model
 
@@ -466,46 +559,78 @@ def _check_consistency(cfg: SweepConfig) -> None:
     """The rules that tie keys together (each key's own type and range are in the schema)."""
     budgets, training, fit = cfg.budgets, cfg.training, cfg.fit
     if sum(budgets.slices) > cfg.budget:
-        raise SweeperInputError("budgets.slices", list(budgets.slices), f"their sum exceeds the total budget "
-                                f"{cfg.budget:.3g}; raise --budget or drop slices")
+        raise SweeperInputError(
+            "budgets.slices",
+            list(budgets.slices),
+            f"their sum exceeds the total budget {cfg.budget:.3g}; raise --budget or drop slices",
+        )
     if budgets.max_tokens_per_param <= budgets.min_tokens_per_param:
-        raise SweeperInputError("budgets.max_tokens_per_param", budgets.max_tokens_per_param,
-                                "must exceed budgets.min_tokens_per_param")
-    if cfg.distributed.enabled and zero3_desynchronises(cfg.distributed.zero_stage, cfg.model.kind,
-                                                          training.mixture[2]):
-        raise SweeperInputError("distributed.zero_stage", 3, f"{cfg.model.kind} skips its image embedding on a "
-                                "text-only micro-batch and ZeRO-3 ranks must call the same modules: use "
-                                "zero_stage 2, or a mixture without text (training.mixture=[c, i, 0])")
+        raise SweeperInputError(
+            "budgets.max_tokens_per_param",
+            budgets.max_tokens_per_param,
+            "must exceed budgets.min_tokens_per_param",
+        )
+    if cfg.distributed.enabled and zero3_desynchronises(
+        cfg.distributed.zero_stage, cfg.model.kind, training.mixture[2]
+    ):
+        raise SweeperInputError(
+            "distributed.zero_stage",
+            3,
+            f"{cfg.model.kind} skips its image embedding on a "
+            "text-only micro-batch and ZeRO-3 ranks must call the same modules: use "
+            "zero_stage 2, or a mixture without text (training.mixture=[c, i, 0])",
+        )
     if training.branching and training.cooldown_frac <= 0:
-        raise SweeperInputError("training.cooldown_frac", training.cooldown_frac, "cooldown branching needs a "
-                                "cooldown: set it above 0 (the paper uses 0.2) or branching: false")
+        raise SweeperInputError(
+            "training.cooldown_frac",
+            training.cooldown_frac,
+            "cooldown branching needs a cooldown: set it above 0 (the paper uses 0.2) or branching: false",
+        )
     if training.recipe == "fitted" and not training.recipe_run:
-        raise SweeperInputError("training.recipe_run", None, "recipe: fitted needs the MLflow run id of a "
-                                "`sweeper tune` job")
+        raise SweeperInputError(
+            "training.recipe_run", None, "recipe: fitted needs the MLflow run id of a `sweeper tune` job"
+        )
     from sweeper.fit.registry import LAWS
 
     if fit.law not in LAWS:
         close = difflib.get_close_matches(fit.law, list(LAWS), n=1)
-        raise SweeperInputError("fit.law", fit.law, f"one of {', '.join(LAWS)}"
-                                + (f" (did you mean {close[0]}?)" if close else ""))
+        raise SweeperInputError(
+            "fit.law",
+            fit.law,
+            f"one of {', '.join(LAWS)}" + (f" (did you mean {close[0]}?)" if close else ""),
+        )
     if "log_L_opt" in fit.watch:
         from sweeper.fit.derived import OPTIMUM_LAWS
 
         if fit.target_compute is None:
-            raise SweeperInputError("fit.watch", list(fit.watch), "log_L_opt is the prediction at "
-                                    "fit.target_compute: set --target-compute C (the FLOPs you will train at) "
-                                    "or drop log_L_opt")
+            raise SweeperInputError(
+                "fit.watch",
+                list(fit.watch),
+                "log_L_opt is the prediction at "
+                "fit.target_compute: set --target-compute C (the FLOPs you will train at) "
+                "or drop log_L_opt",
+            )
         if fit.law not in OPTIMUM_LAWS:
-            raise SweeperInputError("fit.watch", list(fit.watch), f"log_L_opt is defined for the laws "
-                                    f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
-                                    "log_L_opt")
+            raise SweeperInputError(
+                "fit.watch",
+                list(fit.watch),
+                f"log_L_opt is defined for the laws "
+                f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
+                "log_L_opt",
+            )
     if (fit.target_n is None) != (fit.target_d is None):
-        raise SweeperInputError("fit.target_n" if fit.target_n is None else "fit.target_d", None,
-                                "the prediction at a given model needs both its N (--target-n) and its D "
-                                "(--target-d)")
+        raise SweeperInputError(
+            "fit.target_n" if fit.target_n is None else "fit.target_d",
+            None,
+            "the prediction at a given model needs both its N (--target-n) and its D (--target-d)",
+        )
     if fit.target_ci_log_L_opt is not None and "log_L_opt" not in fit.watch:
-        raise SweeperInputError("fit.target_ci_log_L_opt", fit.target_ci_log_L_opt, "it is the target of a "
-                                "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it")
+        raise SweeperInputError(
+            "fit.target_ci_log_L_opt",
+            fit.target_ci_log_L_opt,
+            "it is the target of a "
+            "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it",
+        )
     _check_data(cfg)
     from sweeper.tuning.space import check_tune_section  # the tune rules live beside the code that samples
 
@@ -526,15 +651,22 @@ def sweep_law(cfg: SweepConfig) -> tuple[SweepConfig, str]:
     if cfg.fit.law in SWEEP_LAWS:
         return cfg, ""
     needs = NOT_FROM_ONE_SWEEP.get(cfg.fit.law, "columns a sweep does not record")
-    why = (f"fit.law={cfg.fit.law} needs {needs}: this sweep fits chinchilla and "
-           f"places its points for it instead. Fit {cfg.fit.law} afterwards with `sweeper fit --law "
-           f"{cfg.fit.law}` on a run table that has those columns")
+    why = (
+        f"fit.law={cfg.fit.law} needs {needs}: this sweep fits chinchilla and "
+        f"places its points for it instead. Fit {cfg.fit.law} afterwards with `sweeper fit --law "
+        f"{cfg.fit.law}` on a run table that has those columns"
+    )
     return cfg.replace(fit=cfg.fit.replace(law=SWEEP_LAWS[0])), why
 
 
 # The targets (caption, interleaved, text) each source can supply.
-SOURCE_TARGETS = {"generated": TARGET_NAMES, "token_shards": ("text",), "hf_text": ("text",),
-                  "webdataset": ("caption",), "obelics": ("interleaved",)}
+SOURCE_TARGETS = {
+    "generated": TARGET_NAMES,
+    "token_shards": ("text",),
+    "hf_text": ("text",),
+    "webdataset": ("caption",),
+    "obelics": ("interleaved",),
+}
 
 
 def _check_data(cfg: SweepConfig) -> None:
@@ -543,8 +675,12 @@ def _check_data(cfg: SweepConfig) -> None:
     if d.source == "generated":
         return
     if cfg.distributed.enabled:
-        raise SweeperInputError("data.source", d.source, "the DeepSpeed path trains on generated data only for "
-                                "now: set distributed.enabled: false or data.source: generated")
+        raise SweeperInputError(
+            "data.source",
+            d.source,
+            "the DeepSpeed path trains on generated data only for "
+            "now: set distributed.enabled: false or data.source: generated",
+        )
     weighted = [t for t, w in zip(TARGET_NAMES, cfg.training.mixture) if w > 0]
     if cfg.model.kind == "dense_text":  # a text-only model trains on text whatever the mixture says
         weighted = ["text"]
@@ -554,50 +690,82 @@ def _check_data(cfg: SweepConfig) -> None:
     _check_source(d, "data.", d.tokenizer)
     missing = [t for t in weighted if t not in SOURCE_TARGETS[d.source]]
     if missing and d.source in ("webdataset", "obelics") and cfg.model.kind == "dense_text":
-        raise SweeperInputError("model.kind", cfg.model.kind, f"{d.source} holds images: use early_fusion, "
-                                "late_fusion or moe")
+        raise SweeperInputError(
+            "model.kind", cfg.model.kind, f"{d.source} holds images: use early_fusion, late_fusion or moe"
+        )
     if missing:
         only = [1 if t in SOURCE_TARGETS[d.source] else 0 for t in TARGET_NAMES]
-        raise SweeperInputError("training.mixture", list(cfg.training.mixture), f"{d.source} supplies "
-                                f"{' and '.join(SOURCE_TARGETS[d.source])} only: set training.mixture={only}, "
-                                "or give the other targets sources (data.source: mixture)")
+        raise SweeperInputError(
+            "training.mixture",
+            list(cfg.training.mixture),
+            f"{d.source} supplies "
+            f"{' and '.join(SOURCE_TARGETS[d.source])} only: set training.mixture={only}, "
+            "or give the other targets sources (data.source: mixture)",
+        )
 
 
 def _check_mixture(d: DataSection, weighted: list[str], mixture: Mixture) -> None:
     if not d.targets:
-        raise SweeperInputError("data.targets", {}, "a mixture names a section per target, e.g. targets: {caption: "
-                                "{source: webdataset, path: ...}, text: {source: hf_text, path: ...}}")
+        raise SweeperInputError(
+            "data.targets",
+            {},
+            "a mixture names a section per target, e.g. targets: {caption: "
+            "{source: webdataset, path: ...}, text: {source: hf_text, path: ...}}",
+        )
     for target, sub in d.targets.items():
         where = f"data.targets.{target}"
         if target not in TARGET_NAMES:
             raise SweeperInputError(where, target, f"unknown target; use {', '.join(TARGET_NAMES)}")
         if sub.source == "mixture" or sub.targets:
-            raise SweeperInputError(f"{where}.source", sub.source, "a target's section is one source, "
-                                    "not a mixture")
+            raise SweeperInputError(
+                f"{where}.source", sub.source, "a target's section is one source, not a mixture"
+            )
         if target not in SOURCE_TARGETS[sub.source]:
-            raise SweeperInputError(f"{where}.source", sub.source, f"it supplies "
-                                    f"{' and '.join(SOURCE_TARGETS[sub.source])}, not {target}")
+            raise SweeperInputError(
+                f"{where}.source",
+                sub.source,
+                f"it supplies {' and '.join(SOURCE_TARGETS[sub.source])}, not {target}",
+            )
         if sub.source == "generated" and d.tokenizer:
-            raise SweeperInputError(f"{where}.source", "generated", "generated data has its own character "
-                                    f"vocabulary, which data.tokenizer's ids do not share; give {target} a "
-                                    "real source")
+            raise SweeperInputError(
+                f"{where}.source",
+                "generated",
+                "generated data has its own character "
+                f"vocabulary, which data.tokenizer's ids do not share; give {target} a "
+                "real source",
+            )
         _check_source(sub, f"{where}.", sub.tokenizer or d.tokenizer)
     for target in weighted:
         if target not in d.targets:
             weight = mixture[TARGET_NAMES.index(target)]
-            raise SweeperInputError("training.mixture", list(mixture), f"{target} has weight {weight:g} but "
-                                    f"data.targets has no {target} source; add data.targets.{target} or set "
-                                    "its weight to 0")
+            raise SweeperInputError(
+                "training.mixture",
+                list(mixture),
+                f"{target} has weight {weight:g} but "
+                f"data.targets has no {target} source; add data.targets.{target} or set "
+                "its weight to 0",
+            )
 
 
 def _check_source(d: DataSection, prefix: str, tokenizer: str | None) -> None:
     if d.source == "hf_text":
         if not d.path and not d.dataset:
-            raise SweeperInputError(f"{prefix}path", d.path, "hf_text needs text: jsonl/parquet/text files (a "
-                                    "file, a folder or a glob), or data.dataset naming a hub dataset")
+            raise SweeperInputError(
+                f"{prefix}path",
+                d.path,
+                "hf_text needs text: jsonl/parquet/text files (a "
+                "file, a folder or a glob), or data.dataset naming a hub dataset",
+            )
         if not tokenizer:
-            raise SweeperInputError(f"{prefix}tokenizer", tokenizer, "hf_text needs a tokenizer.json: train "
-                                    "one with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`")
+            raise SweeperInputError(
+                f"{prefix}tokenizer",
+                tokenizer,
+                "hf_text needs a tokenizer.json: train "
+                "one with `sweeper tokenizer --data PATH --vocab-size V -o tokenizer.json`",
+            )
     elif d.source != "generated" and not d.path:
-        raise SweeperInputError(f"{prefix}path", d.path, f"{d.source} needs its shards: a file, a folder of "
-                                "them or a glob (local path or fsspec URL)")
+        raise SweeperInputError(
+            f"{prefix}path",
+            d.path,
+            f"{d.source} needs its shards: a file, a folder of them or a glob (local path or fsspec URL)",
+        )

@@ -12,8 +12,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import ray
 from mlflow.entities import Metric
@@ -24,10 +24,10 @@ from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
-from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.interruption import Interruption
 from sweeper.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
 from sweeper.library_logs import quiet_tune_defaults
+from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
 from sweeper.results import RunTable
@@ -36,13 +36,13 @@ from sweeper.stopping import ConvergenceStopper
 from sweeper.tracking import (
     FINISHED,
     TrialRecorder,
-    stopped_checkpoints,
     client_for,
     ensure_experiment,
     find_sweep_run,
     new_sweep_id,
     set_description,
     start_sweep_run,
+    stopped_checkpoints,
     trial_runs_by_point,
 )
 
@@ -60,7 +60,9 @@ def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
         ray.init(address=cfg.ray.address, log_to_driver=False)
     elif started:
         # Local Ray: no dashboard unless asked for, and then on loopback unless configured.
-        ray.init(include_dashboard=cfg.ray.dashboard, dashboard_host=cfg.ray.dashboard_host, log_to_driver=False)
+        ray.init(
+            include_dashboard=cfg.ray.dashboard, dashboard_host=cfg.ray.dashboard_host, log_to_driver=False
+        )
     try:
         check_feasible(requests_for(cfg, simulated=simulated), cluster_nodes())
     except SweeperInputError:
@@ -75,14 +77,24 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
     if cfg.resume:
         run = find_sweep_run(client, experiment_id, sweep_id)
         if run is None:
-            raise SweeperInputError("resume", sweep_id or True, f"no sweep to resume in experiment '{cfg.experiment_name}'; run without --resume")
+            raise SweeperInputError(
+                "resume",
+                sweep_id or True,
+                f"no sweep to resume in experiment '{cfg.experiment_name}'; run without --resume",
+            )
         sweep_id = run.data.tags["sweeper.sweep_id"]
         client.update_run(run.info.run_id, status="RUNNING")
         return run.info.run_id, sweep_id, trial_runs_by_point(client, experiment_id, sweep_id)
     sweep_id = sweep_id or new_sweep_id()
-    tags = {"sweeper.space": cfg.space, "sweeper.design": cfg.design, "source": "simulated" if cfg.trainable == "simulated" else "trained"}
+    tags = {
+        "sweeper.space": cfg.space,
+        "sweeper.design": cfg.design,
+        "source": "simulated" if cfg.trainable == "simulated" else "trained",
+    }
     parent = start_sweep_run(client, experiment_id, sweep_id=sweep_id, config=cfg.to_dict(), tags=tags)
-    client.log_text(parent, cfg.to_yaml(), "config.yaml")  # the resolved space: `sweeper run config.yaml` reruns it
+    client.log_text(
+        parent, cfg.to_yaml(), "config.yaml"
+    )  # the resolved space: `sweeper run config.yaml` reruns it
     set_description(client, parent, describe(cfg))
     client.log_text(parent, format_plan_json(plan), "plan.json")
     return parent, sweep_id, {}
@@ -92,17 +104,28 @@ def describe(cfg: SweepConfig, **finished) -> str:
     """The parent run's MLflow description: while running, and (with stop_reason, fit, ...) at the end."""
     from sweeper.summary import sweep_description
 
-    return sweep_description(space=cfg.space, design=cfg.design, trainable=cfg.trainable, budget=cfg.budget,
-                             kind=cfg.model.kind, target=cfg.fit.target, **finished)
+    return sweep_description(
+        space=cfg.space,
+        design=cfg.design,
+        trainable=cfg.trainable,
+        budget=cfg.budget,
+        kind=cfg.model.kind,
+        target=cfg.fit.target,
+        **finished,
+    )
 
 
 def format_plan_json(plan: Plan) -> str:
-    return json.dumps({"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2)
+    return json.dumps(
+        {"slices": plan.slices, "budget": plan.budget, "trials": [t.to_dict() for t in plan.trials]}, indent=2
+    )
 
 
-def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float],
-                  ledger: SweepLedger):
-    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, both reading the ledger."""
+def make_searcher(
+    cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float], ledger: SweepLedger
+):
+    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, both reading the
+    ledger."""
     from sweeper.samplers.candidates import initial_design
     from sweeper.samplers.frontier import FrontierSampler
     from sweeper.samplers.searcher import PointSearcher
@@ -113,11 +136,24 @@ def make_searcher(cfg: SweepConfig, plan: Plan, candidates, base: dict, finished
         extra["extrapolate"] = cfg.fit.target_compute / max(p.budget for p in candidates)
     if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its targets
         extra["limit"] = ledger.rule.limit
-    sampler = FrontierSampler(candidates=candidates, initial=initial_design(plan, candidates), law=cfg.fit.law,
-                              watch=cfg.fit.watch, seed=cfg.seed, cooldown_frac=branch,
-                              latest_fit=ledger.latest_fit, **extra)
-    return PointSearcher(sampler=sampler, candidates=candidates, base_config=base, ledger=ledger,
-                         finished=finished, cooldown_frac=branch), len(candidates)
+    sampler = FrontierSampler(
+        candidates=candidates,
+        initial=initial_design(plan, candidates),
+        law=cfg.fit.law,
+        watch=cfg.fit.watch,
+        seed=cfg.seed,
+        cooldown_frac=branch,
+        latest_fit=ledger.latest_fit,
+        **extra,
+    )
+    return PointSearcher(
+        sampler=sampler,
+        candidates=candidates,
+        base_config=base,
+        ledger=ledger,
+        finished=finished,
+        cooldown_frac=branch,
+    ), len(candidates)
 
 
 def branching_config(cfg: SweepConfig, trials) -> dict | None:
@@ -144,13 +180,23 @@ def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     from sweeper.trainable import is_distributed
 
     point = config.get("point") or {}
-    distributed = (cfg.trainable == "torch" and bool(point)
-                   and is_distributed(config, get_model_spec(point["kind"], point["size"])))
+    distributed = (
+        cfg.trainable == "torch"
+        and bool(point)
+        and is_distributed(config, get_model_spec(point["kind"], point["size"]))
+    )
     return PlacementGroupFactory([trial_request(cfg, distributed=distributed).bundle()])
 
 
-def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks: list, stopper, searcher=None,
-               resume_from: dict[str, str] | None = None) -> None:
+def run_trials(
+    cfg: SweepConfig,
+    base: dict,
+    todo: list[PlannedTrial],
+    callbacks: list,
+    stopper,
+    searcher=None,
+    resume_from: dict[str, str] | None = None,
+) -> None:
     """The trials through Ray Tune; a point in `resume_from` (point_id -> checkpoint of a stopped trial)
     continues from that checkpoint."""
     from sweeper.simulated import simulate_point
@@ -159,8 +205,13 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     function = simulate_point if cfg.trainable == "simulated" else train_point
     trainable = tune.with_resources(function, lambda config: trial_resources(cfg, config))
     if searcher is None:
-        points = [{**t.to_dict(), **({"checkpoint": resume_from[t.point_id]} if t.point_id in (resume_from or {})
-                                     else {})} for t in todo]
+        points = [
+            {
+                **t.to_dict(),
+                **({"checkpoint": resume_from[t.point_id]} if t.point_id in (resume_from or {}) else {}),
+            }
+            for t in todo
+        ]
         param_space, num_samples = {**base, "point": tune.grid_search(points)}, 1
     else:
         param_space, num_samples = {}, searcher[1]
@@ -174,12 +225,22 @@ def run_trials(cfg: SweepConfig, base: dict, todo: list[PlannedTrial], callbacks
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
-        tune_config=tune.TuneConfig(max_concurrent_trials=cfg.ray.max_concurrent_trials, reuse_actors=True,
-                                    trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
-                                    search_alg=searcher[0] if searcher else None, num_samples=num_samples),
-        run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, stop=stopper, verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=cfg.ray.max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=cfg.ray.max_concurrent_trials,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_dirname,
+            search_alg=searcher[0] if searcher else None,
+            num_samples=num_samples,
+        ),
+        run_config=tune.RunConfig(
+            storage_path=storage,
+            callbacks=callbacks,
+            stop=stopper,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=cfg.ray.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
     )
     tuner.fit()
 
@@ -189,8 +250,14 @@ def fit_runs(table: RunTable, cfg: SweepConfig):
     from sweeper.fit import fit_law
 
     try:
-        return fit_law(table.ok().frame, law=cfg.fit.law, target=cfg.fit.target, n_bootstrap=cfg.fit.n_bootstrap,
-                       seed=cfg.seed, target_compute=cfg.fit.target_compute), ""
+        return fit_law(
+            table.ok().frame,
+            law=cfg.fit.law,
+            target=cfg.fit.target,
+            n_bootstrap=cfg.fit.n_bootstrap,
+            seed=cfg.seed,
+            target_compute=cfg.fit.target_compute,
+        ), ""
     except SweeperInputError as exc:
         return None, str(exc)
 
@@ -204,10 +271,17 @@ def predict_runs(table: RunTable, cfg: SweepConfig, fit) -> tuple[object, str]:
         return None, ""
     target = cfg.fit
     try:
-        return predict(table.ok().frame, target_compute=None if target.target_n else target.target_compute,
-                       target_n=target.target_n, target_d=target.target_d, target=target.target,
-                       n_bootstrap=target.n_bootstrap, seed=cfg.seed, identified=fit.identified,
-                       identification_warnings=fit.warnings), ""
+        return predict(
+            table.ok().frame,
+            target_compute=None if target.target_n else target.target_compute,
+            target_n=target.target_n,
+            target_d=target.target_d,
+            target=target.target,
+            n_bootstrap=target.n_bootstrap,
+            seed=cfg.seed,
+            identified=fit.identified,
+            identification_warnings=fit.warnings,
+        ), ""
     except Exception as exc:  # noqa: BLE001 - the trials are recorded; a failed prediction says why, once
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -222,24 +296,47 @@ def online_fit(cfg: SweepConfig):
 
     def fit(frame, n_bootstrap: int, previous=None):
         warm = previous is not None and previous.identified and previous.law == law.name
-        return fit_law(frame, law=law, target=cfg.fit.target, n_bootstrap=n_bootstrap, seed=cfg.seed,
-                       target_compute=cfg.fit.target_compute,
-                       grid=[law.to_theta(previous.params)] if warm else "coarse",
-                       settings=SearchSettings(keep=1, n_polish=1) if warm else None)
+        return fit_law(
+            frame,
+            law=law,
+            target=cfg.fit.target,
+            n_bootstrap=n_bootstrap,
+            seed=cfg.seed,
+            target_compute=cfg.fit.target_compute,
+            grid=[law.to_theta(previous.params)] if warm else "coarse",
+            settings=SearchSettings(keep=1, n_polish=1) if warm else None,
+        )
+
     return fit
 
 
 def log_refit(client, parent: str, refit, index: int) -> None:
     now = int(time.time() * 1000)
-    metrics = [Metric("refit.flops_spent", refit.flops_spent, now, index), Metric("refit.n_runs", refit.n_runs, now, index)]
-    metrics += [Metric(f"refit.ci_halfwidth.{k}", v, now, index) for k, v in refit.halfwidths.items() if math.isfinite(v)]
-    metrics += [Metric(f"refit.{k}", float(v), now, index) for k, v in {**refit.fit.params, **refit.fit.derived}.items()
-                if isinstance(v, (int, float)) and math.isfinite(v)]
+    metrics = [
+        Metric("refit.flops_spent", refit.flops_spent, now, index),
+        Metric("refit.n_runs", refit.n_runs, now, index),
+    ]
+    metrics += [
+        Metric(f"refit.ci_halfwidth.{k}", v, now, index)
+        for k, v in refit.halfwidths.items()
+        if math.isfinite(v)
+    ]
+    metrics += [
+        Metric(f"refit.{k}", float(v), now, index)
+        for k, v in {**refit.fit.params, **refit.fit.derived}.items()
+        if isinstance(v, (int, float)) and math.isfinite(v)
+    ]
     client.log_batch(parent, metrics=metrics)
 
 
-def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None],
-              harness: Harness = NO_HARNESS) -> SweepResult:
+def run_sweep(
+    cfg: SweepConfig,
+    plan: Plan,
+    *,
+    sweep_id: str | None,
+    progress: Callable[[str], None],
+    harness: Harness = NO_HARNESS,
+) -> SweepResult:
     from sweeper.in_process import runs_in_process
 
     # A new sweep that needs Ray starts it (and Ray refuses requests it can never grant) before
@@ -253,8 +350,9 @@ def run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: C
             ray.shutdown()
 
 
-def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None],
-               harness: Harness) -> SweepResult:
+def _run_sweep(
+    cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None], harness: Harness
+) -> SweepResult:
     from sweeper.in_process import run_in_process, runs_in_process
 
     cfg, law_note = sweep_law(cfg)
@@ -264,18 +362,27 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
     if law_note:
         progress(f"NOTE: {law_note}")
         client.set_tag(parent, "sweeper.law_fallback", law_note)
-    before = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+    before = RunTable.from_mlflow(
+        experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id
+    )
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     adaptive = cfg.design == "adaptive"
-    rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                    prediction_ci=cfg.fit.target_ci_log_L_opt,
-                    budget=cfg.budget if adaptive else math.inf, on_convergence=adaptive,
-                    ci_widening=STOPPING_CI_WIDENING if adaptive else 1.0)
+    rule = StopRule(
+        watch=cfg.fit.watch,
+        target_ci=cfg.fit.target_ci,
+        patience=cfg.fit.patience,
+        prediction_ci=cfg.fit.target_ci_log_L_opt,
+        budget=cfg.budget if adaptive else math.inf,
+        on_convergence=adaptive,
+        ci_widening=STOPPING_CI_WIDENING if adaptive else 1.0,
+    )
     ledger = SweepLedger.resumed(rule, finished)
     todo = [t for t in plan.trials if existing.get(t.point_id, ("", ""))[1] not in FINISHED]
-    progress(f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
-             f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'")
+    progress(
+        f"sweep {sweep_id} ({cfg.design} design): {len(finished)} trials already done; "
+        f"MLflow {redact_uri(cfg.tracking_uri)} experiment '{cfg.experiment_name}'"
+    )
     if plan.repetition_warning:  # said once, and kept on the parent run
         progress(f"WARNING: {plan.repetition_warning}")
         client.set_tag(parent, "sweeper.data_warning", plan.repetition_warning[:5000])
@@ -286,65 +393,133 @@ def _run_sweep(cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: 
         from sweeper.samplers.candidates import candidate_points
 
         adaptive_candidates = candidate_points(cfg, plan)
-    base["branching"] = branching_config(cfg, plan.trials if adaptive_candidates is None else adaptive_candidates)
+    base["branching"] = branching_config(
+        cfg, plan.trials if adaptive_candidates is None else adaptive_candidates
+    )
     if adaptive:
         ok = before.ok().frame
-        searcher = make_searcher(cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger)
-    recorder = TrialRecorder(tracking_uri=cfg.tracking_uri, experiment_id=experiment_id, parent_run_id=parent,
-                             sweep_id=sweep_id, design=cfg.design, existing=existing)
+        searcher = make_searcher(
+            cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger
+        )
+    recorder = TrialRecorder(
+        tracking_uri=cfg.tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        sweep_id=sweep_id,
+        design=cfg.design,
+        existing=existing,
+    )
     interruption = Interruption(tune_loop=not runs_in_process(cfg, harness))
     if searcher is not None or todo:
-        session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
-                               target_compute=cfg.fit.target_compute,
-                               printer=ProgressPrinter(len(todo) if searcher is None else 0, cfg.budget, progress,
-                                                       target_ci=cfg.fit.target_ci),
-                               warn=progress,
-                               # a resumed sweep numbers its refits after the ones already logged
-                               log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before))
+        session = SweepSession(
+            ledger,
+            fit=online_fit(cfg),
+            n_bootstrap=cfg.fit.n_bootstrap,
+            law=cfg.fit.law,
+            target_compute=cfg.fit.target_compute,
+            printer=ProgressPrinter(
+                len(todo) if searcher is None else 0, cfg.budget, progress, target_ci=cfg.fit.target_ci
+            ),
+            warn=progress,
+            # a resumed sweep numbers its refits after the ones already logged
+            log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before),
+        )
         in_process = runs_in_process(cfg, harness)
         with interruption:
             if in_process:
-                run_in_process(base, todo, session, recorder, searcher and searcher[0],
-                               interrupted=lambda: interruption.requested)
+                run_in_process(
+                    base,
+                    todo,
+                    session,
+                    recorder,
+                    searcher and searcher[0],
+                    interrupted=lambda: interruption.requested,
+                )
             else:
                 started = ensure_ray(cfg)
                 try:
-                    run_trials(cfg, base, todo, [recorder, SessionCallback(session)], ConvergenceStopper(ledger),
-                               searcher, resume_from=stopped_checkpoints(client, experiment_id, sweep_id))
+                    run_trials(
+                        cfg,
+                        base,
+                        todo,
+                        [recorder, SessionCallback(session)],
+                        ConvergenceStopper(ledger),
+                        searcher,
+                        resume_from=stopped_checkpoints(client, experiment_id, sweep_id),
+                    )
                 finally:
                     if started:
                         ray.shutdown()
             recorder.sweep_ended()  # trials cut short (stop rule or interruption) are recorded as stopped
     flush_outbox(recorder, cfg, progress)
     if interruption.requested:
-        return end_interrupted(client, cfg, experiment_id, parent, sweep_id, interruption.signal,
-                               planned=None if adaptive else len(plan.trials))
-    return finish_sweep(client, cfg, experiment_id, parent, sweep_id, stop_reason=ledger.outcome(adaptive),
-                        converged=adaptive and ledger.converged())
+        return end_interrupted(
+            client,
+            cfg,
+            experiment_id,
+            parent,
+            sweep_id,
+            interruption.signal,
+            planned=None if adaptive else len(plan.trials),
+        )
+    return finish_sweep(
+        client,
+        cfg,
+        experiment_id,
+        parent,
+        sweep_id,
+        stop_reason=ledger.outcome(adaptive),
+        converged=adaptive and ledger.converged(),
+    )
 
 
 def flush_outbox(recorder: TrialRecorder, cfg: SweepConfig, progress: Callable[[str], None]) -> None:
     """Every trial result reaches MLflow before the final fit reads it back."""
     if recorder.outbox.drain():
         return
-    progress(f"MLflow unreachable; {len(recorder.outbox.pending)} writes wait in {recorder.outbox.path}; "
-             f"retrying for up to {cfg.tracking.outage_timeout_s:.0f} s")
+    progress(
+        f"MLflow unreachable; {len(recorder.outbox.pending)} writes wait in {recorder.outbox.path}; "
+        f"retrying for up to {cfg.tracking.outage_timeout_s:.0f} s"
+    )
     if not recorder.outbox.drain_until(cfg.tracking.outage_timeout_s):
-        raise SweeperInputError("tracking.uri", redact_uri(cfg.tracking_uri),
-                                f"unreachable; the results are safe in {recorder.outbox.path}: "
-                                "run the same command with --resume once MLflow is back")
+        raise SweeperInputError(
+            "tracking.uri",
+            redact_uri(cfg.tracking_uri),
+            f"unreachable; the results are safe in {recorder.outbox.path}: "
+            "run the same command with --resume once MLflow is back",
+        )
 
 
-def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, *, stop_reason: str,
-                 converged: bool) -> SweepResult:
-    table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+def finish_sweep(
+    client,
+    cfg: SweepConfig,
+    experiment_id: str,
+    parent: str,
+    sweep_id: str,
+    *,
+    stop_reason: str,
+    converged: bool,
+) -> SweepResult:
+    table = RunTable.from_mlflow(
+        experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id
+    )
     fit, why = fit_runs(table, cfg)
     if converged:  # the same runs the stop decision rested on: the same widening (sweeper.ledger)
         fit = widened_for_stopping(fit)
     prediction, no_prediction = predict_runs(table, cfg, fit)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
-    set_description(client, parent, describe(cfg, stop_reason=stop_reason, fit=fit, n_trials=len(table),
-                                             flops=table.total_flops, prediction=prediction))
+    set_description(
+        client,
+        parent,
+        describe(
+            cfg,
+            stop_reason=stop_reason,
+            fit=fit,
+            n_trials=len(table),
+            flops=table.total_flops,
+            prediction=prediction,
+        ),
+    )
     with tempfile.TemporaryDirectory(prefix="sweeper-") as tmp:
         table.to_csv(Path(tmp) / "runs.csv")
         client.log_artifact(parent, str(Path(tmp) / "runs.csv"))
@@ -357,8 +532,14 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
         # the fit identifies: an unidentified value there would be compared as if it were a result)
         values = {**fit.params, **{k: fit.derived[k] for k in ("a", "b") if k in fit.derived}}
         values = {k: v for k, v in values.items() if fit.trusted(k)}
-        client.log_batch(parent, metrics=[Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
-                                          for k, v in values.items() if math.isfinite(float(v))])
+        client.log_batch(
+            parent,
+            metrics=[
+                Metric(f"fit.{k}", float(v), int(time.time() * 1000), 0)
+                for k, v in values.items()
+                if math.isfinite(float(v))
+            ],
+        )
     else:
         client.set_tag(parent, "sweeper.fit_error", why[:500])
     if prediction is not None:
@@ -371,8 +552,17 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     try:  # plots and the HTML report are for people: a plotting error must not fail the sweep
         from sweeper.report import log_report_artifacts
 
-        log_report_artifacts(client, parent, table, fit, None, target_ci=cfg.fit.target_ci, seed=cfg.seed,
-                             target_compute=cfg.fit.target_compute, prediction=prediction)
+        log_report_artifacts(
+            client,
+            parent,
+            table,
+            fit,
+            None,
+            target_ci=cfg.fit.target_ci,
+            seed=cfg.seed,
+            target_compute=cfg.fit.target_compute,
+            prediction=prediction,
+        )
     except Exception as exc:  # noqa: BLE001
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)
@@ -395,23 +585,48 @@ def finish_sweep(client, cfg: SweepConfig, experiment_id: str, parent: str, swee
     )
 
 
-def end_interrupted(client, cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, signal_name: str,
-                    *, planned: int | None) -> SweepResult:
+def end_interrupted(
+    client,
+    cfg: SweepConfig,
+    experiment_id: str,
+    parent: str,
+    sweep_id: str,
+    signal_name: str,
+    *,
+    planned: int | None,
+) -> SweepResult:
     """The sweep stopped by a signal: its parent run KILLED with the reason and how to continue; no fit
     (the runs so far are in MLflow, and the fit of a complete sweep comes after --resume)."""
-    table = RunTable.from_mlflow(experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id)
+    table = RunTable.from_mlflow(
+        experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id
+    )
     done = int(table.frame["status"].isin(FINISHED).sum())
     of = f" of {planned}" if planned else ""
-    reason = (f"interrupted: {signal_name} after {done}{of} trials; `sweeper run {cfg.space} --resume` "
-              "continues it, the stopped trials from their last checkpoints")
+    reason = (
+        f"interrupted: {signal_name} after {done}{of} trials; `sweeper run {cfg.space} --resume` "
+        "continues it, the stopped trials from their last checkpoints"
+    )
     client.set_tag(parent, "sweeper.stop_reason", reason)
-    set_description(client, parent, describe(cfg, stop_reason=reason, fit=None, n_trials=len(table),
-                                             flops=table.total_flops))
+    set_description(
+        client,
+        parent,
+        describe(cfg, stop_reason=reason, fit=None, n_trials=len(table), flops=table.total_flops),
+    )
     client.set_terminated(parent, "KILLED")
-    return SweepResult(sweep_id=sweep_id, experiment_id=experiment_id, parent_run_id=parent,
-                       tracking_uri=redact_uri(cfg.tracking_uri), fit=None, runs=table, total_flops=table.total_flops,
-                       n_trials=len(table), converged=False, stop_reason=reason, interrupted=True,
-                       fit_error="the sweep was interrupted before its plan was complete")
+    return SweepResult(
+        sweep_id=sweep_id,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        tracking_uri=redact_uri(cfg.tracking_uri),
+        fit=None,
+        runs=table,
+        total_flops=table.total_flops,
+        n_trials=len(table),
+        converged=False,
+        stop_reason=reason,
+        interrupted=True,
+        fit_error="the sweep was interrupted before its plan was complete",
+    )
 
 
 def log_prediction(client, parent: str, prediction) -> None:
@@ -430,8 +645,14 @@ def log_prediction(client, parent: str, prediction) -> None:
         for name, ci in prediction.ci.items():
             if ci is not None:
                 values[f"{name}_lo"], values[f"{name}_hi"] = ci
-    client.log_batch(parent, metrics=[Metric(f"prediction.{k}", float(v), now, 0) for k, v in values.items()
-                                      if v is not None and math.isfinite(float(v))])
+    client.log_batch(
+        parent,
+        metrics=[
+            Metric(f"prediction.{k}", float(v), now, 0)
+            for k, v in values.items()
+            if v is not None and math.isfinite(float(v))
+        ],
+    )
 
 
 def target_fits(table: RunTable, cfg: SweepConfig) -> dict:

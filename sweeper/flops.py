@@ -45,7 +45,9 @@ def image_forward_flops(cfg: TextConfig) -> tuple[float, float]:
         return 0.0, 0.0
     if isinstance(cfg, LateFusionConfig):
         enc = cfg.encoder
-        fwd = 2 * image.patch_dim * enc.dim + stack_forward_flops(enc, image.n_patches) + 2 * enc.dim * cfg.dim
+        fwd = (
+            2 * image.patch_dim * enc.dim + stack_forward_flops(enc, image.n_patches) + 2 * enc.dim * cfg.dim
+        )
         return fwd, 2 * image.patch_dim * enc.dim
     return 2 * image.patch_dim * cfg.dim, 2 * image.patch_dim * cfg.dim
 
@@ -65,8 +67,9 @@ def training_flops_per_token(cfg: TextConfig, seq_len: int, composition: Composi
     return 3 * forward_flops_per_token(cfg, seq_len, composition) - skipped * composition["image"]
 
 
-def mixture_composition(compositions: Mapping[str, tuple[float, float]],
-                        weights: Mapping[str, float]) -> dict[str, float]:
+def mixture_composition(
+    compositions: Mapping[str, tuple[float, float]], weights: Mapping[str, float]
+) -> dict[str, float]:
     """Average the per-target (image, scored) fractions with sequence weights."""
     total = sum(weights[t] for t in compositions)
     img = sum(weights[t] * compositions[t][0] for t in compositions) / total
@@ -77,7 +80,10 @@ def mixture_composition(compositions: Mapping[str, tuple[float, float]],
 def batch_composition(batch) -> dict[str, float]:
     """The composition of one real batch (for exact checks against the FLOP counter)."""
     n = batch["tokens"].numel()
-    return {"image": float(batch["is_image"].sum()) / n, "scored": float((batch["targets"] != -100).sum()) / n}
+    return {
+        "image": float(batch["is_image"].sum()) / n,
+        "scored": float((batch["targets"] != -100).sum()) / n,
+    }
 
 
 def training_flops(spec, n_tokens: float) -> float:
@@ -101,14 +107,14 @@ class TokenCounts:
     def text(self) -> int:
         return self.positions - self.image
 
-    def add(self, batch) -> "TokenCounts":
+    def add(self, batch) -> TokenCounts:
         self.positions += int(batch["tokens"].numel())
         self.image += int(batch["is_image"].sum())
         self.scored += int((batch["targets"] != -100).sum())
         return self
 
     @classmethod
-    def of(cls, batch) -> "TokenCounts":
+    def of(cls, batch) -> TokenCounts:
         return cls().add(batch)
 
     def flops(self, cfg: TextConfig, seq_len: int) -> float:

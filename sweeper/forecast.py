@@ -29,8 +29,9 @@ class SimulatedSweep:
     fit: object  # the last refit's FitResult (bootstrapped at the end if it was not)
 
 
-def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | None = None,
-                   stop_on_convergence: bool = True) -> SimulatedSweep:
+def simulate_sweep(
+    cfg: SweepConfig, plan: Plan | None = None, *, seed: int | None = None, stop_on_convergence: bool = True
+) -> SimulatedSweep:
     """One sweep of `cfg` against its simulation law (noise seeded by `seed`): adaptive, or with
     `design: grid` the plan's trials in order (slices ascending, sizes ascending within a slice).
 
@@ -47,12 +48,19 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
     cfg = sweep_law(cfg)[0].replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)
     adaptive = cfg.design == "adaptive"
-    rule = StopRule(watch=cfg.fit.watch, target_ci=cfg.fit.target_ci, patience=cfg.fit.patience,
-                    prediction_ci=cfg.fit.target_ci_log_L_opt,
-                    budget=cfg.budget if adaptive else math.inf, on_convergence=stop_on_convergence)
+    rule = StopRule(
+        watch=cfg.fit.watch,
+        target_ci=cfg.fit.target_ci,
+        patience=cfg.fit.patience,
+        prediction_ci=cfg.fit.target_ci_log_L_opt,
+        budget=cfg.budget if adaptive else math.inf,
+        on_convergence=stop_on_convergence,
+    )
     ledger = SweepLedger(rule=rule)
     base = {**trial_config(cfg), "branching": None}
-    searcher = make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)[0] if adaptive else None
+    searcher = (
+        make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)[0] if adaptive else None
+    )
     todo = [] if adaptive else sorted(plan.trials, key=lambda t: (t.budget, t.n_params))
     first: list[float] = []
 
@@ -60,18 +68,31 @@ def simulate_sweep(cfg: SweepConfig, plan: Plan | None = None, *, seed: int | No
         if not first and ledger.converged():  # converged() holds whether or not the sweep stops on it
             first.append(refit.flops_spent)
 
-    session = SweepSession(ledger, fit=online_fit(cfg), n_bootstrap=cfg.fit.n_bootstrap, law=cfg.fit.law,
-                           target_compute=cfg.fit.target_compute,
-                           log_refit=watch_first, warn=lambda line: None)
+    session = SweepSession(
+        ledger,
+        fit=online_fit(cfg),
+        n_bootstrap=cfg.fit.n_bootstrap,
+        law=cfg.fit.law,
+        target_compute=cfg.fit.target_compute,
+        log_refit=watch_first,
+        warn=lambda line: None,
+    )
     run_in_process(base, todo, session, None, searcher)
     last = ledger.refits[-1] if ledger.refits else None
     widths = dict(last.halfwidths) if last else {w: math.inf for w in cfg.fit.watch}
     fit = last.fit if last else None
     if last is not None and not last.bootstrapped and cfg.fit.n_bootstrap > 0:
-        fit = widened_for_stopping(online_fit(cfg)(ledger.frame(), cfg.fit.n_bootstrap, last.fit), rule.ci_widening)
+        fit = widened_for_stopping(
+            online_fit(cfg)(ledger.frame(), cfg.fit.n_bootstrap, last.fit), rule.ci_widening
+        )
         widths = {w: float(fit.ci_halfwidth(w)) for w in cfg.fit.watch}
-    return SimulatedSweep(ledger=ledger, stop_reason=ledger.outcome(adaptive=adaptive),
-                          compute_to_target=first[0] if first else math.nan, halfwidths_at_end=widths, fit=fit)
+    return SimulatedSweep(
+        ledger=ledger,
+        stop_reason=ledger.outcome(adaptive=adaptive),
+        compute_to_target=first[0] if first else math.nan,
+        halfwidths_at_end=widths,
+        fit=fit,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,9 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     cfg, law_note = sweep_law(cfg)
     plan = make_plan(cfg)
     runs = [simulate_sweep(cfg, plan, seed=cfg.seed + 1 + i) for i in range(n_sweeps)]
-    widths = {w: float(np.median([r.halfwidths_at_end.get(w, math.inf) for r in runs])) for w in cfg.fit.watch}
+    widths = {
+        w: float(np.median([r.halfwidths_at_end.get(w, math.inf) for r in runs])) for w in cfg.fit.watch
+    }
     reached = [r.compute_to_target for r in runs if math.isfinite(r.compute_to_target)]
     to_target = float(np.median(reached)) if 2 * len(reached) > n_sweeps else math.nan
     spread = (min(reached), max(reached)) if reached else (math.nan, math.nan)
@@ -109,12 +132,23 @@ def forecast(cfg: SweepConfig, *, n_sweeps: int = 3) -> Forecast:
     short = {w: v for w, v in widths.items() if not v <= limit(w)}
     if short:
         shown = ", ".join(f"{w}'s CI half-width ~{v:.3g} (target {limit(w):g})" for w, v in short.items())
-        warnings.append(f"the target is out of reach: sizes span {span:.0f}x, and "
-                        f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
-                        "exponents down) or raise the budget")
-    return Forecast(budget=cfg.budget, target_ci=cfg.fit.target_ci, halfwidths=widths, compute_to_target=to_target,
-                    compute_range=spread, reached=len(reached), n_sweeps=n_sweeps, size_span=span,
-                    warnings=tuple(warnings), prediction=expected_prediction(cfg, runs))
+        warnings.append(
+            f"the target is out of reach: sizes span {span:.0f}x, and "
+            f"{cfg.budget:.3g} FLOPs buy {shown}; add smaller sizes (a wider ladder pins the "
+            "exponents down) or raise the budget"
+        )
+    return Forecast(
+        budget=cfg.budget,
+        target_ci=cfg.fit.target_ci,
+        halfwidths=widths,
+        compute_to_target=to_target,
+        compute_range=spread,
+        reached=len(reached),
+        n_sweeps=n_sweeps,
+        size_span=span,
+        warnings=tuple(warnings),
+        prediction=expected_prediction(cfg, runs),
+    )
 
 
 def expected_prediction(cfg: SweepConfig, runs: list[SimulatedSweep]) -> dict | None:
@@ -128,9 +162,16 @@ def expected_prediction(cfg: SweepConfig, runs: list[SimulatedSweep]) -> dict | 
     for run in runs:
         if run.fit is None or len(run.ledger.runs) < 8:
             continue
-        made.append(predict(run.ledger.frame(), target_compute=cfg.fit.target_compute,
-                            n_bootstrap=cfg.fit.n_bootstrap, seed=cfg.seed, identified=run.fit.identified,
-                            identification_warnings=run.fit.warnings))
+        made.append(
+            predict(
+                run.ledger.frame(),
+                target_compute=cfg.fit.target_compute,
+                n_bootstrap=cfg.fit.n_bootstrap,
+                seed=cfg.seed,
+                identified=run.fit.identified,
+                identification_warnings=run.fit.warnings,
+            )
+        )
     if not made:
         return None
     compute = made[0].compute
@@ -138,8 +179,13 @@ def expected_prediction(cfg: SweepConfig, runs: list[SimulatedSweep]) -> dict | 
     n, d = optimum_grid(frame, compute)
     law = get_law(cfg.simulation.law)
     true_n, true_d, true_loss = optimum_of(law.predict(dict(cfg.simulation.params), n, d), n, d)
-    out = {"compute": compute, "basis": made[0].basis, "trusted": sum(p.trusted for p in made),
-           "n_sweeps": len(made), "truth": {"N_opt": true_n, "D_opt": true_d, "loss": true_loss}}
+    out = {
+        "compute": compute,
+        "basis": made[0].basis,
+        "trusted": sum(p.trusted for p in made),
+        "n_sweeps": len(made),
+        "truth": {"N_opt": true_n, "D_opt": true_d, "loss": true_loss},
+    }
     for name, attr in (("N_opt", "n_params"), ("D_opt", "n_tokens"), ("loss", "loss")):
         values = [getattr(p, attr) for p in made if getattr(p, attr) is not None]
         cis = [p.ci[name] for p in made if p.ci.get(name)]
@@ -148,21 +194,26 @@ def expected_prediction(cfg: SweepConfig, runs: list[SimulatedSweep]) -> dict | 
     return out
 
 
-
 def format_forecast(f: Forecast) -> str:
-    lines = [f"simulated adaptive sweeps ({f.n_sweeps}, against the search space's simulation law, with noise):",
-             f"  expected CI half-widths where the sweeps stop (target {f.target_ci}, budget {f.budget:.3g} FLOPs): "
-             + ", ".join(f"{w}={v:.3g}" for w, v in f.halfwidths.items())]
+    lines = [
+        f"simulated adaptive sweeps ({f.n_sweeps}, against the search space's simulation law, with noise):",
+        f"  expected CI half-widths where the sweeps stop (target {f.target_ci}, "
+        f"budget {f.budget:.3g} FLOPs): " + ", ".join(f"{w}={v:.3g}" for w, v in f.halfwidths.items()),
+    ]
     if math.isfinite(f.compute_to_target):
         lo, hi = f.compute_range
-        lines.append(f"  expected compute to reach CI half-width <= {f.target_ci}: {f.compute_to_target:.3g} FLOPs "
-                     f"({f.compute_to_target / f.budget:.0%} of the budget; {lo:.3g} to {hi:.3g} over the "
-                     f"{f.reached}/{f.n_sweeps} sweeps that reached it: the noise decides where in that range)")
+        lines.append(
+            f"  expected compute to reach CI half-width <= {f.target_ci}: {f.compute_to_target:.3g} FLOPs "
+            f"({f.compute_to_target / f.budget:.0%} of the budget; {lo:.3g} to {hi:.3g} over the "
+            f"{f.reached}/{f.n_sweeps} sweeps that reached it: the noise decides where in that range)"
+        )
     p = f.prediction
     if p:
         where = f"C = {p['compute']:.3g} FLOPs" + (f" ({p['basis']})" if p.get("basis") else "")
-        lines.append(f"  the sweeps' prediction at {where}, median value [median interval]; trusted in "
-                     f"{p['trusted']}/{p['n_sweeps']}; the simulation law's own value after '|':")
+        lines.append(
+            f"  the sweeps' prediction at {where}, median value [median interval]; trusted in "
+            f"{p['trusted']}/{p['n_sweeps']}; the simulation law's own value after '|':"
+        )
         for name in ("N_opt", "D_opt", "loss"):
             ci = p[f"{name}_ci"]
             shown = f"{p[name]:.4g}" if p[name] is not None else "none"

@@ -19,8 +19,14 @@ from sweeper.session import SweepSession
 from sweeper.simulated import simulated_result
 
 
-def run_in_process(base: dict, todo: list[PlannedTrial], session: SweepSession, recorder=None,
-                   searcher=None, interrupted=lambda: False) -> None:
+def run_in_process(
+    base: dict,
+    todo: list[PlannedTrial],
+    session: SweepSession,
+    recorder=None,
+    searcher=None,
+    interrupted=lambda: False,
+) -> None:
     """Run `todo` in order (grid), or what `searcher` proposes (adaptive), until the ledger stops it
     or `interrupted()` (a signal: sweeper.interruption)."""
     planned = iter(todo)

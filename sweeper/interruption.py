@@ -44,5 +44,7 @@ class Interruption:
             raise KeyboardInterrupt  # the second signal: stop now, whatever is lost
         self.signal = signal.Signals(signum).name
         usr1 = getattr(signal, "SIGUSR1", None)
-        if self.tune_loop and usr1 is not None and callable(signal.getsignal(usr1)):  # end Tune's loop gracefully
+        if (
+            self.tune_loop and usr1 is not None and callable(signal.getsignal(usr1))
+        ):  # end Tune's loop gracefully
             os.kill(os.getpid(), usr1)

@@ -29,8 +29,10 @@ class Refit:
 # the 95% intervals of a and b at the stop held the truth 89.6% of the time: 1.96 / z(0.948) = 1.21x too
 # narrow. So every interval a sweep may stop on, and the final fit of a sweep that did, is this much wider.
 STOPPING_CI_WIDENING = 1.2
-WIDENING_WHY = ("the sweep stops on these intervals, which selects narrow ones; widened as measured over "
-                "simulated sweeps (benchmarks/coverage.py)")
+WIDENING_WHY = (
+    "the sweep stops on these intervals, which selects narrow ones; widened as measured over "
+    "simulated sweeps (benchmarks/coverage.py)"
+)
 
 
 def widened_for_stopping(fit, factor: float = STOPPING_CI_WIDENING):
@@ -65,12 +67,16 @@ class SweepLedger:
     exhausted: str = ""  # why no further candidate can be bought, once the searcher finds none
 
     @classmethod
-    def resumed(cls, rule: StopRule, finished: pd.DataFrame) -> "SweepLedger":
+    def resumed(cls, rule: StopRule, finished: pd.DataFrame) -> SweepLedger:
         """A ledger holding the finished trials of an earlier attempt (the RunTable's frame)."""
         ok = finished[finished["status"] == "ok"]
-        return cls(rule=rule, spent=float(finished["flops"].fillna(0.0).sum()),
-                   runs=ok.to_dict(orient="records"), n_finished=len(finished),
-                   n_failed=int((finished["status"] != "ok").sum()))
+        return cls(
+            rule=rule,
+            spent=float(finished["flops"].fillna(0.0).sum()),
+            runs=ok.to_dict(orient="records"),
+            n_finished=len(finished),
+            n_failed=int((finished["status"] != "ok").sum()),
+        )
 
     @property
     def committed(self) -> float:
@@ -94,8 +100,9 @@ class SweepLedger:
             self.n_failed += 1
             return False
         losses = {k: float(v) for k, v in result.items() if k.startswith("loss") and isinstance(v, float)}
-        self.runs.append({**point, "flops": float(result.get("flops", point.get("flops", cost))), **losses,
-                          "status": "ok"})
+        self.runs.append(
+            {**point, "flops": float(result.get("flops", point.get("flops", cost))), **losses, "status": "ok"}
+        )
         return True
 
     def fail(self, trial_id: str) -> None:
@@ -115,12 +122,16 @@ class SweepLedger:
         """Every watched half-width finite and <= target in each of the last `patience` refits,
         each of them bootstrapped and identified."""
         rule = self.rule
-        recent = self.refits[-rule.patience:]
+        recent = self.refits[-rule.patience :]
         if len(recent) < rule.patience:
             return False
-        return all(r.bootstrapped and getattr(r.fit, "identified", True)
-                   and r.halfwidths.get(name, math.inf) <= rule.limit(name)
-                   for r in recent for name in rule.watch)
+        return all(
+            r.bootstrapped
+            and getattr(r.fit, "identified", True)
+            and r.halfwidths.get(name, math.inf) <= rule.limit(name)
+            for r in recent
+            for name in rule.watch
+        )
 
     def stop_reason(self) -> str:
         """Why the sweep must stop now ('' to go on): the one decision the stopper, the searcher
@@ -136,5 +147,8 @@ class SweepLedger:
 
     def outcome(self, adaptive: bool) -> str:
         """Why the sweep ended, once it has."""
-        return self.stop_reason() or self.exhausted or (
-            "candidates or budget exhausted" if adaptive else "plan complete")
+        return (
+            self.stop_reason()
+            or self.exhausted
+            or ("candidates or budget exhausted" if adaptive else "plan complete")
+        )

@@ -49,7 +49,7 @@ class LibraryLogs:
                 names.add(name)  # a child logger with its own (terminal) handler
         return [logging.getLogger(name) for name in sorted(names)]
 
-    def __enter__(self) -> "LibraryLogs":
+    def __enter__(self) -> LibraryLogs:
         # Imported first: on import each sets up its own terminal handler, which would replace ours.
         import mlflow  # noqa: F401
         import ray  # noqa: F401

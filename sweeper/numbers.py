@@ -56,4 +56,8 @@ def humanize_text(text: str, digits: int = 4) -> str:
 
 
 def _needs(token: str) -> bool:
-    return bool(_EXPONENT.search(token.lower())) or len(token.replace("-", "").replace(".", "")) > 6 or token.endswith(".0")
+    return (
+        bool(_EXPONENT.search(token.lower()))
+        or len(token.replace("-", "").replace(".", "")) > 6
+        or token.endswith(".0")
+    )

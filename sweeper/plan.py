@@ -93,9 +93,14 @@ def model_specs(cfg: SweepConfig) -> list:
 
     # FLOPs per token at the sweep's own mixture and vocabulary: D for a slice's C depends on them
     vocab = model_vocab(cfg.data.model_dump(), cfg.model.vocab_size)
-    specs = [at_mixture(with_vocab(s, vocab), cfg.training.mixture) for s in ladder(cfg.model.kind, cfg.model.ladder)]
+    specs = [
+        at_mixture(with_vocab(s, vocab), cfg.training.mixture)
+        for s in ladder(cfg.model.kind, cfg.model.ladder)
+    ]
     where = f"in the {cfg.model.kind}/{cfg.model.ladder} ladder"
-    specs = sorted(select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params)
+    specs = sorted(
+        select_sizes(specs, cfg.model.sizes, field="model.sizes", where=where), key=lambda s: s.n_params
+    )
     return [costed_on_data(s, cfg) for s in specs]
 
 
@@ -110,8 +115,12 @@ def costed_on_data(spec, cfg: SweepConfig):
     from sweeper.flops import training_flops_per_token
 
     image, scored = use.composition
-    return replace(spec, flops_per_token=training_flops_per_token(spec.config, spec.seq_len,
-                                                                  {"image": image, "scored": scored}))
+    return replace(
+        spec,
+        flops_per_token=training_flops_per_token(
+            spec.config, spec.seq_len, {"image": image, "scored": scored}
+        ),
+    )
 
 
 _DATA_USE: dict = {}  # (data section, mixture, seq_len, image geometry) -> DataUse, once per process
@@ -126,8 +135,12 @@ def data_use(spec, cfg: SweepConfig):
     from sweeper.data.sources import for_trials
     from sweeper.data.usage import measure
 
-    key = (cfg.data.model_dump_json(), as_mixture(cfg.training.mixture), spec.seq_len,
-           getattr(spec.config, "image", None))
+    key = (
+        cfg.data.model_dump_json(),
+        as_mixture(cfg.training.mixture),
+        spec.seq_len,
+        getattr(spec.config, "image", None),
+    )
     if key not in _DATA_USE:
         check_data(cfg, [spec])
         _DATA_USE[key] = measure(spec, for_trials(cfg.data.model_dump()), cfg.training.mixture)
@@ -175,9 +188,11 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
         flops=float(flops),
         budget=float(budget),
         # the model's FLOPs at the assumed rate, and building its batches at the rate measured on the source
-        est_seconds=float(flops / cfg.throughput_flops
-                          + (n_tokens / spec.seq_len * use.seconds_per_sequence if use is not None else 0.0)
-                          + (TRIAL_OVERHEAD_S if cfg.trainable == "torch" else 0.0)),
+        est_seconds=float(
+            flops / cfg.throughput_flops
+            + (n_tokens / spec.seq_len * use.seconds_per_sequence if use is not None else 0.0)
+            + (TRIAL_OVERHEAD_S if cfg.trainable == "torch" else 0.0)
+        ),
         batch_size=int(batch_size),
         vocab_size=int(spec.config.vocab_size),
         epochs=float(use.epochs(n_tokens / spec.seq_len)) if use is not None else 0.0,
@@ -199,7 +214,17 @@ def share_size_recipes(trials, specs, cfg: SweepConfig) -> list[PlannedTrial]:
         ref = shortest[(t.kind, t.size)]
         spec = by_size[t.size]
         steps = max(1, round(t.budget / (spec.flops_per_token * ref.batch_size * spec.seq_len)))
-        out.append(_trial(spec, t.budget, ref.batch_size, steps, cfg, recipe_tokens=ref.n_tokens, recipe_budget=ref.budget))
+        out.append(
+            _trial(
+                spec,
+                t.budget,
+                ref.batch_size,
+                steps,
+                cfg,
+                recipe_tokens=ref.n_tokens,
+                recipe_budget=ref.budget,
+            )
+        )
     return out
 
 
@@ -231,7 +256,11 @@ def grid_cost(trials, cooldown_frac: float | None) -> float:
     from sweeper.branch_costs import branched_flops
 
     trials = list(trials)
-    return branched_flops(trials, cooldown_frac) if cooldown_frac is not None else float(sum(t.flops for t in trials))
+    return (
+        branched_flops(trials, cooldown_frac)
+        if cooldown_frac is not None
+        else float(sum(t.flops for t in trials))
+    )
 
 
 def branchable(trials, specs, cfg: SweepConfig) -> list[PlannedTrial]:
@@ -247,14 +276,22 @@ def plan_cooldown(cfg: SweepConfig) -> float | None:
 def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     """The largest geometric slices whose full grid fits in the total budget."""
     n, ratio = cfg.budgets.n_slices, cfg.budgets.ratio
-    cheapest = min(s.flops_per_token * batch_size_at(s, s.flops_per_token * s.seq_len * cfg.budgets.min_steps, cfg)
-                   * s.seq_len for s in specs)
+    cheapest = min(
+        s.flops_per_token
+        * batch_size_at(s, s.flops_per_token * s.seq_len * cfg.budgets.min_steps, cfg)
+        * s.seq_len
+        for s in specs
+    )
     low = cheapest * cfg.budgets.min_steps  # no slice below this can hold any trial
     best = None
     for top in np.geomspace(low * ratio ** (n - 1), max(cfg.budget, low * 2), 600):
         slices = geometric_slices(float(top), n, ratio)
         grid = _grid_for(slices, specs, cfg)
-        if grid is not None and grid_cost(branchable([t for ts in grid for t in ts], specs, cfg), plan_cooldown(cfg)) <= cfg.budget:
+        if (
+            grid is not None
+            and grid_cost(branchable([t for ts in grid for t in ts], specs, cfg), plan_cooldown(cfg))
+            <= cfg.budget
+        ):
             best = slices
     if best is None:
         raise SweeperInputError(
@@ -280,8 +317,13 @@ def check_data(cfg: SweepConfig, specs: list) -> None:
 
 
 def _check_source(data: dict, specs, vocab: int) -> None:
-    from sweeper.data.sources import (DOCUMENT_SOURCES, documents, packer_tokenizer, training_shards,
-                                      validation_shards)
+    from sweeper.data.sources import (
+        DOCUMENT_SOURCES,
+        documents,
+        packer_tokenizer,
+        training_shards,
+        validation_shards,
+    )
 
     fields = ("data.path", "data.val_path") if data.get("val_path") else ("data.path",)
     if data["source"] in DOCUMENT_SOURCES:
@@ -290,8 +332,12 @@ def _check_source(data: dict, specs, vocab: int) -> None:
         packer_tokenizer(data)  # a missing or unreadable tokenizer fails here
         for spec in {s.config.image: s for s in specs}.values():
             for field in fields:
-                check_documents(documents(spec, data, field), bad_images=data.get("bad_images", "skip"),
-                                max_bad_share=data.get("bad_image_share", 0.1), field=field)
+                check_documents(
+                    documents(spec, data, field),
+                    bad_images=data.get("bad_images", "skip"),
+                    max_bad_share=data.get("bad_image_share", 0.1),
+                    field=field,
+                )
     elif data["source"] != "generated":
         for spec in {s.seq_len: s for s in specs}.values():  # hf_text: tokenizes the corpus once, here
             training_shards(spec, data, vocab)
@@ -315,19 +361,35 @@ def make_plan(cfg: SweepConfig) -> Plan:
             )
         trials.extend(in_slice)
     uses = [u for u in (data_use(s, cfg) for s in specs) if u is not None]
-    plan = Plan(slices=slices, trials=tuple(branchable(trials, specs, cfg)), budget=cfg.budget,
-                max_concurrent_trials=cfg.ray.max_concurrent_trials, cooldown_frac=plan_cooldown(cfg),
-                sources=tuple({s.path: s for u in uses for s in u.sources}.values()),
-                overhead_s=SWEEP_OVERHEAD_S if cfg.trainable == "torch" else 0.0)
+    plan = Plan(
+        slices=slices,
+        trials=tuple(branchable(trials, specs, cfg)),
+        budget=cfg.budget,
+        max_concurrent_trials=cfg.ray.max_concurrent_trials,
+        cooldown_frac=plan_cooldown(cfg),
+        sources=tuple({s.path: s for u in uses for s in u.sources}.values()),
+        overhead_s=SWEEP_OVERHEAD_S if cfg.trainable == "torch" else 0.0,
+    )
     if plan.spent_flops > cfg.budget * (1 + 1e-9):
-        raise SweeperInputError("budget", cfg.budget, f"the grid needs {plan.spent_flops:.3g} FLOPs; raise --budget or drop slices")
+        raise SweeperInputError(
+            "budget",
+            cfg.budget,
+            f"the grid needs {plan.spent_flops:.3g} FLOPs; raise --budget or drop slices",
+        )
     return plan
 
 
 def format_plan(plan: Plan) -> str:
     """The table `sweeper plan` prints: nothing has been spent yet."""
     epochs = any(t.epochs > 0 for t in plan.trials)
-    lines = [f"{'point':<34} {'N':>10} {'D':>12} {'C':>10} {'D/N':>7}{' epochs' if epochs else ''} {'est s':>8}"]
+    branching = (
+        f" with cooldown branching ({plan.total_flops:.3g} as independent runs)"
+        if plan.cooldown_frac is not None
+        else ""
+    )
+    lines = [
+        f"{'point':<34} {'N':>10} {'D':>12} {'C':>10} {'D/N':>7}{' epochs' if epochs else ''} {'est s':>8}"
+    ]
     for t in plan.trials:
         lines.append(
             f"{t.point_id:<34} {t.n_params:>10,d} {t.n_tokens:>12,d} {t.flops:>10.3g} "
@@ -337,11 +399,14 @@ def format_plan(plan: Plan) -> str:
         f"{len(plan.trials)} trials on {len(plan.slices)} slices "
         f"({', '.join(f'{c:.3g}' for c in plan.slices)}); "
         f"{plan.spent_flops:.3g} of {plan.budget:.3g} FLOPs"
-        f"{f' with cooldown branching ({plan.total_flops:.3g} as independent runs)' if plan.cooldown_frac is not None else ''}; "
+        f"{branching}; "
         f"~{_human(plan.est_wall_seconds)} at {plan.max_concurrent_trials} concurrent trials (estimate)"
     )
-    lines += [f"data: {s.path}: {s.size:,d} training {s.unit}"
-              f"{f' ({s.share:.0%} of the sequences)' if s.share < 1 else ''}" for s in plan.sources]
+    lines += [
+        f"data: {s.path}: {s.size:,d} training {s.unit}"
+        f"{f' ({s.share:.0%} of the sequences)' if s.share < 1 else ''}"
+        for s in plan.sources
+    ]
     if plan.repetition_warning:
         lines.append(f"WARNING: {plan.repetition_warning}")
     return "\n".join(lines)
@@ -353,9 +418,11 @@ def repetition_warning(trials, sources) -> str | None:
         return None
     worst = max(repeated, key=lambda t: t.epochs)
     size = " and ".join(f"{s.size:,d} {s.unit} of {s.path}" for s in sources)
-    return (f"{len(repeated)} of {len(trials)} trials see their data more than once (up to {worst.epochs:.1f} "
-            f"epochs over {size}, in {worst.point_id}); repeated data bends the scaling law (Muennighoff et al. "
-            "2023): add data, or lower the budget or the largest slices")
+    return (
+        f"{len(repeated)} of {len(trials)} trials see their data more than once (up to {worst.epochs:.1f} "
+        f"epochs over {size}, in {worst.point_id}); repeated data bends the scaling law (Muennighoff et al. "
+        "2023): add data, or lower the budget or the largest slices"
+    )
 
 
 def _human(seconds: float) -> str:

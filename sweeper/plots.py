@@ -73,7 +73,9 @@ def _plain_log_ticks(ax) -> None:
 
 def _mark_simulated(ax, frame: pd.DataFrame) -> None:
     if "source" in frame and (frame["source"] == "simulated").any():
-        ax.text(0.99, 0.01, SIM_NOTE, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.4")
+        ax.text(
+            0.99, 0.01, SIM_NOTE, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.4"
+        )
 
 
 def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int = 3) -> Figure:
@@ -87,8 +89,15 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
     for colour, c in zip(colours, budgets):
         sub = frame[keys == c].sort_values("n_params")
         n, y = sub["n_params"].to_numpy(float), sub[column].to_numpy(float)
-        ax.scatter(n, y, color=colour, s=22, zorder=3, label=f"C = {human(c, 2)}" if labelled else None,
-                   gid=f"runs:{c:.6g}")
+        ax.scatter(
+            n,
+            y,
+            color=colour,
+            s=22,
+            zorder=3,
+            label=f"C = {human(c, 2)}" if labelled else None,
+            gid=f"runs:{c:.6g}",
+        )
         if np.unique(n).size >= min_points:
             parabolas[c] = p = np.polyfit(np.log(n), y, 2)
             x = np.linspace(np.log(n.min()), np.log(n.max()), 100)
@@ -96,8 +105,17 @@ def plot_isoflop(frame: pd.DataFrame, *, column: str = "loss", min_points: int =
     opt = slice_optima(frame, column, min_points)
     if len(opt):
         at = [np.polyval(parabolas[c], np.log(n_opt)) for c, n_opt in zip(opt["budget"], opt["n_opt"])]
-        ax.scatter(opt["n_opt"], at, marker="*", s=140, color="crimson", edgecolor="k", zorder=4,
-                   label="parabola minima", gid="minima")
+        ax.scatter(
+            opt["n_opt"],
+            at,
+            marker="*",
+            s=140,
+            color="crimson",
+            edgecolor="k",
+            zorder=4,
+            label="parabola minima",
+            gid="minima",
+        )
     ax.set(xscale="log", xlabel="parameters N", ylabel=column, title="isoFLOP curves (Approach 2)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
@@ -114,9 +132,17 @@ def _allocation_grid(frame: pd.DataFrame, target_compute: float | None) -> np.nd
     return np.unique(np.append(grid, target_compute)) if target_compute else grid
 
 
-def plot_optimal_allocation(frame: pd.DataFrame, *, parametric=None, isoflop=None, column: str = "loss",
-                            n_boot: int = 200, seed: int = 0, target_compute: float | None = None,
-                            n_boot_parametric: int = 40) -> Figure:
+def plot_optimal_allocation(
+    frame: pd.DataFrame,
+    *,
+    parametric=None,
+    isoflop=None,
+    column: str = "loss",
+    n_boot: int = 200,
+    seed: int = 0,
+    target_compute: float | None = None,
+    n_boot_parametric: int = 40,
+) -> Figure:
     """N_opt(C) and D_opt(C): each slice's Approach-2 optimum with its bootstrap interval, the Approach-2
     power law and band, Approach 3's law with its bootstrap band, and both extrapolated to target_compute."""
     from sweeper.bands import isoflop_bootstrap, parametric_band
@@ -124,11 +150,17 @@ def plot_optimal_allocation(frame: pd.DataFrame, *, parametric=None, isoflop=Non
     fig = new_figure(10.4, 4.6)
     axes = fig.subplots(1, 2)
     compute = _allocation_grid(frame, target_compute)
-    band, slice_ci = isoflop_bootstrap(frame, compute, column=column, n_boot=n_boot, seed=seed) \
-        if isoflop is not None else ({}, pd.DataFrame())
+    band, slice_ci = (
+        isoflop_bootstrap(frame, compute, column=column, n_boot=n_boot, seed=seed)
+        if isoflop is not None
+        else ({}, pd.DataFrame())
+    )
     identified3 = parametric is not None and getattr(parametric, "identified", True)
-    band3 = parametric_band(frame, parametric, compute, column=column, n_boot=n_boot_parametric, seed=seed) \
-        if identified3 and {"K_a", "K_b"} <= set(parametric.derived) else {}
+    band3 = (
+        parametric_band(frame, parametric, compute, column=column, n_boot=n_boot_parametric, seed=seed)
+        if identified3 and {"K_a", "K_b"} <= set(parametric.derived)
+        else {}
+    )
     for ax, name, label, key in ((axes[0], "n_opt", "N_opt", "a"), (axes[1], "d_opt", "D_opt", "b")):
         if isoflop is not None:
             _draw_approach2(ax, isoflop, compute, name, key, band.get(name), slice_ci)
@@ -146,40 +178,87 @@ def plot_optimal_allocation(frame: pd.DataFrame, *, parametric=None, isoflop=Non
 def _draw_approach2(ax, isoflop, compute, name, key, band, slice_ci) -> None:
     opt = pd.DataFrame(isoflop.extras.get("slices", {}))
     if len(opt):
-        ax.scatter(opt["budget"], opt[name], color="crimson", marker="*", s=80, zorder=4,
-                   label="slice optima (Approach 2)", gid=f"minima:{name}")
+        ax.scatter(
+            opt["budget"],
+            opt[name],
+            color="crimson",
+            marker="*",
+            s=80,
+            zorder=4,
+            label="slice optima (Approach 2)",
+            gid=f"minima:{name}",
+        )
     if len(slice_ci):
         merged = opt.merge(slice_ci, on="budget") if len(opt) else slice_ci.iloc[:0]
         if len(merged):
             lower = np.clip(merged[name] - merged[f"{name}_lo"], 0, None)
             upper = np.clip(merged[f"{name}_hi"] - merged[name], 0, None)
-            bars = ax.errorbar(merged["budget"], merged[name], yerr=[lower, upper], fmt="none", ecolor="crimson",
-                               elinewidth=1, capsize=2, zorder=3)
+            bars = ax.errorbar(
+                merged["budget"],
+                merged[name],
+                yerr=[lower, upper],
+                fmt="none",
+                ecolor="crimson",
+                elinewidth=1,
+                capsize=2,
+                zorder=3,
+            )
             for part in bars.lines[2]:
                 part.set_gid(f"slice_ci:{name}")
     k = isoflop.derived["K_a" if key == "a" else "K_b"]
     ci = isoflop.ci.get(key) if getattr(isoflop, "identified", True) else None
     shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ""
-    ax.plot(compute, k * compute ** isoflop.derived[key], color="crimson", lw=1.2,
-            label=f"Approach 2: {key} = {human(isoflop.derived[key], 3)}{shown}", gid=f"approach2:{name}")
+    ax.plot(
+        compute,
+        k * compute ** isoflop.derived[key],
+        color="crimson",
+        lw=1.2,
+        label=f"Approach 2: {key} = {human(isoflop.derived[key], 3)}{shown}",
+        gid=f"approach2:{name}",
+    )
     if band is not None:
-        ax.fill_between(compute, band[0], band[1], color="crimson", alpha=0.12, lw=0,
-                        label="Approach 2, 95% band", gid=f"band:{name}")
+        ax.fill_between(
+            compute,
+            band[0],
+            band[1],
+            color="crimson",
+            alpha=0.12,
+            lw=0,
+            label="Approach 2, 95% band",
+            gid=f"band:{name}",
+        )
 
 
 def _draw_approach3(ax, parametric, compute, name, key, band, identified) -> None:
     n_opt, d_opt = parametric.predict_optimum(compute)
     ci = parametric.ci.get(key) if identified else None
     shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ("" if identified else " (not identified)")
-    ax.plot(compute, n_opt if name == "n_opt" else d_opt, color="navy", lw=1.2, ls="--",
-            label=f"Approach 3: {key} = {human(parametric.derived[key], 3)}{shown}", gid=f"approach3:{name}")
+    ax.plot(
+        compute,
+        n_opt if name == "n_opt" else d_opt,
+        color="navy",
+        lw=1.2,
+        ls="--",
+        label=f"Approach 3: {key} = {human(parametric.derived[key], 3)}{shown}",
+        gid=f"approach3:{name}",
+    )
     if band is not None:
-        ax.fill_between(compute, band[0], band[1], color="navy", alpha=0.12, lw=0,
-                        label="Approach 3, 95% band", gid=f"band3:{name}")
+        ax.fill_between(
+            compute,
+            band[0],
+            band[1],
+            color="navy",
+            alpha=0.12,
+            lw=0,
+            label="Approach 3, 95% band",
+            gid=f"band3:{name}",
+        )
 
 
 def _draw_target(ax, compute, target, parametric, name, band, identified) -> None:
-    ax.axvline(target, color="0.3", ls=":", lw=1, label=f"target C = {human(target, 2)}", gid=f"target:{name}")
+    ax.axvline(
+        target, color="0.3", ls=":", lw=1, label=f"target C = {human(target, 2)}", gid=f"target:{name}"
+    )
     if parametric is None or not {"K_a", "K_b"} <= set(parametric.derived):
         return
     n_opt, d_opt = parametric.predict_optimum([target])
@@ -188,11 +267,29 @@ def _draw_target(ax, compute, target, parametric, name, band, identified) -> Non
     yerr = None
     if band is not None:
         yerr = [[max(value - band[0][at], 0.0)], [max(band[1][at] - value, 0.0)]]
-    ax.errorbar([target], [value], yerr=yerr, fmt="o", color="navy", mfc="white", capsize=3, zorder=5,
-                gid=f"extrapolated:{name}")
-    text = human(value, 3) + (f" [{human(band[0][at], 3)}, {human(band[1][at], 3)}]" if band is not None else "")
-    ax.annotate(text if identified else f"{human(value, 3)} (not identified)", (target, value),
-                textcoords="offset points", xytext=(-6, -14), ha="right", fontsize=7, color="navy")
+    ax.errorbar(
+        [target],
+        [value],
+        yerr=yerr,
+        fmt="o",
+        color="navy",
+        mfc="white",
+        capsize=3,
+        zorder=5,
+        gid=f"extrapolated:{name}",
+    )
+    text = human(value, 3) + (
+        f" [{human(band[0][at], 3)}, {human(band[1][at], 3)}]" if band is not None else ""
+    )
+    ax.annotate(
+        text if identified else f"{human(value, 3)} (not identified)",
+        (target, value),
+        textcoords="offset points",
+        xytext=(-6, -14),
+        ha="right",
+        fontsize=7,
+        color="navy",
+    )
 
 
 def plot_envelope(frame: pd.DataFrame, envelope, *, column: str = "loss") -> Figure:
@@ -206,9 +303,21 @@ def plot_envelope(frame: pd.DataFrame, envelope, *, column: str = "loss") -> Fig
     grid = np.geomspace(c.min(), c.max(), 100)
     ci = envelope.ci.get("c")
     shown = f" [{human(ci[0], 3)}, {human(ci[1], 3)}]" if ci else ""
-    ax.plot(grid, envelope.params["K"] * grid ** envelope.params["c"], color="darkorange", lw=1.5,
-            label=f"L = {human(envelope.params['K'], 3)} C^{human(envelope.params['c'], 4)}{shown}", gid="envelope")
-    ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=column, title="loss envelope L(C) (Approach 1)")
+    ax.plot(
+        grid,
+        envelope.params["K"] * grid ** envelope.params["c"],
+        color="darkorange",
+        lw=1.5,
+        label=f"L = {human(envelope.params['K'], 3)} C^{human(envelope.params['c'], 4)}{shown}",
+        gid="envelope",
+    )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="compute C (FLOPs)",
+        ylabel=column,
+        title="loss envelope L(C) (Approach 1)",
+    )
     ax.legend(fontsize=7)
     _plain_log_ticks(ax)
     _mark_simulated(ax, frame)
@@ -226,15 +335,32 @@ def plot_law_contours(frame: pd.DataFrame, fit, *, column: str = "loss") -> Figu
     loss = fit.predict(mn.ravel(), md.ravel()).reshape(mn.shape)
     cs = ax.contourf(mn, md, loss, levels=20, cmap="magma_r", alpha=0.85)
     fig.colorbar(cs, ax=ax, label=f"fitted {column}")
-    ax.scatter(n, d, c=frame[column], cmap="magma_r", edgecolor="w", s=30, zorder=3, gid="runs",
-               vmin=cs.get_clim()[0], vmax=cs.get_clim()[1])
+    ax.scatter(
+        n,
+        d,
+        c=frame[column],
+        cmap="magma_r",
+        edgecolor="w",
+        s=30,
+        zorder=3,
+        gid="runs",
+        vmin=cs.get_clim()[0],
+        vmax=cs.get_clim()[1],
+    )
     if {"K_a", "K_b"} <= set(fit.derived):
         compute = np.geomspace(6 * gn.min() * gd.min(), 6 * gn.max() * gd.max(), 200)
         n_opt, d_opt = fit.predict_optimum(compute)
         ax.plot(n_opt, d_opt, color="cyan", lw=1.5, label="compute-optimal (N_opt, D_opt)", gid="frontier")
         ax.legend(fontsize=7, loc="upper left")
-    ax.set(xscale="log", yscale="log", xlim=(gn[0], gn[-1]), ylim=(gd[0], gd[-1]),
-           xlabel="parameters N", ylabel="tokens D", title=f"fitted {fit.law} law and runs")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(gn[0], gn[-1]),
+        ylim=(gd[0], gd[-1]),
+        xlabel="parameters N",
+        ylabel="tokens D",
+        title=f"fitted {fit.law} law and runs",
+    )
     return fig
 
 
@@ -244,14 +370,26 @@ def plot_ci_convergence(history: pd.DataFrame, *, target_ci: float | None = None
     ax = fig.add_subplot()
     columns = [c for c in history.columns if c.startswith("ci_halfwidth.")]
     for col, style in zip(columns, ["o-", "s--", "^:", "d-."] * 4):
-        ax.plot(history["flops_spent"], history[col], style, ms=4, mfc="none", label=col.removeprefix("ci_halfwidth."),
-                gid=f"halfwidth:{col.removeprefix('ci_halfwidth.')}")
+        ax.plot(
+            history["flops_spent"],
+            history[col],
+            style,
+            ms=4,
+            mfc="none",
+            label=col.removeprefix("ci_halfwidth."),
+            gid=f"halfwidth:{col.removeprefix('ci_halfwidth.')}",
+        )
     if target_ci:
         ax.axhline(target_ci, color="k", ls=":", lw=1, label=f"target {target_ci:g}", gid="target")
     if not columns:
         ax.text(0.5, 0.5, "no online refits recorded", transform=ax.transAxes, ha="center")
-    ax.set(xscale="log", yscale="log" if columns else "linear", xlabel="compute spent (FLOPs)",
-           ylabel="CI half-width", title="convergence of the watched exponents")
+    ax.set(
+        xscale="log",
+        yscale="log" if columns else "linear",
+        xlabel="compute spent (FLOPs)",
+        ylabel="CI half-width",
+        title="convergence of the watched exponents",
+    )
     ax.legend(fontsize=7)
     return fig
 
@@ -267,11 +405,21 @@ def plot_residuals(frame: pd.DataFrame, fit, *, column: str = "loss") -> Figure:
     colours, labelled = budget_colours(fig, ax, budgets)
     for colour, c in zip(colours, budgets):
         m = keys == c
-        ax.scatter(frame["n_params"][m], resid[m], color=colour, s=20, label=f"C = {human(c, 2)}" if labelled else None,
-                   gid=f"residuals:{c:.6g}")
+        ax.scatter(
+            frame["n_params"][m],
+            resid[m],
+            color=colour,
+            s=20,
+            label=f"C = {human(c, 2)}" if labelled else None,
+            gid=f"residuals:{c:.6g}",
+        )
     ax.axhline(0.0, color="k", lw=0.8)
-    ax.set(xscale="log", xlabel="parameters N", ylabel="log observed - log fitted",
-           title=f"residuals of the {fit.law} fit (rms {human(np.sqrt(np.mean(resid ** 2)), 3)})")
+    ax.set(
+        xscale="log",
+        xlabel="parameters N",
+        ylabel="log observed - log fitted",
+        title=f"residuals of the {fit.law} fit (rms {human(np.sqrt(np.mean(resid**2)), 3)})",
+    )
     if labelled:
         ax.legend(fontsize=7)
     _plain_log_ticks(ax)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 import numpy as np
 
@@ -60,8 +61,9 @@ def duration_text(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def eta_seconds(elapsed: float, *, done: int, total: int, spent: float, budget: float,
-                converge_at: float = math.nan) -> float:
+def eta_seconds(
+    elapsed: float, *, done: int, total: int, spent: float, budget: float, converge_at: float = math.nan
+) -> float:
     """Time left at the pace so far: trials left of a planned grid; else compute left until the watched
     CIs reach the target (`converge_at`, FLOPs in all) or the budget, whichever comes first."""
     if total:
@@ -94,8 +96,16 @@ def converge_compute(refits, target_ci: float | None, *, recent: int = 6) -> flo
     return float(needed)
 
 
-def status_text(*, done: int, total: int, spent: float, budget: float, halfwidths: dict, target_ci: float | None,
-                eta: float) -> str:
+def status_text(
+    *,
+    done: int,
+    total: int,
+    spent: float,
+    budget: float,
+    halfwidths: dict,
+    target_ci: float | None,
+    eta: float,
+) -> str:
     """The live status line: trials, compute against budget (a bar), watched CIs against the target, ETA."""
     share = spent / budget if budget > 0 and math.isfinite(budget) else math.nan
     filled = int(round(10 * min(share, 1.0))) if math.isfinite(share) else 0
@@ -112,8 +122,15 @@ class ProgressPrinter:
     """Per finished trial: one line (count, loss, compute, watched CIs, from the ledger); on a terminal
     also the status line (compute bar, watched CIs against the target, ETA)."""
 
-    def __init__(self, total: int, budget: float, emit: Callable[[str], None], *, target_ci: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        total: int,
+        budget: float,
+        emit: Callable[[str], None],
+        *,
+        target_ci: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.total, self.budget, self.emit, self.done = total, budget, emit, 0
         self.target_ci, self.clock, self.started = target_ci, clock, clock()
 
@@ -121,7 +138,8 @@ class ProgressPrinter:
         self.done += 1
         shown = f"loss={loss:.4f}" if isinstance(loss, float) else "no loss"
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        line = f"[{count}] {point_id} {shown} ({status}); spent {human(ledger.spent, 3)}/{human(self.budget, 3)} FLOPs"
+        spent = f"{human(ledger.spent, 3)}/{human(self.budget, 3)}"
+        line = f"[{count}] {point_id} {shown} ({status}); spent {spent} FLOPs"
         last = ledger.refits[-1] if ledger.refits else None
         if last is not None:
             # "~": a linearised screen, not yet the bootstrap that the stop decision waits for
@@ -129,12 +147,28 @@ class ProgressPrinter:
             if not getattr(last.fit, "identified", True):
                 line += "; law not identified yet"  # an infinite half-width would say the same, less plainly
             else:
-                line += "; CI half-width " + ", ".join(f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items())
+                line += "; CI half-width " + ", ".join(
+                    f"{k}={mark}{v:.3f}" for k, v in last.halfwidths.items()
+                )
         self.emit(line)
         status_line = getattr(self.emit, "status", None)
         if status_line is not None:
-            eta = eta_seconds(self.clock() - self.started, done=self.done, total=self.total, spent=ledger.spent,
-                              budget=self.budget, converge_at=converge_compute(ledger.refits, self.target_ci))
-            status_line(status_text(done=self.done, total=self.total, spent=ledger.spent, budget=self.budget,
-                                    halfwidths=dict(last.halfwidths) if last else {}, target_ci=self.target_ci,
-                                    eta=eta))
+            eta = eta_seconds(
+                self.clock() - self.started,
+                done=self.done,
+                total=self.total,
+                spent=ledger.spent,
+                budget=self.budget,
+                converge_at=converge_compute(ledger.refits, self.target_ci),
+            )
+            status_line(
+                status_text(
+                    done=self.done,
+                    total=self.total,
+                    spent=ledger.spent,
+                    budget=self.budget,
+                    halfwidths=dict(last.halfwidths) if last else {},
+                    target_ci=self.target_ci,
+                    eta=eta,
+                )
+            )

@@ -35,7 +35,8 @@ def redact_uri(uri: str | None) -> str | None:
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
     query = "&".join(
-        f"{k}=***" if any(w in k.lower() for w in SECRET_WORDS) else f"{k}={v}" for k, v in parse_qsl(parts.query)
+        f"{k}=***" if any(w in k.lower() for w in SECRET_WORDS) else f"{k}={v}"
+        for k, v in parse_qsl(parts.query)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

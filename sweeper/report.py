@@ -34,8 +34,9 @@ TABLE_COLUMNS = ("E", "alpha", "beta", "a", "b", "c", "d")  # reference Table 2
 GREEK = {"alpha": "α", "beta": "β"}
 FIGURE_TITLES = {
     "isoflop": "isoFLOP curves with fitted parabolas and their minima",
-    "optimal_allocation": "N_opt(C) and D_opt(C): each slice's optimum with its 95% interval, Approaches 2 and 3 "
-                          "with bootstrap bands, extrapolated to the target compute where one is set",
+    "optimal_allocation": "N_opt(C) and D_opt(C): each slice's optimum with its 95% interval, "
+    "Approaches 2 and 3 "
+    "with bootstrap bands, extrapolated to the target compute where one is set",
     "envelope": "loss envelope L(C)",
     "law_contours": "fitted law's contours with the runs",
     "ci_convergence": "CI half-width against compute",
@@ -55,7 +56,8 @@ class KindTargetFits:
     errors: dict[str, str] = field(default_factory=dict)
 
     def value(self, name: str):
-        """(value, CI or None, identified) of a Table 2 column: c from the envelope, the rest from Approach 3."""
+        """(value, CI or None, identified) of a Table 2 column: c from the envelope, the rest from
+        Approach 3."""
         fit = self.envelope if name == "c" else self.parametric
         if fit is None or (name not in fit.params and name not in fit.derived):
             return None, None, True
@@ -71,19 +73,35 @@ def _quietly(fn, *args, **kwargs):
 def targets_in(frame: pd.DataFrame) -> list[str]:
     """Loss targets with a finite value for every run: 'average' first, then per modality."""
     order = ["average", "caption", "interleaved", "text"]
-    return [t for t in order if TARGET_COLUMNS[t] in frame and np.isfinite(frame[TARGET_COLUMNS[t]].astype(float)).all()]
+    return [
+        t
+        for t in order
+        if TARGET_COLUMNS[t] in frame and np.isfinite(frame[TARGET_COLUMNS[t]].astype(float)).all()
+    ]
 
 
-def fit_kind_target(frame: pd.DataFrame, kind: str, target: str, *, law: str = "chinchilla", n_bootstrap: int = 0,
-                    seed: int = 0, parametric=None) -> KindTargetFits:
+def fit_kind_target(
+    frame: pd.DataFrame,
+    kind: str,
+    target: str,
+    *,
+    law: str = "chinchilla",
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    parametric=None,
+) -> KindTargetFits:
     """All three approaches on one slice of the table; a method that cannot fit says why."""
     from sweeper.fit import envelope_fit, fit_law, isoflop_fit
 
     out = KindTargetFits(kind=kind, target=target, parametric=parametric)
-    jobs = {"isoflop": lambda: isoflop_fit(frame, target=target, n_bootstrap=max(n_bootstrap, 50), seed=seed),
-            "envelope": lambda: envelope_fit(frame, target=target, n_bootstrap=max(n_bootstrap, 50), seed=seed)}
+    jobs = {
+        "isoflop": lambda: isoflop_fit(frame, target=target, n_bootstrap=max(n_bootstrap, 50), seed=seed),
+        "envelope": lambda: envelope_fit(frame, target=target, n_bootstrap=max(n_bootstrap, 50), seed=seed),
+    }
     if parametric is None:
-        jobs["parametric"] = lambda: fit_law(frame, law=law, target=target, n_bootstrap=n_bootstrap, seed=seed)
+        jobs["parametric"] = lambda: fit_law(
+            frame, law=law, target=target, n_bootstrap=n_bootstrap, seed=seed
+        )
     for name, job in jobs.items():
         try:
             setattr(out, name, _quietly(job))
@@ -92,31 +110,53 @@ def fit_kind_target(frame: pd.DataFrame, kind: str, target: str, *, law: str = "
     return out
 
 
-def compute_fits(table: RunTable, *, fit=None, law: str = "chinchilla", n_bootstrap: int = 0,
-                 seed: int = 0) -> list[KindTargetFits]:
+def compute_fits(
+    table: RunTable, *, fit=None, law: str = "chinchilla", n_bootstrap: int = 0, seed: int = 0
+) -> list[KindTargetFits]:
     """Fits per (kind, target) over the ok runs; `fit` (the sweep's own) is reused where it applies."""
     ok = table.ok().frame
     out = []
     for kind, frame in ok.groupby("model_kind", sort=True):
         for target in targets_in(frame):
             reuse = None
-            if fit is not None and ok["model_kind"].nunique() == 1 and TARGET_COLUMNS.get(fit.target, fit.target) == TARGET_COLUMNS[target]:
+            if (
+                fit is not None
+                and ok["model_kind"].nunique() == 1
+                and TARGET_COLUMNS.get(fit.target, fit.target) == TARGET_COLUMNS[target]
+            ):
                 reuse = fit
-            out.append(fit_kind_target(frame, str(kind), target, law=law, n_bootstrap=n_bootstrap, seed=seed, parametric=reuse))
+            out.append(
+                fit_kind_target(
+                    frame, str(kind), target, law=law, n_bootstrap=n_bootstrap, seed=seed, parametric=reuse
+                )
+            )
     return out
 
 
 def refit_history_frame(refits) -> pd.DataFrame:
     """ledger.SweepLedger.refits (in memory) as the frame the convergence plot takes."""
-    rows = [{"step": i + 1, "flops_spent": r.flops_spent, "n_runs": r.n_runs,
-             **{f"ci_halfwidth.{k}": v for k, v in r.halfwidths.items()}} for i, r in enumerate(refits)]
-    return pd.DataFrame(rows, columns=["step", "flops_spent", "n_runs"] + sorted({k for r in rows for k in r} - {"step", "flops_spent", "n_runs"}))
+    rows = [
+        {
+            "step": i + 1,
+            "flops_spent": r.flops_spent,
+            "n_runs": r.n_runs,
+            **{f"ci_halfwidth.{k}": v for k, v in r.halfwidths.items()},
+        }
+        for i, r in enumerate(refits)
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["step", "flops_spent", "n_runs"]
+        + sorted({k for r in rows for k in r} - {"step", "flops_spent", "n_runs"}),
+    )
 
 
 def refit_history_from_mlflow(client, parent_run_id: str) -> pd.DataFrame:
     """The parent's refit.* metric histories, one row per refit step (as the MLflow UI charts them)."""
     run = client.get_run(parent_run_id)
-    keys = ["refit.flops_spent", "refit.n_runs"] + sorted(k for k in run.data.metrics if k.startswith("refit.ci_halfwidth."))
+    keys = ["refit.flops_spent", "refit.n_runs"] + sorted(
+        k for k in run.data.metrics if k.startswith("refit.ci_halfwidth.")
+    )
     if "refit.flops_spent" not in run.data.metrics:
         return pd.DataFrame(columns=["step", "flops_spent", "n_runs"])
     columns = {}
@@ -127,17 +167,30 @@ def refit_history_from_mlflow(client, parent_run_id: str) -> pd.DataFrame:
     return frame.sort_values("flops_spent").reset_index(drop=True)
 
 
-def make_figures(frame: pd.DataFrame, fits: KindTargetFits, history: pd.DataFrame | None = None, *,
-                 target_ci: float | None = None, seed: int = 0, target_compute: float | None = None) -> dict:
+def make_figures(
+    frame: pd.DataFrame,
+    fits: KindTargetFits,
+    history: pd.DataFrame | None = None,
+    *,
+    target_ci: float | None = None,
+    seed: int = 0,
+    target_compute: float | None = None,
+) -> dict:
     """name -> matplotlib Figure for one kind and target; figures whose fit failed are left out."""
     from sweeper import plots
 
     column = TARGET_COLUMNS[fits.target]
     figures = {"isoflop": _quietly(plots.plot_isoflop, frame, column=column)}
     if fits.parametric is not None or fits.isoflop is not None:
-        figures["optimal_allocation"] = _quietly(plots.plot_optimal_allocation, frame, parametric=fits.parametric,
-                                                 isoflop=fits.isoflop, column=column, seed=seed,
-                                                 target_compute=target_compute)
+        figures["optimal_allocation"] = _quietly(
+            plots.plot_optimal_allocation,
+            frame,
+            parametric=fits.parametric,
+            isoflop=fits.isoflop,
+            column=column,
+            seed=seed,
+            target_compute=target_compute,
+        )
     if fits.envelope is not None:
         figures["envelope"] = plots.plot_envelope(frame, fits.envelope, column=column)
     if fits.parametric is not None:
@@ -182,10 +235,16 @@ def approaches_table(fits: list[KindTargetFits]) -> pd.DataFrame:
         if f.parametric is None or f.isoflop is None:
             continue
         for name, c in compare_approaches(f.parametric, f.isoflop).items():
-            rows.append({"kind": f.kind, "target": f.target, "exponent": name,
-                         "approach 3": format_ci_cell(c["approach3"], c["ci3"], f.parametric.trusted(name)),
-                         "approach 2": format_ci_cell(c["approach2"], c["ci2"], f.isoflop.trusted(name)),
-                         "agree": {None: "-", True: "no", False: "yes"}[c["disagree"]]})
+            rows.append(
+                {
+                    "kind": f.kind,
+                    "target": f.target,
+                    "exponent": name,
+                    "approach 3": format_ci_cell(c["approach3"], c["ci3"], f.parametric.trusted(name)),
+                    "approach 2": format_ci_cell(c["approach2"], c["ci2"], f.isoflop.trusted(name)),
+                    "agree": {None: "-", True: "no", False: "yes"}[c["disagree"]],
+                }
+            )
     return pd.DataFrame(rows, columns=["kind", "target", "exponent", "approach 3", "approach 2", "agree"])
 
 
@@ -210,47 +269,86 @@ class Report:
         return fits_table(self.fits)
 
     def markdown(self, image_dir: str = "plots") -> str:
-        lines = [f"# {self.title}", ""] + [f"- **{k}**: {humanize_text(str(v))}" for k, v in self.meta.items()] + [""]
+        lines = (
+            [f"# {self.title}", ""]
+            + [f"- **{k}**: {humanize_text(str(v))}" for k, v in self.meta.items()]
+            + [""]
+        )
         if self.prediction is not None:
-            lines += ["## Prediction", "", "```", *self.prediction.lines(), "```", "",
-                      _markdown_table(prediction_forms_table(self.prediction)), ""]
+            lines += [
+                "## Prediction",
+                "",
+                "```",
+                *self.prediction.lines(),
+                "```",
+                "",
+                _markdown_table(prediction_forms_table(self.prediction)),
+                "",
+            ]
         lines += ["## Fits per kind and target (95% bootstrap CI)", "", _markdown_table(self.table), ""]
         approaches = approaches_table(self.fits)
         if len(approaches):
-            lines += ["## Approach 3 (parametric) vs Approach 2 (isoFLOP parabolas)", "", _markdown_table(approaches), ""]
+            lines += [
+                "## Approach 3 (parametric) vs Approach 2 (isoFLOP parabolas)",
+                "",
+                _markdown_table(approaches),
+                "",
+            ]
         for name, reason in ((f"{f.kind}/{f.target}/{m}", e) for f in self.fits for m, e in f.errors.items()):
             lines.append(f"- could not fit {name}: {reason}")
-        lines += ["", "## Plots", ""] + [f"![{FIGURE_TITLES.get(n, n)}]({image_dir}/{n}.png)" for n in self.figures]
+        lines += ["", "## Plots", ""] + [
+            f"![{FIGURE_TITLES.get(n, n)}]({image_dir}/{n}.png)" for n in self.figures
+        ]
         lines += [""] + glossary_markdown()
         return "\n".join(lines) + "\n"
 
     def html(self) -> str:
-        meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(humanize_text(str(v)))}</td></tr>"
-                       for k, v in self.meta.items())
+        meta = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(humanize_text(str(v)))}</td></tr>"
+            for k, v in self.meta.items()
+        )
         images = "".join(
             f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(self.png(n)).decode()}">'
-            f"<figcaption>{html.escape(FIGURE_TITLES.get(n, n))}</figcaption></figure>" for n in self.figures)
+            f"<figcaption>{html.escape(FIGURE_TITLES.get(n, n))}</figcaption></figure>"
+            for n in self.figures
+        )
         approaches = approaches_table(self.fits)
         parts = [f"<h1>{html.escape(self.title)}</h1>", f"<table class=meta>{meta}</table>"]
         if self.prediction is not None:
-            parts += ["<h2>Prediction</h2><p>What to train at the target and the loss to expect; the "
-                      "interval carries the noise, the law forms' disagreement (each weighed by its fit "
-                      "and a backtest on the top slices) and what that backtest missed.</p>",
-                      f"<pre>{html.escape(chr(10).join(self.prediction.lines()))}</pre>",
-                      prediction_forms_table(self.prediction).to_html(index=False, border=0, classes="fits")]
-        parts += ["<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, "
-                  "the rest from the parametric fit (Approach 3).</p>",
-                 f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>"]
+            parts += [
+                "<h2>Prediction</h2><p>What to train at the target and the loss to expect; the "
+                "interval carries the noise, the law forms' disagreement (each weighed by its fit "
+                "and a backtest on the top slices) and what that backtest missed.</p>",
+                f"<pre>{html.escape(chr(10).join(self.prediction.lines()))}</pre>",
+                prediction_forms_table(self.prediction).to_html(index=False, border=0, classes="fits"),
+            ]
+        parts += [
+            "<h2>Fits per kind and target</h2><p>value [95% bootstrap CI]; c from the loss envelope, "
+            "the rest from the parametric fit (Approach 3).</p>",
+            f"<div class=wide>{self.table.to_html(index=False, border=0, classes='fits')}</div>",
+        ]
         if len(approaches):
-            parts += ["<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
-                      "asymmetric in log N; 'agree: no' marks intervals that do not overlap ('-': one approach "
-                      "has no interval to compare).</p>",
-                      approaches.to_html(index=False, border=0, classes="fits")]
-        errors = [f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>" for f in self.fits for m, e in f.errors.items()]
+            parts += [
+                "<h2>Approach 3 vs Approach 2</h2><p>Approach 2 is biased where the isoFLOP curves are "
+                "asymmetric in log N; 'agree: no' marks intervals that do not overlap ('-': one approach "
+                "has no interval to compare).</p>",
+                approaches.to_html(index=False, border=0, classes="fits"),
+            ]
+        errors = [
+            f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>"
+            for f in self.fits
+            for m, e in f.errors.items()
+        ]
         if errors:
             parts.append(f"<h2>Fits that could not be made</h2><ul>{''.join(errors)}</ul>")
-        parts += ["<h2>Plots</h2>", images, glossary_html(), f"<details><summary>{len(self.runs)} runs</summary>",
-                  humanized(self.runs).to_html(index=False, border=0), "</details>"]
+        parts += [
+            "<h2>Plots</h2>",
+            images,
+            glossary_html(),
+            f"<details><summary>{len(self.runs)} runs</summary>",
+            humanized(self.runs).to_html(index=False, border=0),
+            "</details>",
+        ]
         return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(parts))
 
     def write(self, out_dir) -> dict[str, Path]:
@@ -262,8 +360,18 @@ class Report:
             paths[name].write_bytes(self.png(name))
         paths["html"].write_text(self.html())
         paths["markdown"].write_text(self.markdown())
-        fits = [{"kind": f.kind, "target": f.target, **{m: getattr(f, m).to_dict() for m in ("parametric", "isoflop", "envelope")
-                                                         if getattr(f, m) is not None}} for f in self.fits]
+        fits = [
+            {
+                "kind": f.kind,
+                "target": f.target,
+                **{
+                    m: getattr(f, m).to_dict()
+                    for m in ("parametric", "isoflop", "envelope")
+                    if getattr(f, m) is not None
+                },
+            }
+            for f in self.fits
+        ]
         paths["fits"].write_text(json.dumps(fits, indent=2, default=float))
         return paths
 
@@ -273,10 +381,15 @@ def prediction_forms_table(prediction) -> pd.DataFrame:
     rows = []
     for name, form in prediction.forms.items():
         miss = form.get("backtest_error") or {}
-        rows.append({"law form": name, "weight": f"{form['weight']:.2f}",
-                     "N_opt": human(form["N_opt"]) if form.get("N_opt") else "-",
-                     "loss": f"{form['loss']:.4g}" if form.get("loss") else "-",
-                     "backtest miss": f"{100 * miss['mean_log_error']:+.2f}%" if miss else "-"})
+        rows.append(
+            {
+                "law form": name,
+                "weight": f"{form['weight']:.2f}",
+                "N_opt": human(form["N_opt"]) if form.get("N_opt") else "-",
+                "loss": f"{form['loss']:.4g}" if form.get("loss") else "-",
+                "backtest miss": f"{100 * miss['mean_log_error']:+.2f}%" if miss else "-",
+            }
+        )
     return pd.DataFrame(rows, columns=["law form", "weight", "N_opt", "loss", "backtest miss"])
 
 
@@ -292,13 +405,16 @@ def humanized(frame: pd.DataFrame) -> pd.DataFrame:
 def _markdown_table(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    return "\n".join([head, rule] + ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)])
+    return "\n".join(
+        [head, rule] + ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    )
 
 
 HTML_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em;
+  color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
 table.fits {{ font-size: 0.8em; white-space: nowrap; }} div.wide {{ overflow-x: auto; }}
@@ -312,14 +428,36 @@ figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
 </body></html>
 """
 
-RUN_COLUMNS = ["point_id", "model_kind", "n_params", "n_tokens", "budget", "flops", "loss", "loss_caption",
-               "loss_interleaved", "loss_text", "status", "source"]
+RUN_COLUMNS = [
+    "point_id",
+    "model_kind",
+    "n_params",
+    "n_tokens",
+    "budget",
+    "flops",
+    "loss",
+    "loss_caption",
+    "loss_interleaved",
+    "loss_text",
+    "status",
+    "source",
+]
 
 
-def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = None, title: str = "sweeper report",
-                 meta: dict | None = None, law: str = "chinchilla", n_bootstrap: int = 0, seed: int = 0,
-                 target_ci: float | None = None, target_compute: float | None = None,
-                 prediction=None) -> Report:
+def build_report(
+    table: RunTable,
+    *,
+    fit=None,
+    history: pd.DataFrame | None = None,
+    title: str = "sweeper report",
+    meta: dict | None = None,
+    law: str = "chinchilla",
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    target_ci: float | None = None,
+    target_compute: float | None = None,
+    prediction=None,
+) -> Report:
     """Fits and figures for a run table; figures are drawn for the first kind's average loss."""
     fits = compute_fits(table, fit=fit, law=law, n_bootstrap=n_bootstrap, seed=seed)
     ok = table.ok().frame
@@ -327,21 +465,43 @@ def build_report(table: RunTable, *, fit=None, history: pd.DataFrame | None = No
     meta = dict(meta or {})
     sources = sorted(set(frame["source"]) - {""})
     counts = frame["status"].value_counts()
-    meta.setdefault("runs", f"{len(frame)} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")")
+    meta.setdefault(
+        "runs", f"{len(frame)} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
+    )
     meta.setdefault("compute spent", f"{human(table.total_flops)} FLOPs")
-    meta.setdefault("source", ", ".join(sources) + (" (losses from a known law plus noise, not training)" if "simulated" in sources else ""))
+    meta.setdefault(
+        "source",
+        ", ".join(sources)
+        + (" (losses from a known law plus noise, not training)" if "simulated" in sources else ""),
+    )
     figures = {}
     if fits:
         main = fits[0]
-        figures = make_figures(ok[ok["model_kind"] == main.kind], main, history, target_ci=target_ci, seed=seed,
-                               target_compute=target_compute)
+        figures = make_figures(
+            ok[ok["model_kind"] == main.kind],
+            main,
+            history,
+            target_ci=target_ci,
+            seed=seed,
+            target_compute=target_compute,
+        )
     runs = frame[[c for c in RUN_COLUMNS if c in frame]].sort_values(["model_kind", "budget", "n_params"])
     return Report(title=title, meta=meta, fits=fits, figures=figures, runs=runs, prediction=prediction)
 
 
-def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit_history_frame: pd.DataFrame | None = None,
-                         *, target_ci: float | None = None, n_bootstrap: int | None = None, seed: int = 0,
-                         target_compute: float | None = None, prediction=None) -> list[str]:
+def log_report_artifacts(
+    client,
+    parent_run_id: str,
+    table: RunTable,
+    fit,
+    refit_history_frame: pd.DataFrame | None = None,
+    *,
+    target_ci: float | None = None,
+    n_bootstrap: int | None = None,
+    seed: int = 0,
+    target_compute: float | None = None,
+    prediction=None,
+) -> list[str]:
     """Log the report to a sweep's parent run: plots/*.png, report.html, report.md, fits.json.
 
     `fit` is the sweep's final FitResult (or None); `refit_history_frame` the
@@ -355,10 +515,19 @@ def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit
     law = fit.law if fit is not None and fit.method == "parametric" else "chinchilla"
     boots = n_bootstrap if n_bootstrap is not None else (fit.n_bootstrap if fit is not None else 0)
     run = client.get_run(parent_run_id)
-    report = build_report(table, fit=fit, history=refit_history_frame, law=law, n_bootstrap=boots, seed=seed,
-                          target_ci=target_ci, target_compute=target_compute, prediction=prediction,
-                          title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
-                          meta=sweep_meta(run))
+    report = build_report(
+        table,
+        fit=fit,
+        history=refit_history_frame,
+        law=law,
+        n_bootstrap=boots,
+        seed=seed,
+        target_ci=target_ci,
+        target_compute=target_compute,
+        prediction=prediction,
+        title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
+        meta=sweep_meta(run),
+    )
     with tempfile.TemporaryDirectory(prefix="sweeper-report-") as tmp:
         paths = report.write(tmp)
         logged = []
@@ -372,9 +541,14 @@ def log_report_artifacts(client, parent_run_id: str, table: RunTable, fit, refit
 def sweep_meta(run) -> dict:
     """What the report header shows about a sweep, from its parent run."""
     tags, params = run.data.tags, run.data.params
-    meta = {"sweep": tags.get("sweeper.sweep_id", ""), "parent run": run.info.run_id, "space": tags.get("sweeper.space", ""),
-            "design": tags.get("sweeper.design", ""), "budget": human(params["budget"]) + " FLOPs" if "budget" in params else "",
-            "stop reason": tags.get("sweeper.stop_reason", "(still running)")}
+    meta = {
+        "sweep": tags.get("sweeper.sweep_id", ""),
+        "parent run": run.info.run_id,
+        "space": tags.get("sweeper.space", ""),
+        "design": tags.get("sweeper.design", ""),
+        "budget": human(params["budget"]) + " FLOPs" if "budget" in params else "",
+        "stop reason": tags.get("sweeper.stop_reason", "(still running)"),
+    }
     return {k: v for k, v in meta.items() if v}
 
 
@@ -407,29 +581,48 @@ def open_experiment(tracking_uri: str | None, experiment: str):
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = [e.name for e in client.search_experiments(max_results=50)]
-        raise SweeperInputError("--experiment", experiment, f"no such experiment in {redact_uri(uri)}; it has {names}")
+        raise SweeperInputError(
+            "--experiment", experiment, f"no such experiment in {redact_uri(uri)}; it has {names}"
+        )
     return client, found.experiment_id, uri
 
 
-def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, sweep_id: str | None = None,
-                          all_sweeps: bool = False, n_bootstrap: int | None = None, seed: int = 0) -> Report:
-    """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the experiment."""
+def report_for_experiment(
+    experiment: str,
+    *,
+    tracking_uri: str | None = None,
+    sweep_id: str | None = None,
+    all_sweeps: bool = False,
+    n_bootstrap: int | None = None,
+    seed: int = 0,
+) -> Report:
+    """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the
+    experiment."""
     from sweeper.redaction import redact_uri
     from sweeper.tracking import find_sweep_run
 
     client, experiment_id, uri = open_experiment(tracking_uri, experiment)
     parent = find_sweep_run(client, experiment_id, sweep_id)
     if parent is None and not all_sweeps:
-        raise SweeperInputError("--sweep-id" if sweep_id else "--experiment", sweep_id or experiment, "no sweep found; run one first")
+        raise SweeperInputError(
+            "--sweep-id" if sweep_id else "--experiment",
+            sweep_id or experiment,
+            "no sweep found; run one first",
+        )
     sid = None if all_sweeps else parent.data.tags["sweeper.sweep_id"]
     table = RunTable.from_mlflow(experiment=experiment, tracking_uri=uri, sweep_id=sid)
     if len(table.ok()) == 0:
-        raise SweeperInputError("--experiment", experiment, "it has no successful trial runs to report on yet")
+        raise SweeperInputError(
+            "--experiment", experiment, "it has no successful trial runs to report on yet"
+        )
     fit = history = prediction = None
     meta = {"experiment": experiment, "tracking": redact_uri(uri)}
     target_ci, boots, target_compute = None, 0, None
     if parent is not None and not all_sweeps:
-        fit, history = load_fit_json(client, parent.info.run_id), refit_history_from_mlflow(client, parent.info.run_id)
+        fit, history = (
+            load_fit_json(client, parent.info.run_id),
+            refit_history_from_mlflow(client, parent.info.run_id),
+        )
         prediction = load_prediction_json(client, parent.info.run_id)
         meta.update(sweep_meta(parent))
         target_ci = float(parent.data.params.get("fit.target_ci", "nan"))
@@ -437,9 +630,19 @@ def report_for_experiment(experiment: str, *, tracking_uri: str | None = None, s
         target_compute = _float_or_none(parent.data.params.get("fit.target_compute"))
     title = f"{experiment}: " + (f"sweep {sid}" if sid else "all sweeps")
     boots = boots if n_bootstrap is None else n_bootstrap
-    return build_report(table, fit=fit, history=history, title=title, meta=meta, n_bootstrap=boots, seed=seed,
-                        target_ci=target_ci if target_ci and math.isfinite(target_ci) else None, target_compute=target_compute,
-                        law=fit.law if fit is not None else "chinchilla", prediction=prediction)
+    return build_report(
+        table,
+        fit=fit,
+        history=history,
+        title=title,
+        meta=meta,
+        n_bootstrap=boots,
+        seed=seed,
+        target_ci=target_ci if target_ci and math.isfinite(target_ci) else None,
+        target_compute=target_compute,
+        law=fit.law if fit is not None else "chinchilla",
+        prediction=prediction,
+    )
 
 
 def _float_or_none(text) -> float | None:

@@ -46,8 +46,12 @@ def trial_request(cfg, *, simulated: bool | None = None, distributed: bool = Fal
 def worker_request(cfg) -> Request:
     """One Ray Train worker of a distributed trial."""
     d = cfg.distributed
-    return Request(cpu=float(d.cpus_per_worker), gpu=float(d.gpus_per_worker) if d.use_gpu else 0.0,
-                   cpu_key="distributed.cpus_per_worker", gpu_key="distributed.gpus_per_worker")
+    return Request(
+        cpu=float(d.cpus_per_worker),
+        gpu=float(d.gpus_per_worker) if d.use_gpu else 0.0,
+        cpu_key="distributed.cpus_per_worker",
+        gpu_key="distributed.gpus_per_worker",
+    )
 
 
 def requests_for(cfg, *, simulated: bool | None = None) -> list[Request]:
@@ -77,13 +81,23 @@ def check_feasible(requests: Iterable[Request], nodes: list[Mapping[str, float]]
         has = f"the cluster has {_fmt(total_gpu)} GPUs and {_fmt(total_cpu)} CPUs over {len(nodes)} node(s)"
         if req.gpu > max((n.get("GPU", 0.0) for n in nodes), default=0.0):
             best = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
-            fix = (f"--set {req.gpu_key}=0 to train on CPU" if best == 0
-                   else f"--set {req.gpu_key}={_fmt(best)} (the most GPUs on one node)")
-            raise SweeperInputError(req.gpu_key, req.gpu, f"no node can grant it ({has}); use {fix}, "
-                                    "or run on a cluster with GPUs (--ray-address)")
+            fix = (
+                f"--set {req.gpu_key}=0 to train on CPU"
+                if best == 0
+                else f"--set {req.gpu_key}={_fmt(best)} (the most GPUs on one node)"
+            )
+            raise SweeperInputError(
+                req.gpu_key,
+                req.gpu,
+                f"no node can grant it ({has}); use {fix}, or run on a cluster with GPUs (--ray-address)",
+            )
         best = max((n.get("CPU", 0.0) for n in nodes if req.gpu <= n.get("GPU", 0.0)), default=0.0)
-        raise SweeperInputError(req.cpu_key, req.cpu, f"no node can grant it ({has}); use "
-                                f"--set {req.cpu_key}={_fmt(best)} (the most CPUs on one node) or fewer")
+        raise SweeperInputError(
+            req.cpu_key,
+            req.cpu,
+            f"no node can grant it ({has}); use "
+            f"--set {req.cpu_key}={_fmt(best)} (the most CPUs on one node) or fewer",
+        )
 
 
 def cluster_nodes() -> list[dict[str, float]]:

@@ -31,7 +31,11 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "n_tokens": ("params", "n_tokens", "float"),
     "budget": ("params", "budget", "float"),
     "flops": ("metrics", "flops", "float"),  # C of the (N, D) point, what the law uses
-    "flops_spent": ("metrics", "flops_spent", "float"),  # what the trial trained (less with cooldown branching)
+    "flops_spent": (
+        "metrics",
+        "flops_spent",
+        "float",
+    ),  # what the trial trained (less with cooldown branching)
     "loss": ("metrics", "loss", "float"),
     "loss_caption": ("metrics", "loss_caption", "float"),
     "loss_interleaved": ("metrics", "loss_interleaved", "float"),
@@ -82,16 +86,22 @@ class RunTable:
         self.frame = frame.reset_index(drop=True)
 
     @classmethod
-    def from_records(cls, records: list[RunRecord]) -> "RunTable":
+    def from_records(cls, records: list[RunRecord]) -> RunTable:
         return cls(pd.DataFrame([r.to_row() for r in records], columns=list(COLUMNS)))
 
     @classmethod
-    def from_mlflow(cls, *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None) -> "RunTable":
+    def from_mlflow(
+        cls, *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None
+    ) -> RunTable:
         from sweeper.tracking import search_trial_runs  # mlflow import only when used
 
-        return cls(frame_from_mlflow(search_trial_runs(experiment=experiment, tracking_uri=tracking_uri, sweep_id=sweep_id)))
+        return cls(
+            frame_from_mlflow(
+                search_trial_runs(experiment=experiment, tracking_uri=tracking_uri, sweep_id=sweep_id)
+            )
+        )
 
-    def ok(self) -> "RunTable":
+    def ok(self) -> RunTable:
         f = self.frame
         keep = (f["status"] == "ok") & np.isfinite(f["loss"].astype(float))
         return RunTable(f[keep].copy())
@@ -125,5 +135,7 @@ def frame_from_mlflow(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_run_table(*, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None) -> RunTable:
+def load_run_table(
+    *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None
+) -> RunTable:
     return RunTable.from_mlflow(experiment=experiment, tracking_uri=tracking_uri, sweep_id=sweep_id)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Chromium's own complaints in a container (no D-Bus, no GPU) are not the page's.
-CONSOLE = re.compile(r"CONSOLE\(\d+\)\]? ?\"(?P<message>.*)\", source: (?P<source>.*)|"
-                     r":CONSOLE:\d+\] \"(?P<message2>.*)\", source: (?P<source2>.*)")
+CONSOLE = re.compile(
+    r"CONSOLE\(\d+\)\]? ?\"(?P<message>.*)\", source: (?P<source>.*)|"
+    r":CONSOLE:\d+\] \"(?P<message2>.*)\", source: (?P<source2>.*)"
+)
 
 
 def find_chromium() -> str | None:
@@ -27,15 +29,29 @@ def find_chromium() -> str | None:
     return next((found for found in map(shutil.which, NAMES) if found), None)
 
 
-def _run(url: str, extra: list[str], *, timeout_s: float, virtual_time_ms: int | None) -> subprocess.CompletedProcess:
+def _run(
+    url: str, extra: list[str], *, timeout_s: float, virtual_time_ms: int | None
+) -> subprocess.CompletedProcess:
     chromium = find_chromium()
     if chromium is None:
-        raise FileNotFoundError("no Chromium found: install it (scripts/setup, or apt-get install chromium) "
-                                "or point SWEEPER_CHROMIUM at the binary")
+        raise FileNotFoundError(
+            "no Chromium found: install it (scripts/setup, or apt-get install chromium) "
+            "or point SWEEPER_CHROMIUM at the binary"
+        )
     with tempfile.TemporaryDirectory(prefix="sweeper-chromium-") as profile:
-        argv = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-                "--enable-logging=stderr", "--v=0", *extra]
+        argv = [
+            chromium,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            *extra,
+        ]
         if virtual_time_ms:
             argv.append(f"--virtual-time-budget={virtual_time_ms}")
         return subprocess.run(argv + [url], capture_output=True, text=True, timeout=timeout_s)
@@ -49,22 +65,45 @@ def console_messages(stderr: str) -> list[str]:
     return out
 
 
-def screenshot(url: str, path: Path | str, *, width: int = 1400, height: int = 2000, timeout_s: float = 120.0,
-               virtual_time_ms: int | None = None) -> list[str]:
+def screenshot(
+    url: str,
+    path: Path | str,
+    *,
+    width: int = 1400,
+    height: int = 2000,
+    timeout_s: float = 120.0,
+    virtual_time_ms: int | None = None,
+) -> list[str]:
     """PNG of the page at `path`; returns its console messages."""
     path = Path(path).resolve()
-    done = _run(url, [f"--screenshot={path}", f"--window-size={width},{height}"], timeout_s=timeout_s,
-                virtual_time_ms=virtual_time_ms)
+    done = _run(
+        url,
+        [f"--screenshot={path}", f"--window-size={width},{height}"],
+        timeout_s=timeout_s,
+        virtual_time_ms=virtual_time_ms,
+    )
     if not path.is_file():
-        raise RuntimeError(f"Chromium made no screenshot of {url} (exit {done.returncode}): {done.stderr[-1500:]}")
+        raise RuntimeError(
+            f"Chromium made no screenshot of {url} (exit {done.returncode}): {done.stderr[-1500:]}"
+        )
     return console_messages(done.stderr)
 
 
-def dump_dom(url: str, *, timeout_s: float = 120.0, virtual_time_ms: int | None = None,
-             width: int = 1400, height: int = 2000) -> tuple[str, list[str]]:
+def dump_dom(
+    url: str,
+    *,
+    timeout_s: float = 120.0,
+    virtual_time_ms: int | None = None,
+    width: int = 1400,
+    height: int = 2000,
+) -> tuple[str, list[str]]:
     """(the DOM after scripts ran, the console messages)."""
-    done = _run(url, ["--dump-dom", f"--window-size={width},{height}"], timeout_s=timeout_s,
-                virtual_time_ms=virtual_time_ms)
+    done = _run(
+        url,
+        ["--dump-dom", f"--window-size={width},{height}"],
+        timeout_s=timeout_s,
+        virtual_time_ms=virtual_time_ms,
+    )
     return done.stdout, console_messages(done.stderr)
 
 
@@ -80,7 +119,7 @@ class DevToolsPage:
         self.width, self.height, self.timeout_s = width, height, timeout_s
         self.console: list[str] = []
 
-    def __enter__(self) -> "DevToolsPage":
+    def __enter__(self) -> DevToolsPage:
         import asyncio
         import time
 
@@ -89,10 +128,22 @@ class DevToolsPage:
             raise FileNotFoundError("no Chromium found: install it (scripts/setup) or set SWEEPER_CHROMIUM")
         self._profile = tempfile.TemporaryDirectory(prefix="sweeper-chromium-")
         self._proc = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             "--remote-debugging-port=0", f"--user-data-dir={self._profile.name}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self._profile.name}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout_s
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -124,8 +175,9 @@ class DevToolsPage:
         while True:
             message = json.loads((await self._ws.receive()).data)
             if message.get("method") == "Runtime.consoleAPICalled" and message["params"]["type"] == "error":
-                self.console.append(" ".join(str(a.get("value", a.get("description", "")))
-                                             for a in message["params"]["args"]))
+                self.console.append(
+                    " ".join(str(a.get("value", a.get("description", ""))) for a in message["params"]["args"])
+                )
             elif message.get("method") == "Runtime.exceptionThrown":
                 self.console.append(message["params"]["exceptionDetails"].get("text", "exception"))
             if message.get("id") == self._next_id:
@@ -165,9 +217,11 @@ class DevToolsPage:
         import signal
 
         if getattr(self, "_loop", None) is not None:
+
             async def close():
                 await self._ws.close()
                 await self._session.close()
+
             try:
                 self._loop.run_until_complete(close())
             finally:
@@ -186,8 +240,16 @@ class DevToolsPage:
 EXPANDER = 'button[data-component-id*="runnamecellrenderer"]'
 
 
-RUN_COLUMNS = ("metrics.`N`", "metrics.`D`", "metrics.`C`", "metrics.`loss`", "metrics.`loss_caption`",
-               "metrics.`loss_text`", "tags.`status`", "params.`size`")
+RUN_COLUMNS = (
+    "metrics.`N`",
+    "metrics.`D`",
+    "metrics.`C`",
+    "metrics.`loss`",
+    "metrics.`loss_caption`",
+    "metrics.`loss_text`",
+    "tags.`status`",
+    "params.`size`",
+)
 
 
 def _preferences(experiment_id: str, columns) -> dict[str, str]:
@@ -196,13 +258,25 @@ def _preferences(experiment_id: str, columns) -> dict[str, str]:
     import json
 
     state = {"selectedColumns": list(columns), "runsExpanded": {}, "runsHiddenMode": "SHOW_ALL"}
-    return {f'MLflowLocalStorage-1.1-ExperimentPage-["{experiment_id}"]-ReactComponentState': json.dumps(state),
-            "mlflow.assistant.panelOpen_v1": "false", "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true"}
+    return {
+        f'MLflowLocalStorage-1.1-ExperimentPage-["{experiment_id}"]-ReactComponentState': json.dumps(state),
+        "mlflow.assistant.panelOpen_v1": "false",
+        "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
+    }
 
 
-def mlflow_runs_view(server_url: str, experiment_id: str, parent_name: str, child_names, path: Path | str | None,
-                     *, width: int = 1600, height: int = 1000, timeout_s: float = 60.0,
-                     columns=RUN_COLUMNS) -> dict:
+def mlflow_runs_view(
+    server_url: str,
+    experiment_id: str,
+    parent_name: str,
+    child_names,
+    path: Path | str | None,
+    *,
+    width: int = 1600,
+    height: int = 1000,
+    timeout_s: float = 60.0,
+    columns=RUN_COLUMNS,
+) -> dict:
     """Open an experiment's runs table, expand the sweep's parent run, and (optionally) screenshot it.
 
     Returns {"parent": shown, "children": names of child_names shown under it, "console": JS errors}.

@@ -11,7 +11,7 @@ the two callbacks does not matter.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,19 @@ FitFn = Callable[..., object]  # (ok runs, n_bootstrap, previous FitResult or No
 
 
 class SweepSession:
-    def __init__(self, ledger: SweepLedger, *, fit: FitFn, n_bootstrap: int, law: str = "chinchilla",
-                 log_refit: Callable[[Refit, int], None] | None = None, printer=None,
-                 warn: Callable[[str], None] = print, min_runs: int = 6, target_compute: float | None = None):
+    def __init__(
+        self,
+        ledger: SweepLedger,
+        *,
+        fit: FitFn,
+        n_bootstrap: int,
+        law: str = "chinchilla",
+        log_refit: Callable[[Refit, int], None] | None = None,
+        printer=None,
+        warn: Callable[[str], None] = print,
+        min_runs: int = 6,
+        target_compute: float | None = None,
+    ):
         self.ledger, self.fit, self.n_bootstrap, self.law = ledger, fit, n_bootstrap, law
         self.target_compute = target_compute  # where a watched log_L_opt predicts
         self.log_refit, self.printer, self.warn, self.min_runs = log_refit, printer, warn, min_runs
@@ -77,22 +87,30 @@ class SweepSession:
         if near and self.n_bootstrap > 0:
             fit = self.fit(frame, self.n_bootstrap, quick)
             fit = widened_for_stopping(fit, ledger.rule.ci_widening)  # a stop decision may rest on them
-            refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=fit,
-                          halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch})
+            refit = Refit(
+                n_runs=len(frame),
+                flops_spent=ledger.spent,
+                fit=fit,
+                halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch},
+            )
         else:
-            refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=quick, halfwidths=widths,
-                          bootstrapped=False)
+            refit = Refit(
+                n_runs=len(frame), flops_spent=ledger.spent, fit=quick, halfwidths=widths, bootstrapped=False
+            )
         ledger.refits.append(refit)  # the stop decision has it now, whatever happens to the log below
         if self.log_refit is not None:
             try:
                 self.log_refit(refit, len(ledger.refits))
             except Exception as exc:  # noqa: BLE001 - MLflow down: the refit still counts, its chart misses a point
-                self.warn(f"refit {len(ledger.refits)} not logged to MLflow ({type(exc).__name__}); continuing")
+                self.warn(
+                    f"refit {len(ledger.refits)} not logged to MLflow ({type(exc).__name__}); continuing"
+                )
         return refit
 
 
-def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str,
-                        target_compute: float | None = None) -> dict[str, float]:
+def screened_halfwidths(
+    fit, frame: pd.DataFrame, watch, law: str, target_compute: float | None = None
+) -> dict[str, float]:
     """Delta-method half-widths of the watched exponents, and of log_L_opt at `target_compute`;
     inf where the fit identifies nothing, 0 for watched quantities the linearisation does not
     cover (the bootstrap decides those)."""
@@ -106,16 +124,26 @@ def screened_halfwidths(fit, frame: pd.DataFrame, watch, law: str,
     widths = {w: 0.0 for w in watch}
     predict_at = None
     if "log_L_opt" in watch and target_compute and "K_a" in fit.derived:
-        optimum = np.column_stack(trainable_optimum(get_law(law), fit.params, fit.derived, frame,
-                                                    target_compute))
+        optimum = np.column_stack(
+            trainable_optimum(get_law(law), fit.params, fit.derived, frame, target_compute)
+        )
         if np.all(np.isfinite(optimum)):
             predict_at = optimum
         else:  # no optimum the fit can name: nothing pins the prediction down
             widths["log_L_opt"] = math.inf
     if (exponents or predict_at is not None) and {"alpha", "beta"} <= set(fit.params):
         n, d = frame["n_params"].to_numpy(float), frame["n_tokens"].to_numpy(float)
-        widths.update(fisher_halfwidths(get_law(law), fit.params, n, d, np.log(frame["loss"].to_numpy(float)),
-                                        exponents, predict_at=predict_at))
+        widths.update(
+            fisher_halfwidths(
+                get_law(law),
+                fit.params,
+                n,
+                d,
+                np.log(frame["loss"].to_numpy(float)),
+                exponents,
+                predict_at=predict_at,
+            )
+        )
     return widths
 
 

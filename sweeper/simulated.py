@@ -38,8 +38,14 @@ def simulated_result(config: dict) -> dict:
     """The final report of a simulated trial at `config['point']` (what Tune's trial reports)."""
     point = config["point"]
     loss = simulated_loss(config["sim"], point, int(config.get("seed", 0)))
-    return {"step": int(point["steps"]), "loss": loss, "flops": float(point["flops"]),
-            "n_tokens_trained": int(point["n_tokens"]), "wall_time_s": 0.0, "status": "ok"}
+    return {
+        "step": int(point["steps"]),
+        "loss": loss,
+        "flops": float(point["flops"]),
+        "n_tokens_trained": int(point["n_tokens"]),
+        "wall_time_s": 0.0,
+        "status": "ok",
+    }
 
 
 def simulate_point(config: dict) -> None:
@@ -49,8 +55,15 @@ def simulate_point(config: dict) -> None:
 
     point = config["point"]
     if inject(config.get("faults", {}), point["point_id"]) == "nan":
-        tune.report({"step": int(point["steps"]), "loss": math.nan, "flops": float(point["flops"]),
-                     "status": "diverged", "error": "injected divergence: loss became NaN"})
+        tune.report(
+            {
+                "step": int(point["steps"]),
+                "loss": math.nan,
+                "flops": float(point["flops"]),
+                "status": "diverged",
+                "error": "injected divergence: loss became NaN",
+            }
+        )
         return
     if config["sim"].get("delay_s"):
         time.sleep(float(config["sim"]["delay_s"]))  # lets tests catch a sweep mid-flight

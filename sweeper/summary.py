@@ -11,8 +11,11 @@ def format_runs(frame) -> list[str]:
     lines = [f"{'point':<36} {'N':>10} {'D':>12} {'C':>10} {'loss':>8} {'status':>9}"]
     for row in frame.sort_values(["budget", "n_params"]).itertuples():
         loss = f"{row.loss:.4f}" if isinstance(row.loss, float) and math.isfinite(row.loss) else "-"
-        lines.append(f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} {human(row.flops, 3):>10} {loss:>8} "
-                     f"{row.status:>9}")
+        lines.append(
+            f"{row.point_id:<36} {row.n_params:>10,.0f} {row.n_tokens:>12,.0f} "
+            f"{human(row.flops, 3):>10} {loss:>8} "
+            f"{row.status:>9}"
+        )
     return lines
 
 
@@ -33,7 +36,8 @@ def format_fit(fit, why: str = "") -> list[str]:
 
 
 def ui_link(server: str, experiment_id: str) -> str:
-    """The runs table of an experiment (workflowType: MLflow 3's model-training view, whatever the browser last used)."""
+    """The runs table of an experiment (workflowType: MLflow 3's model-training view, whatever the
+    browser last used)."""
     return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
@@ -47,8 +51,10 @@ def format_result(result) -> str:
     elif result.prediction_error:
         lines += ["", f"prediction: none ({result.prediction_error})"]
     lines.append("")
-    lines.append(f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
-                 f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}")
+    lines.append(
+        f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
+        f"{human(result.total_flops, 3)} FLOPs; stop: {result.stop_reason}"
+    )
     lines.append(f"MLflow: {result.tracking_uri} (parent run {result.parent_run_id})")
     if result.tracking_uri.startswith(("http://", "https://")):
         lines.append(f"MLflow UI: {ui_link(result.tracking_uri, result.experiment_id)}")
@@ -77,14 +83,27 @@ def law_line(fit) -> str:
     return f"{form}: {shown} ({fit.n_runs} runs)"
 
 
-def sweep_description(*, space: str, design: str, trainable: str, budget: float, kind: str, target: str,
-                      stop_reason: str | None = None, fit=None, n_trials: int | None = None,
-                      flops: float | None = None, prediction=None) -> str:
+def sweep_description(
+    *,
+    space: str,
+    design: str,
+    trainable: str,
+    budget: float,
+    kind: str,
+    target: str,
+    stop_reason: str | None = None,
+    fit=None,
+    n_trials: int | None = None,
+    flops: float | None = None,
+    prediction=None,
+) -> str:
     """The parent run's description in the MLflow UI (markdown): what was swept, why it stopped, the law."""
     from sweeper.numbers import human
 
-    lines = [f"**Sweep of `{space}`**: {design} isoFLOP design, {trainable} trials of "
-             f"{kind}, budget {human(budget)} FLOPs, fitted to `{target}`."]
+    lines = [
+        f"**Sweep of `{space}`**: {design} isoFLOP design, {trainable} trials of "
+        f"{kind}, budget {human(budget)} FLOPs, fitted to `{target}`."
+    ]
     if stop_reason is None:
         lines.append("Running: trial runs appear below this run as they finish.")
         return "\n\n".join(lines)

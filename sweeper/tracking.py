@@ -26,11 +26,34 @@ from sweeper.outbox import MlflowOutbox
 from sweeper.redaction import redact, redact_uri
 
 ROLE = "sweeper.role"
-CURVE_KEYS = ("val_loss", "val_loss_caption", "val_loss_interleaved", "val_loss_text", "train_loss", "lr", "tokens", "flops")
-FINAL_KEYS = ("loss", "loss_caption", "loss_interleaved", "loss_text", "flops", "n_tokens_trained", "n_image_tokens",
-              "n_text_tokens", "n_scored_tokens", "wall_time_s",
-              "resumed_from_step", "flops_spent", "branch_step", "stable_from_step", "skipped_images",
-              "cut_tokens")
+CURVE_KEYS = (
+    "val_loss",
+    "val_loss_caption",
+    "val_loss_interleaved",
+    "val_loss_text",
+    "train_loss",
+    "lr",
+    "tokens",
+    "flops",
+)
+FINAL_KEYS = (
+    "loss",
+    "loss_caption",
+    "loss_interleaved",
+    "loss_text",
+    "flops",
+    "n_tokens_trained",
+    "n_image_tokens",
+    "n_text_tokens",
+    "n_scored_tokens",
+    "wall_time_s",
+    "resumed_from_step",
+    "flops_spent",
+    "branch_step",
+    "stable_from_step",
+    "skipped_images",
+    "cut_tokens",
+)
 FINISHED = ("ok", "diverged")
 # MLflow 3 opens an experiment in its GenAI view (traces, prompts) unless it is marked as model
 # training; with this tag its UI opens on the runs table, where the trials are.
@@ -48,7 +71,9 @@ def client_for(tracking_uri: str) -> MlflowClient:
     # minutes-long retry loop would only stall the Tune driver.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-    if redact_uri(tracking_uri) != tracking_uri:  # MLflow prints run links with the raw URI, credentials and all
+    if (
+        redact_uri(tracking_uri) != tracking_uri
+    ):  # MLflow prints run links with the raw URI, credentials and all
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +114,9 @@ def code_version() -> dict[str, str]:
     except PackageNotFoundError:
         tags = {"sweeper.version": "unknown"}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
         if commit.returncode == 0:
             tags["mlflow.source.git.commit"] = commit.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -98,7 +124,9 @@ def code_version() -> dict[str, str]:
     return tags
 
 
-def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, config: dict, tags: dict[str, str]) -> str:
+def start_sweep_run(
+    client: MlflowClient, experiment_id: str, *, sweep_id: str, config: dict, tags: dict[str, str]
+) -> str:
     run = client.create_run(
         experiment_id,
         run_name=f"sweep-{config.get('space', '')}-{sweep_id}",
@@ -111,7 +139,8 @@ def start_sweep_run(client: MlflowClient, experiment_id: str, *, sweep_id: str, 
 
 
 def find_sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str | None, role: str = "sweep"):
-    """The sweep (or tune job, `role` tune) to resume: the given id, else the most recent in the experiment."""
+    """The sweep (or tune job, `role` tune) to resume: the given id, else the most recent in the
+    experiment."""
     query = f"tags.`{ROLE}` = '{role}'"
     if sweep_id:
         query += f" and tags.`sweeper.sweep_id` = '{sweep_id}'"
@@ -119,7 +148,9 @@ def find_sweep_run(client: MlflowClient, experiment_id: str, sweep_id: str | Non
     return runs[0] if runs else None
 
 
-def search_trial_runs(*, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None) -> pd.DataFrame:
+def search_trial_runs(
+    *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None
+) -> pd.DataFrame:
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     found = mlflow.get_experiment_by_name(experiment)
@@ -135,27 +166,36 @@ def load_json_artifact(client: MlflowClient, run_id: str, name: str) -> Any | No
     """A small JSON artifact of a run (plan.json, fit.json), or None when the run has none."""
     import tempfile
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar for one small file
+    os.environ.setdefault(
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+    )  # no progress bar for one small file
     if name not in {a.path for a in client.list_artifacts(run_id)}:
         return None
     with tempfile.TemporaryDirectory(prefix="sweeper-artifact-") as tmp:
         return json.loads(Path(client.download_artifacts(run_id, name, tmp)).read_text())
 
 
-def trial_runs_by_point(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, tuple[str, str]]:
+def trial_runs_by_point(
+    client: MlflowClient, experiment_id: str, sweep_id: str
+) -> dict[str, tuple[str, str]]:
     """point_id -> (run_id, status) for every child run of a sweep."""
     query = f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}'"
     out: dict[str, tuple[str, str]] = {}
     for run in client.search_runs([experiment_id], query, max_results=50000):
-        out[run.data.tags.get("sweeper.point_id", "")] = (run.info.run_id, run.data.tags.get("sweeper.status", ""))
+        out[run.data.tags.get("sweeper.point_id", "")] = (
+            run.info.run_id,
+            run.data.tags.get("sweeper.status", ""),
+        )
     return out
 
 
 def stopped_checkpoints(client: MlflowClient, experiment_id: str, sweep_id: str) -> dict[str, str]:
     """point_id -> the last checkpoint of each trial of a sweep that was stopped (interrupted) after
     writing one, where that checkpoint is still on disk: --resume continues those trials from it."""
-    query = (f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}' "
-             "and tags.`sweeper.status` = 'stopped'")
+    query = (
+        f"tags.`{ROLE}` = 'trial' and tags.`sweeper.sweep_id` = '{sweep_id}' "
+        "and tags.`sweeper.status` = 'stopped'"
+    )
     out = {}
     for run in client.search_runs([experiment_id], query, max_results=50000):
         path = run.data.tags.get("sweeper.checkpoint")
@@ -176,8 +216,12 @@ def finite_metrics(values: dict[str, Any], keys, step: int, timestamp: int) -> l
 def point_metrics(point: dict) -> list[Metric]:
     """N, D and the slice's budget as metrics: the runs table sorts and charts metrics numerically
     (params are strings), so these are the columns a user sorts the trials by."""
-    values = {"N": point.get("n_params"), "D": point.get("n_tokens"), "C_budget": point.get("budget"),
-              "epochs": point.get("epochs") or None}  # passes over its data (none logged for generated data)
+    values = {
+        "N": point.get("n_params"),
+        "D": point.get("n_tokens"),
+        "C_budget": point.get("budget"),
+        "epochs": point.get("epochs") or None,
+    }  # passes over its data (none logged for generated data)
     return [Metric(k, float(v), 0, 0) for k, v in values.items() if isinstance(v, (int, float))]
 
 
@@ -206,8 +250,17 @@ class TrialRecorder(DriverOnly, Callback):
     wait on local disk (sweeper.outbox) and are flushed in order once it is back.
     """
 
-    def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, sweep_id: str,
-                 design: str, existing: dict[str, tuple[str, str]] | None = None, outbox_dir: Path = Path(".sweeper/outbox")):
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        sweep_id: str,
+        design: str,
+        existing: dict[str, tuple[str, str]] | None = None,
+        outbox_dir: Path = Path(".sweeper/outbox"),
+    ):
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.sweep_id = sweep_id
@@ -229,33 +282,69 @@ class TrialRecorder(DriverOnly, Callback):
             "source": config.get("source", "trained"),
         }
         # Idempotent: a create whose reply was lost (server going down) must not leave a twin run behind.
-        query = f"tags.`sweeper.sweep_id` = '{self.sweep_id}' and tags.`sweeper.point_id` = '{point['point_id']}'"
+        query = (
+            f"tags.`sweeper.sweep_id` = '{self.sweep_id}' and tags.`sweeper.point_id` = '{point['point_id']}'"
+        )
         found = self.client.search_runs([self.experiment_id], query, max_results=1)
-        run = found[0] if found else self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
-        params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_params_total", "n_tokens", "budget", "steps", "seq_len")},
-                  "seed": config.get("seed", 0), **flatten("hp", trial_hparams(config)), **data_params(config, point)}
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
-                              metrics=point_metrics(point), tags=[RunTag("status", "running")])
+        run = (
+            found[0]
+            if found
+            else self.client.create_run(self.experiment_id, run_name=point["point_id"], tags=tags)
+        )
+        params = {
+            **{
+                k: point[k]
+                for k in (
+                    "kind",
+                    "size",
+                    "n_params",
+                    "n_params_total",
+                    "n_tokens",
+                    "budget",
+                    "steps",
+                    "seq_len",
+                )
+            },
+            "seed": config.get("seed", 0),
+            **flatten("hp", trial_hparams(config)),
+            **data_params(config, point),
+        }
+        self.client.log_batch(
+            run.info.run_id,
+            params=[Param(k, str(v)) for k, v in params.items()],
+            metrics=point_metrics(point),
+            tags=[RunTag("status", "running")],
+        )
         return run.info.run_id
 
     # Trial events by point, for the in-process driver; the Tune callbacks below hand theirs here.
     def trial_started(self, config: dict, trial_id: str) -> None:
         point = config["point"]["point_id"]
-        config = {k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source", "data")}
+        config = {
+            k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source", "data")
+        }
         self.in_flight.add(point)
         self.outbox.put("create", point, config=config)
-        self.outbox.put("log", point, tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial_id]])
+        self.outbox.put(
+            "log", point, tags=[["sweeper.status", "running"], ["sweeper.tune_trial_id", trial_id]]
+        )
 
     def trial_result(self, point: str, result: dict) -> None:
         step = int(result.get("step", result.get("training_iteration", 0)))
-        metrics = finite_metrics(result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000)
+        metrics = finite_metrics(
+            result, metric_keys(result, CURVE_KEYS), step, int(result.get("timestamp", 0)) * 1000
+        )
         if metrics:
             self.outbox.put("log", point, metrics=metrics)
 
     def trial_completed(self, point: str, result: dict) -> None:
         status = result.get("status", "ok")
-        metrics = finite_metrics(result, metric_keys(result, FINAL_KEYS), int(result.get("step", 0)),
-                                 int(result.get("timestamp", 0)) * 1000)
+        metrics = finite_metrics(
+            result,
+            metric_keys(result, FINAL_KEYS),
+            int(result.get("step", 0)),
+            int(result.get("timestamp", 0)) * 1000,
+        )
         if isinstance(result.get("flops"), (int, float)) and math.isfinite(result["flops"]):
             metrics.append(["C", float(result["flops"]), int(result.get("timestamp", 0)) * 1000, 0])
         tags = [["sweeper.status", status], ["status", status]]
@@ -269,7 +358,9 @@ class TrialRecorder(DriverOnly, Callback):
 
     def trial_failed(self, point: str, error: str) -> None:
         self.in_flight.discard(point)
-        self.outbox.put("log", point, tags=[["sweeper.status", "failed"], ["status", "failed"], ["sweeper.error", error]])
+        self.outbox.put(
+            "log", point, tags=[["sweeper.status", "failed"], ["status", "failed"], ["sweeper.error", error]]
+        )
         self.outbox.put("end", point, status="FAILED")
 
     def sweep_ended(self) -> None:
@@ -291,8 +382,11 @@ class TrialRecorder(DriverOnly, Callback):
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         # where --resume continues this trial if the sweep is interrupted (sweeper.interruption)
         step = (trial.last_result or {}).get("step")
-        self.outbox.put("log", trial.config["point"]["point_id"],
-                        tags=[["sweeper.checkpoint", checkpoint.path], ["sweeper.checkpoint_step", str(step)]])
+        self.outbox.put(
+            "log",
+            trial.config["point"]["point_id"],
+            tags=[["sweeper.checkpoint", checkpoint.path], ["sweeper.checkpoint_step", str(step)]],
+        )
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.trial_failed(trial.config["point"]["point_id"], _error_text(trial))

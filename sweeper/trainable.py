@@ -30,7 +30,8 @@ def stopped_checkpoint(point: dict):
 
 
 def hparams_from(config: dict):
-    """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at its point."""
+    """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at
+    its point."""
     from sweeper.train.loop import TrainHParams
     from sweeper.tuning.recipe import resolve_hparams
 
@@ -78,18 +79,38 @@ def train_point(config: dict) -> None:
     # interrupted sweep stopped (--resume, sweeper.interruption)
     resume = load_state(tune.get_checkpoint() or stopped_checkpoint(point))
     hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
-    spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
+    spec = at_mixture(
+        spec, hp.mixture
+    )  # FLOPs estimates at this trial's mixture; train() counts the real ones
     branching, extra = config.get("branching"), {}
     if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
         from sweeper.train.branching import train_point_branched
 
-        result, extra = train_point_branched(spec, hp, n_tokens=n_tokens, seed=seed, store_root=branching["store"],
-                                             warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
-                                             report=report, checkpoint=report, resume=resume, device=device,
-                                             data=config.get("data"))
+        result, extra = train_point_branched(
+            spec,
+            hp,
+            n_tokens=n_tokens,
+            seed=seed,
+            store_root=branching["store"],
+            warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
+            report=report,
+            checkpoint=report,
+            resume=resume,
+            device=device,
+            data=config.get("data"),
+        )
     else:
-        result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume,
-                       device=device, data=config.get("data"))
+        result = train(
+            spec,
+            hp,
+            n_tokens=n_tokens,
+            seed=seed,
+            report=report,
+            checkpoint=report,
+            resume=resume,
+            device=device,
+            data=config.get("data"),
+        )
     tune.report(
         {
             **result.final_report(),

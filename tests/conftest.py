@@ -49,9 +49,24 @@ class MlflowServer:
         mlflow_bin = str(Path(sys.executable).parent / "mlflow")
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{self.root}/db", "--artifacts-destination", str(self.root / "art")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                mlflow_bin,
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{self.root}/db",
+                "--artifacts-destination",
+                str(self.root / "art"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.time() + timeout_s
         while True:
             try:
@@ -61,7 +76,9 @@ class MlflowServer:
                 pass
             if self.proc.poll() is not None or time.time() > deadline:
                 self.stop()
-                pytest.fail(f"mlflow server did not come up: {(self.root / 'server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mlflow server did not come up: {(self.root / 'server.log').read_text()[-2000:]}"
+                )
             time.sleep(0.5)
 
     def stop(self) -> None:

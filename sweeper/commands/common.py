@@ -22,27 +22,41 @@ def schema_flags() -> dict[str, dict[str, Any]]:
         literal = typing.get_origin(info.annotation) is Literal
         text = literal or str in (info.annotation, *typing.get_args(info.annotation))
         flags["--" + name.replace("_", "-")] = dict(
-            dest=name, help=info.description, type=str if text else yaml.safe_load,
-            choices=[str(c) for c in typing.get_args(info.annotation)] if literal else None)
+            dest=name,
+            help=info.description,
+            type=str if text else yaml.safe_load,
+            choices=[str(c) for c in typing.get_args(info.annotation)] if literal else None,
+        )
     return flags
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, quiet_help: str = "print only the result") -> None:
     """--quiet, --format and --tracking-uri: the same three flags on every subcommand."""
     parser.add_argument("--quiet", action="store_true", help=quiet_help)
-    parser.add_argument("--format", choices=["table", "json"], default="table",
-                        help="the result as a table for people (default) or as JSON")
-    parser.add_argument("--tracking-uri", dest="tracking_uri", default=None,
-                        help=field_at("tracking_uri").description)
+    parser.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="the result as a table for people (default) or as JSON",
+    )
+    parser.add_argument(
+        "--tracking-uri", dest="tracking_uri", default=None, help=field_at("tracking_uri").description
+    )
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("space", nargs="?", default="tiny",
-                        help="search space: a YAML path or a bundled name (default: tiny)")
+    parser.add_argument(
+        "space", nargs="?", default="tiny", help="search space: a YAML path or a bundled name (default: tiny)"
+    )
     for flag, kwargs in schema_flags().items():
         parser.add_argument(flag, default=None, **kwargs)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key by its dotted name, e.g. --set training.lr=1e-3")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key by its dotted name, e.g. --set training.lr=1e-3",
+    )
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,8 +11,11 @@ SHOWN = ("E", "A", "B", "alpha", "beta", "a", "b", "d", "dn")
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("compare", help="print the fits of several sweeps side by side",
-                            description="Each RUN_ID is a sweep's parent run (see `sweeper status` or the MLflow UI).")
+    parser = sub.add_parser(
+        "compare",
+        help="print the fits of several sweeps side by side",
+        description="Each RUN_ID is a sweep's parent run (see `sweeper status` or the MLflow UI).",
+    )
     parser.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     add_common_options(parser)
     parser.set_defaults(func=run)
@@ -29,11 +32,17 @@ def load_fits(client, run_ids) -> list[tuple[str, str, object]]:
         try:
             run = client.get_run(run_id)
         except MlflowException:
-            raise SweeperInputError("RUN_ID", run_id, "no such run in this tracking store; pass a sweep's parent run id") from None
+            raise SweeperInputError(
+                "RUN_ID", run_id, "no such run in this tracking store; pass a sweep's parent run id"
+            ) from None
         fit = load_fit_json(client, run_id)
         if fit is None:
-            raise SweeperInputError("RUN_ID", run_id, "this run has no fit.json: pass the parent run of a finished sweep")
-        label = run.data.tags.get("sweeper.space", "") + ":" + run.data.tags.get("sweeper.sweep_id", run_id[:8])
+            raise SweeperInputError(
+                "RUN_ID", run_id, "this run has no fit.json: pass the parent run of a finished sweep"
+            )
+        label = (
+            run.data.tags.get("sweeper.space", "") + ":" + run.data.tags.get("sweeper.sweep_id", run_id[:8])
+        )
         out.append((run_id, label, fit))
     return out
 
@@ -49,9 +58,12 @@ def _cell(fit, name: str) -> str:
 def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
     labels = [label for _, label, _ in fits]
     results = [f for _, _, f in fits]
-    rows = [("law", [f.law for f in results]), ("target", [f.target for f in results]),
-            ("runs", [str(f.n_runs) for f in results]),
-            ("identified", ["yes" if f.identified else "NO" for f in results])]
+    rows = [
+        ("law", [f.law for f in results]),
+        ("target", [f.target for f in results]),
+        ("runs", [str(f.n_runs) for f in results]),
+        ("identified", ["yes" if f.identified else "NO" for f in results]),
+    ]
     names = [n for n in SHOWN if any(n in f.params or n in f.derived for f in results)]
     rows += [(n, [_cell(f, n) for f in results]) for n in names]
     width = max(28, *(len(x) for x in labels))
@@ -67,7 +79,13 @@ def run(args) -> int:
     client = client_for(resolve_tracking_uri(args.tracking_uri))
     fits = load_fits(client, args.run_ids)
     if args.format == "json":
-        print(json.dumps([{"run_id": rid, "label": label, **fit.to_dict()} for rid, label, fit in fits], indent=2, default=float))
+        print(
+            json.dumps(
+                [{"run_id": rid, "label": label, **fit.to_dict()} for rid, label, fit in fits],
+                indent=2,
+                default=float,
+            )
+        )
     else:
         print(format_side_by_side(fits))
     return 0

@@ -10,7 +10,12 @@ from sweeper.commands.common import add_common_options, add_space_options, overr
 def register(sub) -> None:
     parser = sub.add_parser("run", help="run a sweep (local Ray and SQLite MLflow by default)")
     add_space_options(parser)
-    parser.add_argument("--resume", action="store_true", default=None, help="continue the latest sweep of the experiment (or --sweep-id)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue the latest sweep of the experiment (or --sweep-id)",
+    )
     parser.add_argument("--sweep-id", help="sweep to resume, or the id to give a new sweep")
     add_common_options(parser, quiet_help="no progress lines: only the result")
     parser.set_defaults(func=run)

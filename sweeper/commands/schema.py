@@ -17,9 +17,12 @@ NUMERIC_STRING = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("schema", help="print the JSON Schema of a search space (for editors and CI)",
-                            description="Validate a search space in an editor: save the output and add "
-                            "`# yaml-language-server: $schema=PATH` as the YAML's first line.")
+    parser = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a search space (for editors and CI)",
+        description="Validate a search space in an editor: save the output and add "
+        "`# yaml-language-server: $schema=PATH` as the YAML's first line.",
+    )
     parser.add_argument("--output", "-o", help="write the schema to this file instead of stdout")
     add_common_options(parser)
     parser.set_defaults(func=run)
@@ -32,8 +35,10 @@ def space_schema() -> dict:
     schema = SweepConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sweeper search space"
-    schema["properties"]["extends"] = {"type": "string", "description": "a base search space (YAML path relative "
-                                       "to this file) whose keys this one overrides"}
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": "a base search space (YAML path relative to this file) whose keys this one overrides",
+    }
     _accept_numeric_strings(schema)
     return schema
 
@@ -61,4 +66,3 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
-

@@ -17,14 +17,22 @@ from sweeper.commands.common import add_common_options, add_space_options, overr
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("tune", help="tune hyperparameters per rung and fit how the optimum scales with compute")
+    parser = sub.add_parser(
+        "tune", help="tune hyperparameters per rung and fit how the optimum scales with compute"
+    )
     add_space_options(parser)
     parser.add_argument("--sampler", help="Optuna sampler class (default TPESampler)")
     parser.add_argument("--n-trials", dest="n_trials", type=int, help="trials per rung")
     parser.add_argument("--sizes", help="comma-separated ladder sizes to tune")
-    parser.add_argument("--mixtures", help="comma-separated mixtures (e.g. 45-45-10,20-40-40): run a mixture sweep")
-    parser.add_argument("--resume", action="store_true", default=None,
-                        help="continue the latest tune job of the experiment (or --sweep-id); finished rungs are kept")
+    parser.add_argument(
+        "--mixtures", help="comma-separated mixtures (e.g. 45-45-10,20-40-40): run a mixture sweep"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue the latest tune job of the experiment (or --sweep-id); finished rungs are kept",
+    )
     parser.add_argument("--sweep-id", help="tune job to resume, or the id to give a new one")
     add_common_options(parser, quiet_help="no progress lines: only the result")
     parser.set_defaults(func=run)
@@ -47,8 +55,12 @@ def run(args) -> int:
     if cfg.tune.mixtures and cfg.tune.space:
         from sweeper.errors import SweeperInputError
 
-        raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a space sets either tune.space (a hyperparameter "
-                                "search) or tune.mixtures (a mixture sweep); split it into two spaces")
+        raise SweeperInputError(
+            "tune.mixtures",
+            list(cfg.tune.mixtures),
+            "a space sets either tune.space (a hyperparameter "
+            "search) or tune.mixtures (a mixture sweep); split it into two spaces",
+        )
     # Ray and MLflow load first, so that their own log handlers exist to be redirected to the file.
     from sweeper.library_logs import LibraryLogs
     from sweeper.tuning.mixtures import run_mixture_study
@@ -59,12 +71,18 @@ def run(args) -> int:
         with LibraryLogs(kind="tune") as logs:
             emit(f"Ray and MLflow logs: {logs.path}")
             study = run_mixture_study(cfg, progress=emit)
-        print(json.dumps(study.to_dict(), indent=2, default=float) if args.format == "json" else study.table())
+        print(
+            json.dumps(study.to_dict(), indent=2, default=float) if args.format == "json" else study.table()
+        )
         if args.format == "table":
             print(f"MLflow: mixture study run {study.study_run_id} in experiment '{cfg.experiment_name}'")
         return 0
     with LibraryLogs(kind="tune") as logs:
         emit(f"Ray and MLflow logs: {logs.path}")
         result = run_tune(cfg, progress=emit, sweep_id=args.sweep_id)
-    print(json.dumps(result.to_dict(), indent=2, default=float) if args.format == "json" else format_tune_result(result))
+    print(
+        json.dumps(result.to_dict(), indent=2, default=float)
+        if args.format == "json"
+        else format_tune_result(result)
+    )
     return 0

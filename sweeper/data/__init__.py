@@ -25,9 +25,21 @@ from sweeper.data.mixtures import DEFAULT_MIXTURE, MIXTURES, as_mixture, target_
 from sweeper.data.tokenizer import TOKENIZER, CharTokenizer
 
 __all__ = [
-    "TARGETS", "MIXTURES", "DEFAULT_MIXTURE", "TOKENIZER", "CharTokenizer", "DataConfig", "Layout",
-    "as_mixture", "data_config", "train_batches", "validation_sets", "token_composition",
-    "pack_sequence", "targets_of", "mixture_for",
+    "TARGETS",
+    "MIXTURES",
+    "DEFAULT_MIXTURE",
+    "TOKENIZER",
+    "CharTokenizer",
+    "DataConfig",
+    "Layout",
+    "as_mixture",
+    "data_config",
+    "train_batches",
+    "validation_sets",
+    "token_composition",
+    "pack_sequence",
+    "targets_of",
+    "mixture_for",
 ]
 
 _TRAIN_STREAM, _VALIDATION_STREAM = 0, 1  # keeps held-out data disjoint from training data for a seed

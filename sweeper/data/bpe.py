@@ -23,13 +23,21 @@ def train_bpe(texts: Iterable[str], vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     if vocab_size < MIN_VOCAB:
-        raise SweeperInputError("--vocab-size", vocab_size, f"a byte-level BPE needs at least {MIN_VOCAB} ids "
-                                f"(256 bytes and the specials); use --vocab-size {MIN_VOCAB} or more")
+        raise SweeperInputError(
+            "--vocab-size",
+            vocab_size,
+            f"a byte-level BPE needs at least {MIN_VOCAB} ids "
+            f"(256 bytes and the specials); use --vocab-size {MIN_VOCAB} or more",
+        )
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIALS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -40,8 +48,12 @@ def load_tokenizer(path: str, field: str = "data.tokenizer"):
     if not path:
         raise SweeperInputError(field, path, "name a tokenizer.json, or train one with `sweeper tokenizer`")
     if not Path(path).is_file():
-        raise SweeperInputError(field, path, "no such file; train one with `sweeper tokenizer --data FILES "
-                                "--vocab-size V -o tokenizer.json`, or name an existing tokenizer.json")
+        raise SweeperInputError(
+            field,
+            path,
+            "no such file; train one with `sweeper tokenizer --data FILES "
+            "--vocab-size V -o tokenizer.json`, or name an existing tokenizer.json",
+        )
     stat = Path(path).stat()
     return _parsed(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, field)
 
@@ -53,8 +65,12 @@ def _parsed(path: str, mtime_ns: int, size: int, field: str):
     try:
         return Tokenizer.from_file(path)
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
-        raise SweeperInputError(field, path, f"not a Hugging Face tokenizers file ({str(exc)[:200]}); "
-                                "give the tokenizer.json that tokenizers/transformers saved") from None
+        raise SweeperInputError(
+            field,
+            path,
+            f"not a Hugging Face tokenizers file ({str(exc)[:200]}); "
+            "give the tokenizer.json that tokenizers/transformers saved",
+        ) from None
 
 
 def eos_id(tok) -> int | None:
@@ -73,8 +89,12 @@ class TextTokenizer:
         self.tok, self.vocab_size = tok, tok.get_vocab_size()
         self.eos_id = eos_id(tok)
         if self.eos_id is None:
-            raise SweeperInputError("data.tokenizer", "<tokenizer>", f"it defines no end-of-text token ({EOS}, "
-                                    "</s>, <eos>...); captions need one; train one with `sweeper tokenizer`")
+            raise SweeperInputError(
+                "data.tokenizer",
+                "<tokenizer>",
+                f"it defines no end-of-text token ({EOS}, "
+                "</s>, <eos>...); captions need one; train one with `sweeper tokenizer`",
+            )
         self.bos_id = self.eos_id  # GPT-style: one separator opens and closes documents
         pad = tok.token_to_id(SPECIALS[0])
         self.pad_id = self.eos_id if pad is None else int(pad)  # only at unscored positions

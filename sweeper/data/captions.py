@@ -44,8 +44,13 @@ class Pair:
 
 
 def list_tars(path: str, field: str) -> list[str]:
-    return find_files(path, suffixes=(".tar",), field=field, what="webdataset .tar shards",
-                      how="write image-caption pairs as img2dataset does: 00000.tar, 00001.tar, ...")
+    return find_files(
+        path,
+        suffixes=(".tar",),
+        field=field,
+        what="webdataset .tar shards",
+        how="write image-caption pairs as img2dataset does: 00000.tar, 00001.tar, ...",
+    )
 
 
 def _read_bytes(url: str) -> bytes:
@@ -58,8 +63,11 @@ def _read_bytes(url: str) -> bytes:
 def index_tar(url: str, shard: int, field: str, data: bytes | None = None) -> list[Pair]:
     """The pairs of one tar (local, or its bytes `data`), in member order, from its headers only."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data) if data is not None else None,
-                          name=url if data is None else None, mode="r:") as tar:
+        with tarfile.open(
+            fileobj=io.BytesIO(data) if data is not None else None,
+            name=url if data is None else None,
+            mode="r:",
+        ) as tar:
             members = [m for m in tar.getmembers() if m.isfile()]
     except (tarfile.TarError, OSError) as exc:
         raise SweeperInputError(field, url, f"not a readable tar ({exc}); write it again") from None
@@ -75,8 +83,9 @@ def index_tar(url: str, shard: int, field: str, data: bytes | None = None) -> li
         img = next((parts[e] for e in IMAGE_EXTS if e in parts), None)
         cap = next((parts[e] for e in CAPTION_EXTS if e in parts), None)
         if img is not None and cap is not None:
-            pairs.append(Pair(shard, key, (img.offset_data, img.size, img.name),
-                              (cap.offset_data, cap.size, cap.name)))
+            pairs.append(
+                Pair(shard, key, (img.offset_data, img.size, img.name), (cap.offset_data, cap.size, cap.name))
+            )
     return pairs
 
 
@@ -85,30 +94,42 @@ class CaptionShards:
 
     source_name, drop_document_on_bad_image = "webdataset", True
 
-    def __init__(self, path: str, *, image, field: str = "data.path", holdout: int = 0, bad_images: str = "skip"):
+    def __init__(
+        self, path: str, *, image, field: str = "data.path", holdout: int = 0, bad_images: str = "skip"
+    ):
         self.path, self.image, self.field, self.bad_images = path, image, field, bad_images
         self.urls = list_tars(path, field)
         # a remote shard is read once into memory, as remote token shards are
         self._remote = {i: _read_bytes(u) for i, u in enumerate(self.urls) if "://" in u}
         self._fds: dict[int, int] = {}  # local shards, read with pread: safe in forked loader workers
-        self.pairs = [p for i, url in enumerate(self.urls) for p in index_tar(url, i, field, self._remote.get(i))]
+        self.pairs = [
+            p for i, url in enumerate(self.urls) for p in index_tar(url, i, field, self._remote.get(i))
+        ]
         if not self.pairs:
-            raise SweeperInputError(field, path, "no image-caption pairs in the shards: each sample needs an "
-                                    f"image ({', '.join('.' + e for e in IMAGE_EXTS)}) and a .txt or .json "
-                                    "caption with the same key")
+            raise SweeperInputError(
+                field,
+                path,
+                "no image-caption pairs in the shards: each sample needs an "
+                f"image ({', '.join('.' + e for e in IMAGE_EXTS)}) and a .txt or .json "
+                "caption with the same key",
+            )
         self.n_held_out = int(holdout)
         self.n_train = len(self.pairs) - self.n_held_out
         if self.n_train < 1:
-            raise SweeperInputError(field, path, f"{len(self.pairs)} pairs and {self.n_held_out} held out for "
-                                    "validation: nothing left to train on; write more pairs or lower "
-                                    "data.val_sequences")
+            raise SweeperInputError(
+                field,
+                path,
+                f"{len(self.pairs)} pairs and {self.n_held_out} held out for "
+                "validation: nothing left to train on; write more pairs or lower "
+                "data.val_sequences",
+            )
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def _member(self, shard: int, offset: int, size: int) -> bytes:
         if shard in self._remote:
-            return self._remote[shard][offset:offset + size]
+            return self._remote[shard][offset : offset + size]
         if shard not in self._fds:
             self._fds[shard] = os.open(self.urls[shard], os.O_RDONLY)
         return os.pread(self._fds[shard], size, offset)
@@ -127,7 +148,9 @@ class CaptionShards:
     def pixels(self, k: int) -> np.ndarray | None:
         """[C, H, W] in [-0.5, 0.5] at the model's size; None for an image that does not decode (skip)."""
         pair = self.pairs[k]
-        return decode_image(self._member(pair.shard, *pair.image[:2]), self.image, self.bad_images, self.where(k))
+        return decode_image(
+            self._member(pair.shard, *pair.image[:2]), self.image, self.bad_images, self.where(k)
+        )
 
     def where(self, k: int) -> str:
         """Pair k's image as a message names it: the tar and its member."""

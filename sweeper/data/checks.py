@@ -29,7 +29,11 @@ def check_documents(docs, *, bad_images: str, max_bad_share: float, field: str) 
                     bad.append(segment.where)
     if seen and len(bad) > max_bad_share * seen:
         share = "every one of the images" if len(bad) == seen else f"{len(bad)} of the {seen} images"
-        raise SweeperInputError(field, bad[0], f"{share} checked in {docs.path} do not decode "
-                                f"(more than data.bad_image_share = {max_bad_share:g}): its trials would train "
-                                "on blank images and score little or nothing. Fix or remove the broken files "
-                                "(the first is named), or raise data.bad_image_share")
+        raise SweeperInputError(
+            field,
+            bad[0],
+            f"{share} checked in {docs.path} do not decode "
+            f"(more than data.bad_image_share = {max_bad_share:g}): its trials would train "
+            "on blank images and score little or nothing. Fix or remove the broken files "
+            "(the first is named), or raise data.bad_image_share",
+        )

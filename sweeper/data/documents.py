@@ -50,8 +50,10 @@ def interleaved_doc(rng: np.random.Generator) -> list[Segment]:
 
 
 def text_doc(rng: np.random.Generator) -> list[Segment]:
-    parts = [paragraph(rng, int(rng.integers(1, 4))) if rng.random() < 0.85 else arithmetic_sentence(rng)
-             for _ in range(int(rng.integers(2, 5)))]
+    parts = [
+        paragraph(rng, int(rng.integers(1, 4))) if rng.random() < 0.85 else arithmetic_sentence(rng)
+        for _ in range(int(rng.integers(2, 5)))
+    ]
     return [" ".join(parts)]
 
 

@@ -19,9 +19,15 @@ def find_files(path: str, *, suffixes: tuple[str, ...], field: str, what: str, h
     elif fs.exists(root):
         found = [root]
     else:
-        raise SweeperInputError(field, path, f"no such file or folder; give {what}: one file, a folder of them, "
-                                "or a glob (local path or fsspec URL)")
+        raise SweeperInputError(
+            field,
+            path,
+            f"no such file or folder; give {what}: one file, a folder of them, "
+            "or a glob (local path or fsspec URL)",
+        )
     if not found:
-        raise SweeperInputError(field, path, f"no {what} there (files ending in {', '.join(suffixes)}); {how}")
+        raise SweeperInputError(
+            field, path, f"no {what} there (files ending in {', '.join(suffixes)}); {how}"
+        )
     local = "file" in protocols or "local" in protocols
     return [str(p) if local else fs.unstrip_protocol(str(p)) for p in found]

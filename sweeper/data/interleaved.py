@@ -23,8 +23,10 @@ from sweeper.errors import SweeperInputError
 TEXTS, IMAGES = "texts", "images"
 
 
-ALIGNED = (f"OBELICS rows hold '{TEXTS}' and '{IMAGES}' lists of one length, with at each position either a "
-           "text or an image (the other null); write the row that way")
+ALIGNED = (
+    f"OBELICS rows hold '{TEXTS}' and '{IMAGES}' lists of one length, with at each position either a "
+    "text or an image (the other null); write the row that way"
+)
 
 
 def misalignment(texts: list, images: list) -> str | None:
@@ -41,25 +43,43 @@ class InterleavedDocs:
 
     source_name, drop_document_on_bad_image = "interleaved", False
 
-    def __init__(self, path: str, *, image, field: str = "data.path", holdout: int = 0, bad_images: str = "skip",
-                 dataset: str | None = None, cache_dir: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        image,
+        field: str = "data.path",
+        holdout: int = 0,
+        bad_images: str = "skip",
+        dataset: str | None = None,
+        cache_dir: str | None = None,
+    ):
         import datasets
 
         datasets.disable_progress_bars()
         self.path, self.image, self.field, self.bad_images = path, image, field, bad_images
         files = corpus_files(path, field)
-        self.rows = datasets.load_dataset(builder_for(files, dataset, field), data_files=files, split="train",
-                                          cache_dir=cache_dir)
+        self.rows = datasets.load_dataset(
+            builder_for(files, dataset, field), data_files=files, split="train", cache_dir=cache_dir
+        )
         missing = [c for c in (TEXTS, IMAGES) if c not in self.rows.column_names]
         if missing:
-            raise SweeperInputError(field, path, f"no '{missing[0]}' column; interleaved documents need "
-                                    f"'{TEXTS}' (a list of texts) and '{IMAGES}' (a list of image bytes), "
-                                    f"aligned by position; the columns are {sorted(self.rows.column_names)}")
+            raise SweeperInputError(
+                field,
+                path,
+                f"no '{missing[0]}' column; interleaved documents need "
+                f"'{TEXTS}' (a list of texts) and '{IMAGES}' (a list of image bytes), "
+                f"aligned by position; the columns are {sorted(self.rows.column_names)}",
+            )
         self.n_held_out = int(holdout)
         self.n_train = len(self.rows) - self.n_held_out
         if self.n_train < 1:
-            raise SweeperInputError(field, path, f"{len(self.rows)} documents and {self.n_held_out} held out for "
-                                    "validation: nothing left to train on; write more or lower val_sequences")
+            raise SweeperInputError(
+                field,
+                path,
+                f"{len(self.rows)} documents and {self.n_held_out} held out for "
+                "validation: nothing left to train on; write more or lower val_sequences",
+            )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -80,8 +100,9 @@ class InterleavedDocs:
         for i, (text, img) in enumerate(itertools.zip_longest(texts, images)):  # one list may be empty
             if img:
                 where = f"{self.path}:row {k}, image {i}"
-                out.append(ImageRef(where, functools.partial(decode_image, img, self.image, self.bad_images,
-                                                             where)))
+                out.append(
+                    ImageRef(where, functools.partial(decode_image, img, self.image, self.bad_images, where))
+                )
             elif text:
                 out.append(text)
         return out
@@ -99,7 +120,7 @@ class InterleavedDocs:
         t0 = i0 = 0
         for k, (nt, ni) in enumerate(zip(n_texts, n_images)):
             nt, ni = nt or 0, ni or 0
-            problem = misalignment(text_set[t0:t0 + nt], image_set[i0:i0 + ni])
+            problem = misalignment(text_set[t0 : t0 + nt], image_set[i0 : i0 + ni])
             if problem:
                 raise SweeperInputError(self.field, f"{self.path}:row {k}", f"{problem}; {ALIGNED}")
             t0, i0 = t0 + nt, i0 + ni

@@ -39,8 +39,10 @@ def lexicon() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     seen: set[str] = set()
     while len(words) < LEXICON_SIZE:
         n_syllables = 1 + min(3, int(np.log10(len(words) + 1) * 0.9))
-        w = "".join(CONSONANTS[rng.integers(len(CONSONANTS))] + VOWELS[rng.integers(len(VOWELS))]
-                    for _ in range(n_syllables))
+        w = "".join(
+            CONSONANTS[rng.integers(len(CONSONANTS))] + VOWELS[rng.integers(len(VOWELS))]
+            for _ in range(n_syllables)
+        )
         if w not in seen:
             seen.add(w)
             words.append(w)

@@ -55,7 +55,10 @@ class LoaderBatches:
 
     def __init__(self, make: Callable[[], Iterator[dict]], workers: int):
         self.make, self.workers, self.start, self._it = make, int(workers), 0, None
-        self._n, self._skipped = 0, [frozenset()] * self.workers  # batches handed out; broken images per worker
+        self._n, self._skipped = (
+            0,
+            [frozenset()] * self.workers,
+        )  # batches handed out; broken images per worker
         probe = make()
         self.can_skip = hasattr(probe, "skip")
         self.batch_counts = getattr(probe, "batch_counts", None)
@@ -70,9 +73,13 @@ class LoaderBatches:
 
     def __next__(self) -> dict:
         if self._it is None:
-            loader = torch.utils.data.DataLoader(_Share(self.make, self.start, self.workers), batch_size=None,
-                                                 num_workers=self.workers, prefetch_factor=4,
-                                                 pin_memory=torch.cuda.is_available())
+            loader = torch.utils.data.DataLoader(
+                _Share(self.make, self.start, self.workers),
+                batch_size=None,
+                num_workers=self.workers,
+                prefetch_factor=4,
+                pin_memory=torch.cuda.is_available(),
+            )
             self._it = iter(loader)
         batch, skipped = next(self._it)
         self._skipped[self._n % self.workers] = skipped  # the DataLoader takes workers in turn

@@ -33,7 +33,9 @@ def as_mixture(mixture: str | Sequence[float] | Mapping[str, float] | None) -> t
     else:
         weights = [float(w) for w in mixture]
     if len(weights) != 3 or min(weights) < 0 or sum(weights) <= 0:
-        raise SweeperInputError("mixture", mixture, "give three non-negative weights (caption, interleaved, text)")
+        raise SweeperInputError(
+            "mixture", mixture, "give three non-negative weights (caption, interleaved, text)"
+        )
     total = sum(weights)
     return tuple(w / total for w in weights)  # type: ignore[return-value]
 

@@ -33,8 +33,12 @@ def decode_image(raw: bytes, image, bad_images: str, where: str) -> np.ndarray |
             arr = np.asarray(im)
     except Exception as exc:  # Pillow raises many types for a corrupt file
         if bad_images == "error":
-            raise SweeperInputError("data.path", where, f"the image does not decode ({type(exc).__name__}); "
-                                    "remove it, or set data.bad_images: skip to skip and count such images") from None
+            raise SweeperInputError(
+                "data.path",
+                where,
+                f"the image does not decode ({type(exc).__name__}); "
+                "remove it, or set data.bad_images: skip to skip and count such images",
+            ) from None
         return None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
@@ -57,7 +61,8 @@ class DocumentPacker:
     `docs.segments(k)` gives a document's segments: text, or an image as a callable that decodes it. The
     layout needs no decoding (an image always takes n_patches positions), so a loader worker can pass over
     other workers' sequences cheaply and a corrupt image moves nothing: `decoded` leaves its positions blank
-    and unscored, and names it in `skipped` (distinct images, however often visited; a caption pair then loses the text of its whole document, an
+    and unscored, and names it in `skipped` (distinct images, however often visited; a caption pair
+    then loses the text of its whole document, an
     interleaved document only that image). A document whose first image no longer fits starts the next
     sequence (the rest is padding). An interleaved document longer than the room left is split: its rest
     (text as token ids, images whole) opens the next sequence, so every token of a long document is
@@ -75,8 +80,12 @@ class DocumentPacker:
         self.split_documents = not docs.drop_document_on_bad_image
         self.cut_tokens = 0
         if self.n_patch + 2 > seq_len:
-            raise SweeperInputError("data.source", docs.source_name, f"an image takes {self.n_patch} positions, "
-                                    f"more than a sequence of {seq_len} holds with its text")
+            raise SweeperInputError(
+                "data.source",
+                docs.source_name,
+                f"an image takes {self.n_patch} positions, "
+                f"more than a sequence of {seq_len} holds with its text",
+            )
 
     def _next_doc(self, ids: Iterator[int]) -> list:
         while True:
@@ -120,13 +129,16 @@ class DocumentPacker:
                     pad(room)
                     rest = [piece]
                 if len(toks) >= t:
-                    rest += doc[j + 1:]
+                    rest += doc[j + 1 :]
                     break
             if rest and self.split_documents:  # the document goes on in the next sequence
                 pending.insert(0, rest)
             elif rest:
-                self.cut_tokens += sum(len(p) if isinstance(p, list) else len(self.tok.encode(p))
-                                       for p in rest if isinstance(p, (str, list)))
+                self.cut_tokens += sum(
+                    len(p) if isinstance(p, list) else len(self.tok.encode(p))
+                    for p in rest
+                    if isinstance(p, (str, list))
+                )
             if len(toks) < t:
                 toks.append(self.tok.eos_id), seg.append(0), text.append(True)
             spans += [(start, len(toks))] * (len(images) - first)
@@ -158,12 +170,20 @@ def packed_batch(layouts, image, target_id: int) -> dict:
     segment = torch.from_numpy(np.stack([lay[1] for lay in layouts]).astype(np.int64))
     text = np.stack([lay[2] for lay in layouts])
     nxt = np.concatenate([text[:, 1:], np.zeros((len(layouts), 1), bool)], axis=1)
-    targets = torch.where(torch.from_numpy(nxt), torch.roll(tokens, -1, dims=1), torch.full_like(tokens, IGNORE))
+    targets = torch.where(
+        torch.from_numpy(nxt), torch.roll(tokens, -1, dims=1), torch.full_like(tokens, IGNORE)
+    )
     pixels = [p for lay in layouts for p in lay[3]]
-    return {"tokens": tokens, "targets": targets, "is_image": segment > 0, "segment": segment,
-            "target_id": torch.full((len(layouts),), target_id, dtype=torch.int64),
-            "patches": _patches(np.stack(pixels), image.patch_size) if pixels else
-            torch.zeros((0, image.patch_dim), dtype=torch.float32)}
+    return {
+        "tokens": tokens,
+        "targets": targets,
+        "is_image": segment > 0,
+        "segment": segment,
+        "target_id": torch.full((len(layouts),), target_id, dtype=torch.int64),
+        "patches": _patches(np.stack(pixels), image.patch_size)
+        if pixels
+        else torch.zeros((0, image.patch_dim), dtype=torch.float32),
+    }
 
 
 def _patches(pixels: np.ndarray, patch: int) -> torch.Tensor:
@@ -176,7 +196,8 @@ def _patches(pixels: np.ndarray, patch: int) -> torch.Tensor:
 
 
 class DocumentBatches:
-    """Endless batches of packed sequences from a document source (caption pairs, interleaved documents) in its
+    """Endless batches of packed sequences from a document source (caption pairs, interleaved
+    documents) in its
     seeded order. `pass_over(n)` lays out n batches without decoding them (a loader worker passing over the
     others' batches). No `skip`: a resumed run replays the batches before its step
     (sweeper.train.loop.CountedBatches), as how much of a batch is scored depends on its images decoding."""

@@ -34,8 +34,13 @@ class Shard:
 
 def list_shards(path: str, field: str = "data.path") -> list[str]:
     """The shard files of `path`: one .bin file, a folder of them, or a glob; local or an fsspec URL."""
-    return find_files(path, suffixes=(".bin",), field=field, what=".bin token shards",
-                      how="write them as flat uint16/uint32 arrays (one file per shard, e.g. train_000.bin)")
+    return find_files(
+        path,
+        suffixes=(".bin",),
+        field=field,
+        what=".bin token shards",
+        how="write them as flat uint16/uint32 arrays (one file per shard, e.g. train_000.bin)",
+    )
 
 
 def load_shard(url: str, dtype: str, field: str = "data.path") -> Shard:
@@ -49,8 +54,12 @@ def load_shard(url: str, dtype: str, field: str = "data.path") -> Shard:
     if not size:
         raise SweeperInputError(field, url, "the shard is empty (0 tokens); remove it or write it again")
     if size % itemsize:
-        raise SweeperInputError(field, url, f"{size} bytes is not a whole number of {dtype} tokens; the shard is "
-                                f"truncated, or data.dtype is not the one it was written with")
+        raise SweeperInputError(
+            field,
+            url,
+            f"{size} bytes is not a whole number of {dtype} tokens; the shard is "
+            f"truncated, or data.dtype is not the one it was written with",
+        )
     protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     if protocol in ("file", "local"):
         tokens = np.memmap(path, dtype=np_dtype, mode="r")
@@ -63,24 +72,40 @@ def load_shard(url: str, dtype: str, field: str = "data.path") -> Shard:
 class TokenShards:
     """Windows of seq_len + 1 tokens over every shard, in a seeded order per epoch."""
 
-    def __init__(self, path: str, *, seq_len: int, dtype: str = "uint16", vocab_size: int | None = None,
-                 field: str = "data.path", holdout: int = 0):
+    def __init__(
+        self,
+        path: str,
+        *,
+        seq_len: int,
+        dtype: str = "uint16",
+        vocab_size: int | None = None,
+        field: str = "data.path",
+        holdout: int = 0,
+    ):
         if dtype not in DTYPES:
             raise SweeperInputError("data.dtype", dtype, f"use one of {sorted(DTYPES)}")
         self.seq_len, self.path = int(seq_len), path
         self.shards = [load_shard(u, dtype, field) for u in list_shards(path, field)]
         per = [len(s.tokens) // (self.seq_len + 1) for s in self.shards]
         if sum(per) == 0:
-            raise SweeperInputError(field, path, f"fewer than seq_len + 1 = {self.seq_len + 1} tokens in every "
-                                    "shard: no training sample fits; write longer shards")
+            raise SweeperInputError(
+                field,
+                path,
+                f"fewer than seq_len + 1 = {self.seq_len + 1} tokens in every "
+                "shard: no training sample fits; write longer shards",
+            )
         self.starts = np.concatenate([[0], np.cumsum(per)])  # first window index of each shard
         # the last `holdout` windows are validation data: no training order ever visits them
         self.n_held_out = int(holdout)
         self.n_windows = int(self.starts[-1]) - self.n_held_out
         if self.n_windows < 1:
-            raise SweeperInputError(field, path, f"{int(self.starts[-1])} windows of {self.seq_len + 1} tokens, and "
-                                    f"{self.n_held_out} are held out for validation: nothing left to train on; "
-                                    "write more tokens, lower data.val_sequences or set data.val_path")
+            raise SweeperInputError(
+                field,
+                path,
+                f"{int(self.starts[-1])} windows of {self.seq_len + 1} tokens, and "
+                f"{self.n_held_out} are held out for validation: nothing left to train on; "
+                "write more tokens, lower data.val_sequences or set data.val_path",
+            )
         if vocab_size is not None:
             self._check_vocab(vocab_size, field)
 
@@ -89,9 +114,13 @@ class TokenShards:
         for s in self.shards:
             top = int(s.tokens[:1_000_000].max())
             if top >= vocab_size:
-                raise SweeperInputError(field, s.url, f"token id {top} is outside the model's vocabulary of "
-                                        f"{vocab_size}; tokenize with a vocabulary that fits, or pick a model with "
-                                        "a larger one")
+                raise SweeperInputError(
+                    field,
+                    s.url,
+                    f"token id {top} is outside the model's vocabulary of "
+                    f"{vocab_size}; tokenize with a vocabulary that fits, or pick a model with "
+                    "a larger one",
+                )
 
     def held_out(self) -> list[np.ndarray]:
         """The validation windows, in order."""
@@ -101,7 +130,7 @@ class TokenShards:
         """Window k (0 <= k < n_windows + n_held_out) in shard order: seq_len + 1 tokens."""
         shard = int(np.searchsorted(self.starts, k, side="right") - 1)
         offset = (k - int(self.starts[shard])) * (self.seq_len + 1)
-        return np.asarray(self.shards[shard].tokens[offset:offset + self.seq_len + 1], dtype=np.int64)
+        return np.asarray(self.shards[shard].tokens[offset : offset + self.seq_len + 1], dtype=np.int64)
 
     def samples(self, seed: int, start: int = 0) -> Iterator[np.ndarray]:
         """Sample `start`, `start`+1, ... of the seeded stream (epochs follow one another)."""
@@ -126,9 +155,13 @@ def text_batch(windows: list[np.ndarray], image) -> dict:
 
     w = torch.from_numpy(np.stack(windows))
     tokens, targets = w[:, :-1].contiguous(), w[:, 1:].contiguous()
-    batch = {"tokens": tokens, "targets": targets, "is_image": torch.zeros_like(tokens, dtype=torch.bool),
-             "segment": torch.zeros_like(tokens),
-             "target_id": torch.full((len(windows),), TARGETS.index("text"), dtype=torch.int64)}
+    batch = {
+        "tokens": tokens,
+        "targets": targets,
+        "is_image": torch.zeros_like(tokens, dtype=torch.bool),
+        "segment": torch.zeros_like(tokens),
+        "target_id": torch.full((len(windows),), TARGETS.index("text"), dtype=torch.int64),
+    }
     if image is not None:
         batch["patches"] = torch.zeros((0, image.patch_dim), dtype=torch.float32)
     return batch
@@ -161,5 +194,7 @@ class ShardBatches:
         self.stream = self.shards.samples(self.seed, self.position)
 
 
-def shard_batches(shards: TokenShards, *, batch_size: int, seed: int, image=None, start: int = 0) -> ShardBatches:
+def shard_batches(
+    shards: TokenShards, *, batch_size: int, seed: int, image=None, start: int = 0
+) -> ShardBatches:
     return ShardBatches(shards, batch_size=batch_size, seed=seed, image=image, start=start)

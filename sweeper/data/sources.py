@@ -20,10 +20,10 @@ import torch
 
 from sweeper.data import TARGETS, CharTokenizer, data_config, mixture_for, train_batches, validation_sets
 from sweeper.data.captions import CaptionShards
-from sweeper.data.packing import DocumentBatches, DocumentPacker
 from sweeper.data.interleaved import InterleavedDocs
 from sweeper.data.loader import advance
 from sweeper.data.mixtures import target_schedule
+from sweeper.data.packing import DocumentBatches, DocumentPacker
 from sweeper.data.shards import TokenShards, shard_batches, text_batch
 from sweeper.data.text_corpus import DEFAULT_CACHE, tokenized_corpus
 from sweeper.errors import SweeperInputError
@@ -34,10 +34,13 @@ def _source(data: Mapping | None) -> str:
 
 
 @lru_cache(maxsize=8)
-def open_shards(path: str, dtype: str, seq_len: int, holdout: int, vocab_size: int | None = None,
-                field: str = "data.path") -> TokenShards:
+def open_shards(
+    path: str, dtype: str, seq_len: int, holdout: int, vocab_size: int | None = None, field: str = "data.path"
+) -> TokenShards:
     """One reader per (corpus, geometry) and process: training and evaluation share the memory maps."""
-    return TokenShards(path, seq_len=seq_len, dtype=dtype, vocab_size=vocab_size, field=field, holdout=holdout)
+    return TokenShards(
+        path, seq_len=seq_len, dtype=dtype, vocab_size=vocab_size, field=field, holdout=holdout
+    )
 
 
 def for_trials(data: Mapping) -> dict:
@@ -48,8 +51,10 @@ def for_trials(data: Mapping) -> dict:
         out["cache_dir"] = out.get("cache_dir") or DEFAULT_CACHE
     if _source(data) == "mixture":  # every target's section with the shared tokenizer and cache
         shared = {k: data.get(k) for k in ("tokenizer", "cache_dir", "bad_images") if data.get(k)}
-        out["targets"] = {t: {**sub, **{k: v for k, v in shared.items() if not sub.get(k)}}
-                          for t, sub in (data.get("targets") or {}).items()}
+        out["targets"] = {
+            t: {**sub, **{k: v for k, v in shared.items() if not sub.get(k)}}
+            for t, sub in (data.get("targets") or {}).items()
+        }
         out["targets"] = {t: for_trials(sub) for t, sub in out["targets"].items()}
     for key in ("path", "val_path", "tokenizer", "cache_dir"):
         value = out.get(key)
@@ -67,9 +72,13 @@ def model_vocab(data: Mapping | None, vocab_size: int = 0) -> int | None:
 
     n = load_tokenizer(data.get("tokenizer")).get_vocab_size()
     if vocab_size and n > vocab_size:
-        raise SweeperInputError("data.tokenizer", data.get("tokenizer"), f"its vocabulary of {n} ids does not fit "
-                                f"the model's embedding of {vocab_size} rows; raise model.vocab_size, set it to 0 "
-                                f"(sized from the tokenizer), or train a tokenizer with --vocab-size {vocab_size}")
+        raise SweeperInputError(
+            "data.tokenizer",
+            data.get("tokenizer"),
+            f"its vocabulary of {n} ids does not fit "
+            f"the model's embedding of {vocab_size} rows; raise model.vocab_size, set it to 0 "
+            f"(sized from the tokenizer), or train a tokenizer with --vocab-size {vocab_size}",
+        )
     return vocab_size or -(-n // 64) * 64
 
 
@@ -105,24 +114,50 @@ DOCUMENT_SOURCES = {"webdataset": "caption", "obelics": "interleaved"}  # source
 
 
 @lru_cache(maxsize=8)
-def open_documents(source: str, path: str, image, holdout: int, bad_images: str, field: str,
-                   dataset: str | None, cache_dir: str | None):
+def open_documents(
+    source: str,
+    path: str,
+    image,
+    holdout: int,
+    bad_images: str,
+    field: str,
+    dataset: str | None,
+    cache_dir: str | None,
+):
     if source == "webdataset":
         return CaptionShards(path, image=image, holdout=holdout, bad_images=bad_images, field=field)
-    return InterleavedDocs(path, image=image, holdout=holdout, bad_images=bad_images, field=field, dataset=dataset,
-                           cache_dir=cache_dir)
+    return InterleavedDocs(
+        path,
+        image=image,
+        holdout=holdout,
+        bad_images=bad_images,
+        field=field,
+        dataset=dataset,
+        cache_dir=cache_dir,
+    )
 
 
 def documents(spec, data: Mapping, field: str = "data.path"):
     """The caption pairs (webdataset) or interleaved documents (obelics) of `data.path` or `data.val_path`."""
     image = data_config(spec).image
     if image is None:
-        raise SweeperInputError("data.source", data["source"], f"{spec.kind} takes no images; "
-                                "use an early_fusion, late_fusion or moe model")
+        raise SweeperInputError(
+            "data.source",
+            data["source"],
+            f"{spec.kind} takes no images; use an early_fusion, late_fusion or moe model",
+        )
     val = field == "data.val_path"
     holdout = 0 if val or data.get("val_path") else int(data.get("val_sequences", 64))
-    return open_documents(data["source"], data["val_path" if val else "path"], image, holdout,
-                          data.get("bad_images", "skip"), field, data.get("dataset"), data.get("cache_dir"))
+    return open_documents(
+        data["source"],
+        data["val_path" if val else "path"],
+        image,
+        holdout,
+        data.get("bad_images", "skip"),
+        field,
+        data.get("dataset"),
+        data.get("cache_dir"),
+    )
 
 
 def training_stream(spec, mixture, batch_size: int, seed: int, data: Mapping | None = None) -> Iterator[dict]:
@@ -131,25 +166,38 @@ def training_stream(spec, mixture, batch_size: int, seed: int, data: Mapping | N
         return train_batches(spec, mixture, batch_size, seed)
     if _source(data) == "mixture":
         weights = mixture_for(data_config(spec), mixture)
-        streams = {k: training_stream(spec, _only(k), 1, seed, data["targets"][t])
-                   for k, t in enumerate(TARGETS) if weights[k] > 0}
+        streams = {
+            k: training_stream(spec, _only(k), 1, seed, data["targets"][t])
+            for k, t in enumerate(TARGETS)
+            if weights[k] > 0
+        }
         return MixedBatches(streams, weights, batch_size)
     if _source(data) in DOCUMENT_SOURCES:
-        return DocumentBatches(documents(spec, data), packer_tokenizer(data),
-                               target=DOCUMENT_SOURCES[_source(data)], seq_len=spec.seq_len,
-                               batch_size=batch_size, seed=seed)
-    return shard_batches(training_shards(spec, data), batch_size=batch_size, seed=seed,
-                         image=data_config(spec).image)
+        return DocumentBatches(
+            documents(spec, data),
+            packer_tokenizer(data),
+            target=DOCUMENT_SOURCES[_source(data)],
+            seq_len=spec.seq_len,
+            batch_size=batch_size,
+            seed=seed,
+        )
+    return shard_batches(
+        training_shards(spec, data), batch_size=batch_size, seed=seed, image=data_config(spec).image
+    )
 
 
-def held_out_sets(spec, *, n_batches: int, batch_size: int, seed: int,
-                  data: Mapping | None = None) -> dict[str, list[dict]]:
+def held_out_sets(
+    spec, *, n_batches: int, batch_size: int, seed: int, data: Mapping | None = None
+) -> dict[str, list[dict]]:
     """Validation batches per target, from data no training stream of the source visits."""
     if _source(data) == "generated":
         return validation_sets(spec, n_batches=n_batches, batch_size=batch_size, seed=seed)
     if _source(data) == "mixture":  # each target on its own source's held-out data
-        return {t: held_out_sets(spec, n_batches=n_batches, batch_size=batch_size, seed=seed, data=sub)[t]
-                for t, sub in data["targets"].items() if t in data_config(spec).targets}
+        return {
+            t: held_out_sets(spec, n_batches=n_batches, batch_size=batch_size, seed=seed, data=sub)[t]
+            for t, sub in data["targets"].items()
+            if t in data_config(spec).targets
+        }
     if _source(data) in DOCUMENT_SOURCES:
         target = DOCUMENT_SOURCES[_source(data)]
         return {target: held_out_documents(spec, data, target, n_batches=n_batches, batch_size=batch_size)}
@@ -159,7 +207,9 @@ def held_out_sets(spec, *, n_batches: int, batch_size: int, seed: int,
     else:
         pool = training_shards(spec, data).held_out()
     image = data_config(spec).image
-    batches = [text_batch(pool[i:i + batch_size], image) for i in range(0, len(pool), batch_size)][:n_batches]
+    batches = [text_batch(pool[i : i + batch_size], image) for i in range(0, len(pool), batch_size)][
+        :n_batches
+    ]
     return {"text": batches}
 
 
@@ -184,7 +234,8 @@ class MixedBatches:
     """Batches whose sequences come from each target's own stream in the mixture's stratified order
     (sweeper.data.mixtures.target_schedule): after n sequences, each target's count is within one of
     n * weight. No `skip`: a resumed run replays the batches before its step. `pass_over(n)` advances each
-    target's stream past its share of n batches as cheaply as that stream can (sweeper.data.loader.advance)."""
+    target's stream past its share of n batches as cheaply as that stream can
+    (sweeper.data.loader.advance)."""
 
     def __init__(self, streams: dict[int, Iterator[dict]], weights, batch_size: int):
         self.streams, self.batch_size, self.order = streams, batch_size, target_schedule(weights)

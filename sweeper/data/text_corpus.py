@@ -26,8 +26,14 @@ from sweeper.data.bpe import eos_id, load_tokenizer
 from sweeper.data.files import find_files
 from sweeper.errors import SweeperInputError
 
-BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text", ".csv": "csv",
-            ".arrow": "arrow"}
+BUILDERS = {
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".csv": "csv",
+    ".arrow": "arrow",
+}
 DEFAULT_CACHE = ".sweeper/tokenized"
 SHARD_TOKENS = 1 << 27  # 256 MiB of uint16 per shard
 META = "meta.json"
@@ -35,8 +41,13 @@ META = "meta.json"
 
 def corpus_files(path: str, field: str = "data.path") -> list[str]:
     """The data files of `path`: one file, a folder (every file of a known format), or a glob."""
-    return find_files(path, suffixes=tuple(BUILDERS), field=field, what="jsonl/parquet/text data files",
-                      how="or set data.dataset to a hub dataset")
+    return find_files(
+        path,
+        suffixes=tuple(BUILDERS),
+        field=field,
+        what="jsonl/parquet/text data files",
+        how="or set data.dataset to a hub dataset",
+    )
 
 
 def builder_for(files: list[str], dataset: str | None, field: str) -> str:
@@ -45,14 +56,19 @@ def builder_for(files: list[str], dataset: str | None, field: str) -> str:
         return dataset
     kinds = {BUILDERS.get(Path(f).suffix) for f in files}
     if len(kinds) != 1 or None in kinds:
-        raise SweeperInputError(field, files[0], f"cannot tell the format from the extensions "
-                                f"{sorted({Path(f).suffix for f in files})}; set data.dataset to a datasets "
-                                "builder (json, parquet, text, csv, arrow)")
+        raise SweeperInputError(
+            field,
+            files[0],
+            f"cannot tell the format from the extensions "
+            f"{sorted({Path(f).suffix for f in files})}; set data.dataset to a datasets "
+            "builder (json, parquet, text, csv, arrow)",
+        )
     return kinds.pop()
 
 
-def iter_texts(data: Mapping, path: str | None, field: str = "data.path",
-               column_field: str = "data.text_field") -> Iterator[str]:
+def iter_texts(
+    data: Mapping, path: str | None, field: str = "data.path", column_field: str = "data.text_field"
+) -> Iterator[str]:
     """The text column of every row, in file order (streaming: the corpus is never loaded whole)."""
     import datasets
 
@@ -66,8 +82,11 @@ def iter_texts(data: Mapping, path: str | None, field: str = "data.path",
         stream = datasets.load_dataset(data["dataset"], split=data.get("split") or "train", streaming=True)
     for row in stream:
         if text_field not in row:
-            raise SweeperInputError(column_field, text_field, f"no such column in {path or data['dataset']}; "
-                                    f"its columns are {sorted(row)}")
+            raise SweeperInputError(
+                column_field,
+                text_field,
+                f"no such column in {path or data['dataset']}; its columns are {sorted(row)}",
+            )
         text = row[text_field]
         if isinstance(text, str) and text:
             yield text
@@ -81,8 +100,10 @@ def _fingerprint(data: Mapping, path: str | None, tokenizer_path: str) -> str:
     key = {k: data.get(k) for k in ("dataset", "text_field", "split")}
     if path:
         fs, _ = fsspec.core.url_to_fs(path)
-        key["files"] = [(f, fs.size(f), str(fs.modified(f)) if hasattr(fs, "modified") else "")
-                        for f in corpus_files(path)]
+        key["files"] = [
+            (f, fs.size(f), str(fs.modified(f)) if hasattr(fs, "modified") else "")
+            for f in corpus_files(path)
+        ]
     h.update(json.dumps(key, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
@@ -100,8 +121,11 @@ def tokenized_corpus(data: Mapping, path: str | None, field: str = "data.path") 
     try:
         meta = _write_shards(tok, iter_texts(data, path, field), work, np.dtype(dtype))
         if meta["tokens"] == 0:
-            raise SweeperInputError(field, path or data.get("dataset"), f"no text in column "
-                                    f"'{data.get('text_field') or 'text'}': every row was empty")
+            raise SweeperInputError(
+                field,
+                path or data.get("dataset"),
+                f"no text in column '{data.get('text_field') or 'text'}': every row was empty",
+            )
         meta.update(tokenizer=str(tok_path), vocab_size=tok.get_vocab_size(), dtype=dtype, source=path)
         (work / META).write_text(json.dumps(meta, indent=1))
         work.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every trial

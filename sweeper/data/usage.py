@@ -33,15 +33,22 @@ class SourceSize:
         return n_sequences * self.share * self.per_sequence / self.size
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "unit": self.unit, "size": self.size, "per_sequence": self.per_sequence,
-                "share": self.share}
+        return {
+            "path": self.path,
+            "unit": self.unit,
+            "size": self.size,
+            "per_sequence": self.per_sequence,
+            "share": self.share,
+        }
 
 
 @dataclass(frozen=True)
 class DataUse:
     composition: tuple[float, float]  # (image, scored) shares of training positions
     sources: tuple[SourceSize, ...]
-    seconds_per_sequence: float = 0.0  # building a training sequence here (decoding, packing): the plan's time
+    seconds_per_sequence: float = (
+        0.0  # building a training sequence here (decoding, packing): the plan's time
+    )
 
     def epochs(self, n_sequences: float) -> float:
         """The most any source of the trial is repeated over `n_sequences` training sequences."""
@@ -54,12 +61,17 @@ def measure(spec, data: Mapping, mixture, n_sequences: int = MEASURED_SEQUENCES)
 
     if data["source"] == "mixture":
         weights = dict(zip(TARGETS, mixture_for(data_config(spec), mixture)))
-        parts = {t: measure(spec, data["targets"][t], tuple(float(t == u) for u in TARGETS), n_sequences)
-                 for t in TARGETS if weights[t] > 0}
+        parts = {
+            t: measure(spec, data["targets"][t], tuple(float(t == u) for u in TARGETS), n_sequences)
+            for t in TARGETS
+            if weights[t] > 0
+        }
         comp = mixture_composition({t: u.composition for t, u in parts.items()}, weights)
-        return DataUse((comp["image"], comp["scored"]),
-                       tuple(_with_share(s, weights[t]) for t, u in parts.items() for s in u.sources),
-                       sum(weights[t] * u.seconds_per_sequence for t, u in parts.items()) / sum(weights.values()))
+        return DataUse(
+            (comp["image"], comp["scored"]),
+            tuple(_with_share(s, weights[t]) for t, u in parts.items() for s in u.sources),
+            sum(weights[t] * u.seconds_per_sequence for t, u in parts.items()) / sum(weights.values()),
+        )
     stream = training_stream(spec, mixture, n_sequences, 0, data)
     started = time.perf_counter()
     counts = TokenCounts.of(next(stream))
@@ -72,8 +84,9 @@ def measure(spec, data: Mapping, mixture, n_sequences: int = MEASURED_SEQUENCES)
     else:
         shards = training_shards(spec, data)
         window = shards.seq_len + 1
-        size = SourceSize(data.get("path") or data.get("dataset") or "", "tokens", shards.n_windows * window,
-                          float(window))
+        size = SourceSize(
+            data.get("path") or data.get("dataset") or "", "tokens", shards.n_windows * window, float(window)
+        )
     return DataUse(composition, (size,), seconds)
 
 

@@ -14,15 +14,36 @@ from functools import lru_cache
 import numpy as np
 
 COLORS = {
-    "red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.3, 0.95),
-    "yellow": (0.95, 0.9, 0.1), "cyan": (0.1, 0.85, 0.85), "purple": (0.6, 0.2, 0.8),
-    "white": (0.95, 0.95, 0.95), "orange": (1.0, 0.55, 0.05),
+    "red": (0.9, 0.1, 0.1),
+    "green": (0.1, 0.8, 0.2),
+    "blue": (0.15, 0.3, 0.95),
+    "yellow": (0.95, 0.9, 0.1),
+    "cyan": (0.1, 0.85, 0.85),
+    "purple": (0.6, 0.2, 0.8),
+    "white": (0.95, 0.95, 0.95),
+    "orange": (1.0, 0.55, 0.05),
 }
 SHAPES = ("square", "circle", "triangle", "cross")
 SIZES = ("small", "big")
 PLACES = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
-JOBS = ("baker", "pilot", "farmer", "doctor", "singer", "sailor", "teacher", "painter",
-        "miner", "judge", "cook", "poet", "tailor", "guard", "clerk", "smith")
+JOBS = (
+    "baker",
+    "pilot",
+    "farmer",
+    "doctor",
+    "singer",
+    "sailor",
+    "teacher",
+    "painter",
+    "miner",
+    "judge",
+    "cook",
+    "poet",
+    "tailor",
+    "guard",
+    "clerk",
+    "smith",
+)
 WORLD_SEED = 20250101
 N_PEOPLE = 320
 N_CITIES = 24
@@ -58,17 +79,26 @@ def world() -> tuple[tuple[Person, ...], tuple[str, ...]]:
             names.append(w)
     colors = tuple(COLORS)
     people = tuple(
-        Person(name=n, city=cities[rng.integers(N_CITIES)], job=JOBS[rng.integers(len(JOBS))],
-               age=int(rng.integers(10, 90)), color=colors[rng.integers(len(colors))],
-               shape=SHAPES[rng.integers(len(SHAPES))])
+        Person(
+            name=n,
+            city=cities[rng.integers(N_CITIES)],
+            job=JOBS[rng.integers(len(JOBS))],
+            age=int(rng.integers(10, 90)),
+            color=colors[rng.integers(len(colors))],
+            shape=SHAPES[rng.integers(len(SHAPES))],
+        )
         for n in names
     )
     return people, tuple(cities)
 
 
 def fact_sentences(p: Person) -> list[str]:
-    return [f"{p.name} lives in {p.city}.", f"{p.name} is a {p.job}.",
-            f"{p.name} is {p.age} years old.", f"{p.name} likes {p.color} {p.shape}s."]
+    return [
+        f"{p.name} lives in {p.city}.",
+        f"{p.name} is a {p.job}.",
+        f"{p.name} is {p.age} years old.",
+        f"{p.name} likes {p.color} {p.shape}s.",
+    ]
 
 
 def arithmetic_sentence(rng: np.random.Generator) -> str:

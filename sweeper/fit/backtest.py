@@ -69,8 +69,10 @@ class Backtest:
             return ""
         best = min(self.residuals, key=lambda n: self.chi2(n, sigma))
         miss = 100 * (math.exp(abs(float(np.mean(self.residuals[best])))) - 1)
-        return (f"the losses bend away from every law form at the top budget (the closest, {best}, misses "
-                f"the held-out slices by {miss:.2g}%, noise {100 * sigma:.2g}%): extrapolation not trusted")
+        return (
+            f"the losses bend away from every law form at the top budget (the closest, {best}, misses "
+            f"the held-out slices by {miss:.2g}%, noise {100 * sigma:.2g}%): extrapolation not trusted"
+        )
 
     def extrapolation_miss(self, weights: np.ndarray, names, sigma: float, compute: float | None) -> float:
         """The weighted forms' held-out bias beyond what noise and fit uncertainty explain (2 sd), in log
@@ -90,8 +92,11 @@ class Backtest:
         r = self.residuals.get(name)
         if r is None:
             return None
-        return {"mean_log_error": float(np.mean(r)), "rms_log_error": float(np.sqrt(np.mean(r ** 2))),
-                "n_held_out": len(r)}
+        return {
+            "mean_log_error": float(np.mean(r)),
+            "rms_log_error": float(np.sqrt(np.mean(r**2))),
+            "n_held_out": len(r),
+        }
 
 
 def log_prediction_jacobian(law, design: dict, theta: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -143,8 +148,9 @@ def backtest_forms(frame: pd.DataFrame, y: np.ndarray, fits) -> Backtest:
     for fit in fits:
         law = get_law(fit.name)
         design = law.design(inside)
-        opt = find_optimum(law, inside, y[~mask], fit.local_optima, SearchSettings(keep=4, n_polish=1),
-                           design=design)
+        opt = find_optimum(
+            law, inside, y[~mask], fit.local_optima, SearchSettings(keep=4, n_polish=1), design=design
+        )
         params = law.to_params(opt.theta, design)
         pred = law.predict(params, outside["n_params"].to_numpy(float), outside["n_tokens"].to_numpy(float))
         fitted = law.predict(params, inside["n_params"].to_numpy(float), inside["n_tokens"].to_numpy(float))
@@ -155,14 +161,18 @@ def backtest_forms(frame: pd.DataFrame, y: np.ndarray, fits) -> Backtest:
             spread[fit.name] = prediction_spread(law, design, law.design(outside), opt.theta)
     c = compute_of(frame)
     finite = [v for v in sigmas if math.isfinite(v)]
-    return Backtest(residuals=residuals, spread=spread, held_in_top=float(np.max(c[~mask])),
-                    held_out_compute=float(np.exp(np.mean(np.log(c[mask])))),
-                    sigma=max(min(finite), 1e-6) if finite else math.nan)
+    return Backtest(
+        residuals=residuals,
+        spread=spread,
+        held_in_top=float(np.max(c[~mask])),
+        held_out_compute=float(np.exp(np.mean(np.log(c[mask])))),
+        sigma=max(min(finite), 1e-6) if finite else math.nan,
+    )
 
 
 def residual_sigma(residuals: np.ndarray, n_theta: int) -> float:
     """The residuals' standard deviation per degree of freedom."""
-    return math.sqrt(float(np.sum(residuals ** 2)) / max(1, len(residuals) - n_theta))
+    return math.sqrt(float(np.sum(residuals**2)) / max(1, len(residuals) - n_theta))
 
 
 def noise_sigma(fits) -> float:

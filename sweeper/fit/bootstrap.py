@@ -24,9 +24,16 @@ def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_resamples).astype(float)
 
 
-def bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.ndarray,
-                     n_resamples: int, seed: int, design: dict | None = None,
-                     polish_rounds: int = 2) -> np.ndarray:
+def bootstrap_thetas(
+    law: Law,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    starts: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    design: dict | None = None,
+    polish_rounds: int = 2,
+) -> np.ndarray:
     """(n_resamples, P) optimal parameters, one row per resample of the runs."""
     design = law.design(frame) if design is None else design
     weights = resample_weights(len(frame), n_resamples, seed)
@@ -46,8 +53,9 @@ def bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.nd
     return out
 
 
-def residual_draws(y: np.ndarray, fitted: np.ndarray, n_resamples: int, seed: int,
-                   n_theta: int) -> np.ndarray:
+def residual_draws(
+    y: np.ndarray, fitted: np.ndarray, n_resamples: int, seed: int, n_theta: int
+) -> np.ndarray:
     """(n_resamples, R) log losses: the fitted values plus residuals redrawn with replacement, scaled
     up by sqrt(R / (R - P)) since fitted residuals are smaller than the noise by the parameters they used."""
     rng = np.random.default_rng(seed)
@@ -56,9 +64,16 @@ def residual_draws(y: np.ndarray, fitted: np.ndarray, n_resamples: int, seed: in
     return fitted[None, :] + resid[rng.integers(0, len(y), size=(n_resamples, len(y)))]
 
 
-def residual_bootstrap_thetas(law: Law, frame: pd.DataFrame, y: np.ndarray, theta: np.ndarray,
-                              n_resamples: int, seed: int, design: dict | None = None,
-                              polish_rounds: int = 1) -> np.ndarray:
+def residual_bootstrap_thetas(
+    law: Law,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    theta: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    design: dict | None = None,
+    polish_rounds: int = 1,
+) -> np.ndarray:
     """(n_resamples, P) optima refitted to redrawn losses at the same runs (a residual bootstrap).
 
     The design stays as run: a case resample that drops the top slice extrapolates from less than

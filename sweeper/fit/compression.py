@@ -28,13 +28,17 @@ from sweeper.fit.laws import (
 
 PREFIX = "n_tokens_"
 # Fewer Chinchilla starts than the paper's grid: each extra modality multiplies them.
-_BASE_AXES = dict(a=(0.0, 5.0, 10.0, 20.0, 30.0), alpha=(0.0, 0.5, 1.0, 1.5, 2.5),
-                  b=(0.0, 5.0, 10.0, 20.0, 30.0), beta=(0.0, 0.5, 1.0, 1.5, 2.5),
-                  e=(-1.0, 0.0, 1.0))
+_BASE_AXES = dict(
+    a=(0.0, 5.0, 10.0, 20.0, 30.0),
+    alpha=(0.0, 0.5, 1.0, 1.5, 2.5),
+    b=(0.0, 5.0, 10.0, 20.0, 30.0),
+    beta=(0.0, 0.5, 1.0, 1.5, 2.5),
+    e=(-1.0, 0.0, 1.0),
+)
 
 
 def modalities_of(columns) -> list[str]:
-    mods = sorted(c[len(PREFIX):] for c in columns if c.startswith(PREFIX))
+    mods = sorted(c[len(PREFIX) :] for c in columns if c.startswith(PREFIX))
     if "text" in mods:  # text is the natural unit; keep it first as the reference
         mods.remove("text")
         mods.insert(0, "text")
@@ -47,12 +51,18 @@ class CompressionLaw(Law):
         mods = modalities_of(frame.columns)
         if len(mods) < 2:
             raise SweeperInputError(
-                "n_tokens_<modality>", mods,
+                "n_tokens_<modality>",
+                mods,
                 "the compression law needs token columns for at least two modalities, "
-                "e.g. n_tokens_text and n_tokens_image")
+                "e.g. n_tokens_text and n_tokens_image",
+            )
         log_dm = np.log(np.stack([frame[PREFIX + m].to_numpy(float) for m in mods], axis=1))
-        return {"log_n": np.log(frame["n_params"].to_numpy(float)), "log_dm": log_dm,
-                "modalities": mods, "R": len(frame)}
+        return {
+            "log_n": np.log(frame["n_params"].to_numpy(float)),
+            "log_dm": log_dm,
+            "modalities": mods,
+            "R": len(frame),
+        }
 
     def _log_deff(self, theta, design):
         kappa = np.concatenate([np.zeros((theta.shape[0], 1)), theta[:, 5:]], axis=1)
@@ -75,10 +85,10 @@ class CompressionLaw(Law):
     def grid(self, design, kind="paper"):
         extra = len(design["modalities"]) - 1
         base = product_grid(**(_BASE_AXES if kind == "paper" else COARSE_AXES))
-        kappas = product_grid(**{f"k{i}": ((-1.0, 0.0, 1.0) if kind == "paper" else (0.0,))
-                                 for i in range(extra)})
-        return np.concatenate([np.repeat(base, len(kappas), axis=0),
-                               np.tile(kappas, (len(base), 1))], axis=1)
+        kappas = product_grid(
+            **{f"k{i}": ((-1.0, 0.0, 1.0) if kind == "paper" else (0.0,)) for i in range(extra)}
+        )
+        return np.concatenate([np.repeat(base, len(kappas), axis=0), np.tile(kappas, (len(base), 1))], axis=1)
 
     def to_params(self, theta, design=None):
         out = shaped_params(theta)
@@ -99,10 +109,9 @@ class CompressionLaw(Law):
             raise SweeperInputError("predict", missing, "pass tokens per modality as keywords")
         n = np.atleast_1d(np.asarray(n_params, float))
         d_eff = sum(np.asarray(extra[PREFIX + m], float) / params[f"k_{m}"] for m in mods)
-        return (params["E"] + params["A"] / n ** params["alpha"]
-                + params["B"] / d_eff ** params["beta"])
+        return params["E"] + params["A"] / n ** params["alpha"] + params["B"] / d_eff ** params["beta"]
 
 
 COMPRESSION = CompressionLaw(
-    name="compression",
-    description="L = E + A/N^alpha + B/(sum_m D_m/k_m)^beta (compression factors k_m)")
+    name="compression", description="L = E + A/N^alpha + B/(sum_m D_m/k_m)^beta (compression factors k_m)"
+)

@@ -11,13 +11,26 @@ from sweeper.errors import SweeperInputError
 
 # Lower-cased CSV header -> contract column (contract 1 in the fitter's brief).
 ALIASES = {
-    "n": "n_params", "params": "n_params", "n_params": "n_params", "parameters": "n_params",
-    "d": "n_tokens", "tokens": "n_tokens", "n_tokens": "n_tokens",
-    "loss": "loss", "flops": "flops", "c": "flops", "compute": "flops",
-    "budget": "budget", "target": "target",
+    "n": "n_params",
+    "params": "n_params",
+    "n_params": "n_params",
+    "parameters": "n_params",
+    "d": "n_tokens",
+    "tokens": "n_tokens",
+    "n_tokens": "n_tokens",
+    "loss": "loss",
+    "flops": "flops",
+    "c": "flops",
+    "compute": "flops",
+    "budget": "budget",
+    "target": "target",
 }
-TARGET_COLUMNS = {"caption": "loss_caption", "interleaved": "loss_interleaved",
-                  "text": "loss_text", "average": "loss"}
+TARGET_COLUMNS = {
+    "caption": "loss_caption",
+    "interleaved": "loss_interleaved",
+    "text": "loss_text",
+    "average": "loss",
+}
 
 
 def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -28,9 +41,11 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     dupes = pd.Index(renamed.values())
     dupes = sorted(set(dupes[dupes.duplicated()]))
     if dupes:
-        raise SweeperInputError("columns", list(frame.columns),
-                                f"columns {dupes} are given twice under different names; "
-                                "keep one of each")
+        raise SweeperInputError(
+            "columns",
+            list(frame.columns),
+            f"columns {dupes} are given twice under different names; keep one of each",
+        )
     return frame.rename(columns=renamed)
 
 
@@ -47,9 +62,11 @@ def read_runs_csv(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("n_params", "n_tokens", "loss") if c not in frame]
     if missing:
         raise SweeperInputError(
-            "columns", list(frame.columns),
+            "columns",
+            list(frame.columns),
             f"missing {missing}; need N, D and loss (also accepted: n_params/params, "
-            "n_tokens/tokens, case-insensitive)")
+            "n_tokens/tokens, case-insensitive)",
+        )
     return frame
 
 
@@ -65,8 +82,9 @@ def _first_bad(values: np.ndarray, ok: np.ndarray) -> list:
     return values[~ok][:3].tolist()
 
 
-def validate_frame(frame: pd.DataFrame, *, target: str = "loss", n_theta: int | None = 5,
-                   min_sizes: int = 3) -> pd.DataFrame:
+def validate_frame(
+    frame: pd.DataFrame, *, target: str = "loss", n_theta: int | None = 5, min_sizes: int = 3
+) -> pd.DataFrame:
     """Check positivity, finiteness and (unless n_theta is None) identifiability;
     return a numeric copy."""
     out = frame.copy()
@@ -76,17 +94,18 @@ def validate_frame(frame: pd.DataFrame, *, target: str = "loss", n_theta: int | 
         v = _numeric(out, col)
         ok = np.isfinite(v) & (v > 0)
         if not ok.all():
-            raise SweeperInputError(col, _first_bad(v, ok),
-                                    f"{what} must be finite and > 0 in every run")
+            raise SweeperInputError(col, _first_bad(v, ok), f"{what} must be finite and > 0 in every run")
         out[col] = v
     if target not in out:
-        raise SweeperInputError("target", target, f"no column {target!r}; have "
-                                f"{[c for c in out.columns if c.startswith('loss')]}")
+        raise SweeperInputError(
+            "target", target, f"no column {target!r}; have {[c for c in out.columns if c.startswith('loss')]}"
+        )
     v = _numeric(out, target)
     ok = np.isfinite(v) & (v > 0)
     if not ok.all():
-        raise SweeperInputError(target, _first_bad(v, ok),
-                                "loss must be a finite number > 0 (drop failed or diverged runs)")
+        raise SweeperInputError(
+            target, _first_bad(v, ok), "loss must be a finite number > 0 (drop failed or diverged runs)"
+        )
     out[target] = v
     if n_theta is not None:
         check_identifiable(out, n_theta, min_sizes)
@@ -96,17 +115,20 @@ def validate_frame(frame: pd.DataFrame, *, target: str = "loss", n_theta: int | 
 def check_run_count(frame: pd.DataFrame, n_theta: int) -> None:
     """Fewer runs than parameters is bad input; everything else the fit reports (identify.py)."""
     if len(frame) < n_theta + 1:
-        raise SweeperInputError("runs", len(frame), f"need at least {n_theta + 1} runs to "
-                                f"fit {n_theta} parameters")
+        raise SweeperInputError(
+            "runs", len(frame), f"need at least {n_theta + 1} runs to fit {n_theta} parameters"
+        )
 
 
 def check_identifiable(frame: pd.DataFrame, n_theta: int, min_sizes: int) -> None:
     check_run_count(frame, n_theta)
     sizes = frame["n_params"].nunique()
     if sizes < min_sizes:
-        raise SweeperInputError("distinct N", sizes, f"need runs at {min_sizes} or more model "
-                                "sizes to separate E, A and alpha")
+        raise SweeperInputError(
+            "distinct N", sizes, f"need runs at {min_sizes} or more model sizes to separate E, A and alpha"
+        )
     tokens = frame["n_tokens"].nunique()
     if tokens < 3:
-        raise SweeperInputError("distinct D", tokens, "need runs at 3 or more token counts "
-                                "to separate B and beta")
+        raise SweeperInputError(
+            "distinct D", tokens, "need runs at 3 or more token counts to separate B and beta"
+        )

@@ -33,8 +33,17 @@ def closed_form(params: dict[str, float], k: float = 6.0) -> dict[str, float]:
         g = np.float64(alpha * params["A"] / (beta * params["B"])) ** (1.0 / s)
         k_a, k_b = g * np.float64(k) ** -a, np.float64(k) ** -b / g
         k_d = k_b * k_a ** (-b / a)
-    return {"a": a, "b": b, "G": float(g), "K_a": float(k_a), "K_b": float(k_b), "d": b / a,
-            "K_d": float(k_d), "n": a / b, "dn": b - a}
+    return {
+        "a": a,
+        "b": b,
+        "G": float(g),
+        "K_a": float(k_a),
+        "K_b": float(k_b),
+        "d": b / a,
+        "K_d": float(k_d),
+        "n": a / b,
+        "dn": b - a,
+    }
 
 
 def optimum_at(derived: dict[str, float], compute):
@@ -43,8 +52,9 @@ def optimum_at(derived: dict[str, float], compute):
     return derived["K_a"] * c ** derived["a"], derived["K_b"] * c ** derived["b"]
 
 
-def trainable_optimum(law: Law, params: dict, derived: dict[str, float], frame: pd.DataFrame, compute: float,
-                      **extra):
+def trainable_optimum(
+    law: Law, params: dict, derived: dict[str, float], frame: pd.DataFrame, compute: float, **extra
+):
     """([N], [D]) of the least predicted loss at compute C, each size N getting the tokens C buys at
     its own FLOPs per parameter-token (`flops_per_param_token_at`). The frontier's N = K_a C^a assumes
     the runs' median k, a mid-ladder model's; searched within 10x of it, on a grid fine enough (2%
@@ -58,11 +68,19 @@ def trainable_optimum(law: Law, params: dict, derived: dict[str, float], frame: 
     if not finite.any():  # a degenerate fit (K_a overflowing, a coefficient at inf): no optimum to name
         return np.array([np.nan]), np.array([np.nan])
     best = int(np.argmin(np.where(finite, loss, np.inf)))
-    return n[best:best + 1], d[best:best + 1]
+    return n[best : best + 1], d[best : best + 1]
 
 
-def regression_route(law: Law, params: dict, compute: np.ndarray, *,
-                     d_range: tuple[float, float], n_grid: int = 2000, k: float = 6.0, **extra) -> dict:
+def regression_route(
+    law: Law,
+    params: dict,
+    compute: np.ndarray,
+    *,
+    d_range: tuple[float, float],
+    n_grid: int = 2000,
+    k: float = 6.0,
+    **extra,
+) -> dict:
     """(C, N_opt, D_opt) by grid search at each C, then log-log regressions.
 
     The paper uses linearly spaced D in [10B, 600B]; log spacing resolves the
@@ -90,11 +108,15 @@ def regression_route(law: Law, params: dict, compute: np.ndarray, *,
 def _regressions(lc, ln, ld) -> dict:
     a, log_ka = np.polyfit(lc, ln, 1)
     b, log_kb = np.polyfit(lc, ld, 1)
-    return {"a_regression": float(a), "b_regression": float(b),
-            "K_a_regression": float(np.exp(log_ka)), "K_b_regression": float(np.exp(log_kb)),
-            "d_regression": float(np.polyfit(ln, ld, 1)[0]),
-            "n_regression": float(np.polyfit(ld, ln, 1)[0]),
-            "dn_regression": float(np.polyfit(lc, ld - ln, 1)[0])}
+    return {
+        "a_regression": float(a),
+        "b_regression": float(b),
+        "K_a_regression": float(np.exp(log_ka)),
+        "K_b_regression": float(np.exp(log_kb)),
+        "d_regression": float(np.polyfit(ln, ld, 1)[0]),
+        "n_regression": float(np.polyfit(ld, ln, 1)[0]),
+        "dn_regression": float(np.polyfit(lc, ld - ln, 1)[0]),
+    }
 
 
 def compute_of(frame: pd.DataFrame) -> np.ndarray:
@@ -136,8 +158,14 @@ def flops_per_param_token_at(frame: pd.DataFrame, n_params):
 OPTIMUM_LAWS = ("chinchilla", "sparsity")
 
 
-def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
-                       regression: bool = True, target_compute: float | None = None) -> dict[str, float]:
+def derived_quantities(
+    law: Law,
+    params: dict,
+    frame: pd.DataFrame,
+    *,
+    regression: bool = True,
+    target_compute: float | None = None,
+) -> dict[str, float]:
     """Closed form where the law has one, plus the regression route where it can run.
 
     With `target_compute` C, also log_L_opt: the log of the predicted loss of the
@@ -155,8 +183,9 @@ def derived_quantities(law: Law, params: dict, frame: pd.DataFrame, *,
         # 64 quantiles of the runs' compute trace the same power law as all of them,
         # at a cost the bootstrap can pay once per resample.
         budgets = np.quantile(compute_of(frame), np.linspace(0.0, 1.0, 64))
-        reg = regression_route(law, params, budgets,
-                               d_range=(tokens.min() / 30.0, tokens.max() * 30.0), k=k, **extra)
+        reg = regression_route(
+            law, params, budgets, d_range=(tokens.min() / 30.0, tokens.max() * 30.0), k=k, **extra
+        )
         out.update(reg)
         if law.name == "sparsity" and reg:  # no closed form: the regression is the answer
             for key in ("a", "b", "K_a", "K_b", "d", "n", "dn"):

@@ -43,17 +43,23 @@ def _fit_line(log_c, log_l, min_compute, n_points):
     return float(c), float(np.exp(log_k)), (hx, hy)
 
 
-def envelope_fit(frame: pd.DataFrame, *, target: str = "loss", min_compute: float | None = None,
-                 n_points: int = 200, n_bootstrap: int = 0, seed: int = 0,
-                 ci_level: float = 0.95) -> FitResult:
+def envelope_fit(
+    frame: pd.DataFrame,
+    *,
+    target: str = "loss",
+    min_compute: float | None = None,
+    n_points: int = 200,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> FitResult:
     column = TARGET_COLUMNS.get(target, target)
     frame = validate_frame(frame, target=column, n_theta=2, min_sizes=1).reset_index(drop=True)
     log_c = np.log(compute_of(frame))
     log_l = np.log(frame[column].to_numpy(float))
     fitted = _fit_line(log_c, log_l, min_compute, n_points)
     if fitted is None:
-        raise SweeperInputError("min_compute", min_compute,
-                                "no runs above it: lower the threshold")
+        raise SweeperInputError("min_compute", min_compute, "no runs above it: lower the threshold")
     c, k, (hx, hy) = fitted
     mean, std, ci = {}, {}, {}
     if n_bootstrap > 0:
@@ -67,9 +73,18 @@ def envelope_fit(frame: pd.DataFrame, *, target: str = "loss", min_compute: floa
                 ks.append(res[1])
         mean, std, ci = summarise({"c": np.array(cs), "K": np.array(ks)}, ci_level)
     resid = log_l - (np.log(k) + c * log_c)
-    return FitResult(law="envelope", method="envelope", target=target,
-                     params={"K": k, "c": c}, derived={"c": c},
-                     objective=float(np.sum(np.minimum(resid, 0.0) ** 2)), n_runs=len(frame),
-                     ci=ci, std=std, mean=mean, n_bootstrap=n_bootstrap, ci_level=ci_level,
-                     extras={"hull_log_c": hx.tolist(), "hull_log_loss": hy.tolist(),
-                             "min_compute": min_compute})
+    return FitResult(
+        law="envelope",
+        method="envelope",
+        target=target,
+        params={"K": k, "c": c},
+        derived={"c": c},
+        objective=float(np.sum(np.minimum(resid, 0.0) ** 2)),
+        n_runs=len(frame),
+        ci=ci,
+        std=std,
+        mean=mean,
+        n_bootstrap=n_bootstrap,
+        ci_level=ci_level,
+        extras={"hull_log_c": hx.tolist(), "hull_log_loss": hy.tolist(), "min_compute": min_compute},
+    )

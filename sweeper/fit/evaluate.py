@@ -18,13 +18,22 @@ def prediction_errors(observed, predicted) -> dict[str, float]:
     obs, pred = np.asarray(observed, float), np.asarray(predicted, float)
     err = pred - obs
     ss_tot = float(np.sum((obs - obs.mean()) ** 2))
-    return {"mse": float(np.mean(err ** 2)),
-            "r2": float(1.0 - np.sum(err ** 2) / ss_tot) if ss_tot > 0 else float("nan"),
-            "mae_pct": float(100.0 * np.mean(np.abs(err) / obs)), "n": int(obs.size)}
+    return {
+        "mse": float(np.mean(err**2)),
+        "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
+        "mae_pct": float(100.0 * np.mean(np.abs(err) / obs)),
+        "n": int(obs.size),
+    }
 
 
-def holdout_evaluate(frame: pd.DataFrame, *, compute_threshold: float,
-                     law: str = "chinchilla", target: str = "loss", **fit_kwargs) -> dict:
+def holdout_evaluate(
+    frame: pd.DataFrame,
+    *,
+    compute_threshold: float,
+    law: str = "chinchilla",
+    target: str = "loss",
+    **fit_kwargs,
+) -> dict:
     """Fit on runs with C < threshold, predict those at or above it.
 
     Returns {"fit": FitResult, "held_in": errors, "held_out": errors}.
@@ -32,19 +41,18 @@ def holdout_evaluate(frame: pd.DataFrame, *, compute_threshold: float,
     column = TARGET_COLUMNS.get(target, target)
     below = compute_of(frame) < compute_threshold
     if below.all() or not below.any():
-        raise SweeperInputError("compute_threshold", compute_threshold,
-                                "choose a threshold with runs on both sides")
+        raise SweeperInputError(
+            "compute_threshold", compute_threshold, "choose a threshold with runs on both sides"
+        )
     fitted = fit_law(frame[below], law=law, target=target, **fit_kwargs)
     out = {"fit": fitted}
     for name, part in (("held_in", frame[below]), ("held_out", frame[~below])):
-        pred = fitted.predict(part["n_params"].to_numpy(), part["n_tokens"].to_numpy(),
-                              **extra_columns(part))
+        pred = fitted.predict(part["n_params"].to_numpy(), part["n_tokens"].to_numpy(), **extra_columns(part))
         out[name] = prediction_errors(part[column].to_numpy(float), pred)
     return out
 
 
-def compare_approaches(parametric: FitResult, isoflop: FitResult,
-                       names=("a", "b")) -> dict[str, dict]:
+def compare_approaches(parametric: FitResult, isoflop: FitResult, names=("a", "b")) -> dict[str, dict]:
     """a and b from Approach 3 and 2 side by side; `disagree` says whether their intervals do not overlap,
     or is None where either has no interval it vouches for (a verdict needs two intervals)."""
     out = {}

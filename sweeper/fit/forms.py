@@ -33,9 +33,13 @@ from sweeper.fit.laws import (
     shaped_vjp,
 )
 
+
 def log_design(frame: pd.DataFrame) -> dict:
-    return {"log_n": np.log(frame["n_params"].to_numpy(float)),
-            "log_d": np.log(frame["n_tokens"].to_numpy(float)), "R": len(frame)}
+    return {
+        "log_n": np.log(frame["n_params"].to_numpy(float)),
+        "log_d": np.log(frame["n_tokens"].to_numpy(float)),
+        "R": len(frame),
+    }
 
 
 # ---- interaction: E + A/N^alpha + B/D^beta + G/(N^alpha D^beta) ----------------------------
@@ -54,27 +58,43 @@ def _interaction_features(frame: pd.DataFrame) -> np.ndarray:
 
 def _interaction_params(theta):
     a, alpha, b, beta, e, g = theta
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
-            "alpha": float(alpha), "beta": float(beta), "G": float(np.exp(g))}
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "G": float(np.exp(g)),
+    }
 
 
 def _interaction_theta(p):
     with np.errstate(divide="ignore"):
-        return np.array([np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], np.log(p["E"]),
-                         np.log(p["G"])])
+        return np.array(
+            [np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], np.log(p["E"]), np.log(p["G"])]
+        )
 
 
 # g starts low (the coupling off, Chinchilla's optimum) and high (log A + log B scale).
 _INTERACTION_COARSE = dict(COARSE_AXES, g=(-5.0, 15.0))
-_INTERACTION_PAPER = dict(a=(0.0, 5.0, 10.0, 20.0), alpha=(0.25, 0.5, 1.0, 1.5),
-                          b=(0.0, 5.0, 10.0, 20.0), beta=(0.25, 0.5, 1.0, 1.5), e=(-1.0, 0.0, 1.0),
-                          g=(-5.0, 10.0, 25.0))
+_INTERACTION_PAPER = dict(
+    a=(0.0, 5.0, 10.0, 20.0),
+    alpha=(0.25, 0.5, 1.0, 1.5),
+    b=(0.0, 5.0, 10.0, 20.0),
+    beta=(0.25, 0.5, 1.0, 1.5),
+    e=(-1.0, 0.0, 1.0),
+    g=(-5.0, 10.0, 25.0),
+)
 
 INTERACTION = LinearLogLaw(
     name="interaction",
     description="L = E + A/N^alpha + B/D^beta + G/(N^alpha D^beta) (an N·D coupling term)",
-    features=_interaction_features, coarse_axes=_INTERACTION_COARSE, paper_axes=_INTERACTION_PAPER,
-    param_map=_interaction_params, theta_map=_interaction_theta)
+    features=_interaction_features,
+    coarse_axes=_INTERACTION_COARSE,
+    paper_axes=_INTERACTION_PAPER,
+    param_map=_interaction_params,
+    theta_map=_interaction_theta,
+)
 
 
 # ---- data_constrained: E + A/N^alpha + B/D_eff^beta, D_eff = S (1 - exp(-D/S)) ----------------
@@ -126,7 +146,8 @@ class SaturatingDataLaw(Law):
 DATA_CONSTRAINED = SaturatingDataLaw(
     name="data_constrained",
     description="L = E + A/N^alpha + B/D_eff^beta, D_eff = S(1 - exp(-D/S)) (saturating data, after "
-                "Muennighoff et al. 2023)")
+    "Muennighoff et al. 2023)",
+)
 
 
 # ---- offset_n: E + A/(N + N_0)^alpha + B/D^beta ------------------------------------------------
@@ -141,8 +162,12 @@ class OffsetSizeLaw(Law):
 
     @staticmethod
     def _log_size(theta, design):
-        u = np.stack([np.broadcast_to(design["log_n"][None, :], (len(theta), design["R"])),
-                      np.broadcast_to(theta[:, [5]], (len(theta), design["R"]))])
+        u = np.stack(
+            [
+                np.broadcast_to(design["log_n"][None, :], (len(theta), design["R"])),
+                np.broadcast_to(theta[:, [5]], (len(theta), design["R"])),
+            ]
+        )
         log_size = _lse(u, axis=0)
         return log_size, np.exp(theta[:, [5]] - log_size)  # log(N + N_0), and N_0 / (N + N_0)
 
@@ -175,7 +200,8 @@ class OffsetSizeLaw(Law):
 OFFSET_N = OffsetSizeLaw(
     name="offset_n",
     description="L = E + A/(N + N_0)^alpha + B/D^beta (curvature at small N: uncounted parameters N_0, "
-                "after Pearce & Song 2024)")
+    "after Pearce & Song 2024)",
+)
 
 
 # ---- Kaplan et al. 2020, with and without an irreducible loss --------------------------------
@@ -196,8 +222,12 @@ class KaplanLaw(Law):
 
     @staticmethod
     def _bracket(theta, design):
-        u = np.stack([theta[:, [0]] - theta[:, [1]] * design["log_n"][None, :],
-                      np.broadcast_to(theta[:, [2]] - design["log_d"][None, :], (len(theta), design["R"]))])
+        u = np.stack(
+            [
+                theta[:, [0]] - theta[:, [1]] * design["log_n"][None, :],
+                np.broadcast_to(theta[:, [2]] - design["log_d"][None, :], (len(theta), design["R"])),
+            ]
+        )
         m = _lse(u, axis=0)
         return m, np.exp(u - m)  # log bracket (S, R) and each part's share (2, S, R)
 
@@ -234,8 +264,12 @@ class KaplanLaw(Law):
 
     def to_params(self, theta, design=None):
         p, q, c, alpha_d = theta[:4]
-        out = {"N_c": float(np.exp(p / q)) if q != 0 else float("nan"), "alpha_N": float(q * alpha_d),
-               "D_c": float(np.exp(c)), "alpha_D": float(alpha_d)}
+        out = {
+            "N_c": float(np.exp(p / q)) if q != 0 else float("nan"),
+            "alpha_N": float(q * alpha_d),
+            "D_c": float(np.exp(c)),
+            "alpha_D": float(alpha_d),
+        }
         if self.floor:
             out["E"] = float(np.exp(theta[4]))
         return out
@@ -252,11 +286,15 @@ class KaplanLaw(Law):
         return params.get("E", 0.0) + bracket ** params["alpha_D"]
 
 
-KAPLAN = KaplanLaw(name="kaplan", description="L = ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D "
-                                              "(Kaplan et al. 2020, Eq 1.5)")
-KAPLAN_FLOOR = KaplanLaw(name="kaplan_floor", floor=True,
-                         description="L = E + ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D (Kaplan's form "
-                                     "with an irreducible loss, Henighan et al. 2020)")
+KAPLAN = KaplanLaw(
+    name="kaplan", description="L = ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D (Kaplan et al. 2020, Eq 1.5)"
+)
+KAPLAN_FLOOR = KaplanLaw(
+    name="kaplan_floor",
+    floor=True,
+    description="L = E + ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D (Kaplan's form "
+    "with an irreducible loss, Henighan et al. 2020)",
+)
 
 # The forms a prediction weighs, Chinchilla's first: the ones a table of (N, D, loss) alone can fit.
 PREDICTION_FORMS = ("chinchilla", "interaction", "data_constrained", "offset_n", "kaplan", "kaplan_floor")

@@ -23,11 +23,11 @@ from sweeper.fit.laws import Law, extra_columns
 # alpha = 7.4 of a fit whose N term only bends a few points.
 EXPONENT_RANGE = (0.01, 3.0)
 EXPONENTS = ("alpha", "beta")
-TERM_OFF_SHARE = 1e-4      # a term below this share of the loss at every run says nothing
+TERM_OFF_SHARE = 1e-4  # a term below this share of the loss at every run says nothing
 MAX_LOG_COEFFICIENT = 80.0  # log A beyond this: the coefficient is compensating an exponent
 # Column-normalised Gauss-Newton curvature: the six published tables reach 1.2e6, flat directions 1e30+.
 MAX_CONDITION = 1e10
-MAX_OTHER_BASIN = 0.05     # share of degenerate resamples allowed (the CI's own tails)
+MAX_OTHER_BASIN = 0.05  # share of degenerate resamples allowed (the CI's own tails)
 
 # Which named quantities depend on which law parameter; derived ones depend on all exponents.
 TERM_PARAMS = {"alpha": ("A", "alpha"), "beta": ("B", "beta")}
@@ -37,7 +37,7 @@ TERM_PARAMS = {"alpha": ("A", "alpha"), "beta": ("B", "beta")}
 class Identification:
     identified: bool
     warnings: tuple[str, ...]
-    unidentified: frozenset[str]   # params / derived names that get no interval
+    unidentified: frozenset[str]  # params / derived names that get no interval
 
 
 def log_predictions(law: Law, design: dict, theta: np.ndarray) -> np.ndarray:
@@ -81,8 +81,10 @@ def _term_problems(law: Law, design: dict, theta: np.ndarray, params: dict) -> d
         if not (np.isfinite(value) and np.isfinite(coef) and coef > 0):
             problems[name] = f"{name} or its coefficient is not finite"
         elif np.log(coef) > MAX_LOG_COEFFICIENT:
-            problems[name] = (f"the coefficient of the {name} term overflows "
-                              f"(log {TERM_PARAMS[name][0]} = {np.log(coef):.0f})")
+            problems[name] = (
+                f"the coefficient of the {name} term overflows "
+                f"(log {TERM_PARAMS[name][0]} = {np.log(coef):.0f})"
+            )
         elif k < len(shares) and np.all(shares[k] < TERM_OFF_SHARE):
             problems[name] = f"the {name} term is switched off (under {TERM_OFF_SHARE:g} of the loss)"
         elif not lo <= value <= hi:
@@ -127,21 +129,32 @@ def isoflop_edges(frame: pd.DataFrame, column: str, law: Law, params: dict) -> t
         with np.errstate(all="ignore"):
             predicted = law.predict(params, n, sub["n_tokens"].to_numpy(float), **extra_columns(sub))
         inside += _interior_minimum(n, sub[column].to_numpy(float)) or (
-            np.all(np.isfinite(predicted)) and _interior_minimum(n, predicted))
+            np.all(np.isfinite(predicted)) and _interior_minimum(n, predicted)
+        )
     return usable, inside
 
 
-def identify(law: Law, design: dict, theta: np.ndarray, params: dict, frame: pd.DataFrame, *,
-             column: str, thetas: np.ndarray | None = None,
-             derived_names=()) -> Identification:
+def identify(
+    law: Law,
+    design: dict,
+    theta: np.ndarray,
+    params: dict,
+    frame: pd.DataFrame,
+    *,
+    column: str,
+    thetas: np.ndarray | None = None,
+    derived_names=(),
+) -> Identification:
     """Run every check; name what each failure leaves without an interval."""
     reasons: list[str] = []
     lost: set[str] = set()
     everything = set(params) | set(derived_names)
     sizes, tokens = frame["n_params"].nunique(), frame["n_tokens"].nunique()
     if sizes < law.min_distinct_sizes or tokens < 3:
-        reasons.append(f"runs at {sizes} model size(s) and {tokens} token count(s); separating E "
-                       f"from the N and D terms needs {law.min_distinct_sizes}+ of each")
+        reasons.append(
+            f"runs at {sizes} model size(s) and {tokens} token count(s); separating E "
+            f"from the N and D terms needs {law.min_distinct_sizes}+ of each"
+        )
         lost |= everything
     for name, why in _term_problems(law, design, theta, params).items():
         reasons.append(why)
@@ -151,19 +164,24 @@ def identify(law: Law, design: dict, theta: np.ndarray, params: dict, frame: pd.
         lost |= {"E"} | set(derived_names)
     cond = condition_number(law, design, theta)
     if not cond <= MAX_CONDITION:
-        reasons.append(f"the objective is flat in some direction (curvature condition number "
-                       f"{cond:.2g} > {MAX_CONDITION:g}); the runs do not separate the terms")
+        reasons.append(
+            f"the objective is flat in some direction (curvature condition number "
+            f"{cond:.2g} > {MAX_CONDITION:g}); the runs do not separate the terms"
+        )
         lost |= everything
     if thetas is not None and len(thetas):
         share = other_basin_share(law, design, thetas, theta)
         if share > MAX_OTHER_BASIN:
-            reasons.append(f"{share:.0%} of bootstrap refits land in a degenerate basin of the objective (a "
-                           "term switched off or an implausible exponent); the interval would straddle them")
+            reasons.append(
+                f"{share:.0%} of bootstrap refits land in a degenerate basin of the objective (a "
+                "term switched off or an implausible exponent); the interval would straddle them"
+            )
             lost |= everything
     usable, inside = isoflop_edges(frame, column, law, params)
     if usable and not inside:
-        reasons.append(f"no isoFLOP slice has its minimum inside its sizes (0 of {usable}); "
-                       "the compute-optimal size lies outside the ladder")
+        reasons.append(
+            f"no isoFLOP slice has its minimum inside its sizes (0 of {usable}); "
+            "the compute-optimal size lies outside the ladder"
+        )
         lost |= set(derived_names)
-    return Identification(identified=not reasons, warnings=tuple(reasons),
-                          unidentified=frozenset(lost))
+    return Identification(identified=not reasons, warnings=tuple(reasons), unidentified=frozenset(lost))

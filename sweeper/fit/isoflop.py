@@ -58,29 +58,49 @@ def _power_laws(opt: pd.DataFrame) -> dict[str, float]:
     lc = np.log(opt["budget"].to_numpy())
     a, log_ka = np.polyfit(lc, np.log(opt["n_opt"].to_numpy()), 1)
     b, log_kb = np.polyfit(lc, np.log(opt["d_opt"].to_numpy()), 1)
-    return {"a": float(a), "b": float(b), "K_a": float(np.exp(log_ka)),
-            "K_b": float(np.exp(log_kb))}
+    return {"a": float(a), "b": float(b), "K_a": float(np.exp(log_ka)), "K_b": float(np.exp(log_kb))}
 
 
-def isoflop_fit(frame: pd.DataFrame, *, target: str = "loss", n_bootstrap: int = 0,
-                seed: int = 0, ci_level: float = 0.95, min_points: int = 3) -> FitResult:
+def isoflop_fit(
+    frame: pd.DataFrame,
+    *,
+    target: str = "loss",
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    min_points: int = 3,
+) -> FitResult:
     """Approach 2 with bootstrap intervals from resampling runs within each slice."""
     column = TARGET_COLUMNS.get(target, target)
     frame = validate_frame(frame, target=column, n_theta=3, min_sizes=3).reset_index(drop=True)
     opt = slice_optima(frame, column, min_points)
     if len(opt) < 2:
-        raise SweeperInputError("isoFLOP slices", len(opt), "need 2 or more budgets whose "
-                                f"slices have {min_points}+ sizes bracketing the optimum")
+        raise SweeperInputError(
+            "isoFLOP slices",
+            len(opt),
+            f"need 2 or more budgets whose slices have {min_points}+ sizes bracketing the optimum",
+        )
     fitted = _power_laws(opt)
     resid = np.log(opt["n_opt"]) - np.log(fitted["K_a"] * opt["budget"] ** fitted["a"])
     mean, std, ci = {}, {}, {}
     if n_bootstrap > 0:
         mean, std, ci = _bootstrap(frame, column, min_points, n_bootstrap, seed, ci_level)
     derived = dict(fitted, d=fitted["b"] / fitted["a"], dn=fitted["b"] - fitted["a"])
-    return FitResult(law="isoflop", method="isoflop", target=target, params=fitted,
-                     derived=derived, objective=float(np.sum(resid ** 2)), n_runs=len(frame),
-                     ci=ci, std=std, mean=mean, n_bootstrap=n_bootstrap, ci_level=ci_level,
-                     extras={"slices": opt.to_dict(orient="list")})
+    return FitResult(
+        law="isoflop",
+        method="isoflop",
+        target=target,
+        params=fitted,
+        derived=derived,
+        objective=float(np.sum(resid**2)),
+        n_runs=len(frame),
+        ci=ci,
+        std=std,
+        mean=mean,
+        n_bootstrap=n_bootstrap,
+        ci_level=ci_level,
+        extras={"slices": opt.to_dict(orient="list")},
+    )
 
 
 def resampled_optima(frame: pd.DataFrame, column: str, n: int, seed: int, min_points: int = 3):

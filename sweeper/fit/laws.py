@@ -10,8 +10,8 @@ Chinchilla and sparsity forms) get both from one feature tensor.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,11 +29,21 @@ def _arange(lo: float, hi: float, step: float) -> tuple[float, ...]:
 
 
 # The paper's grid (Appendix C): 6 * 7 * 6 * 7 * 5 = 8,820 starts in (a, alpha, b, beta, e).
-PAPER_AXES = dict(a=_arange(0, 30, 5), alpha=_arange(0, 2.5, 0.5),
-                  b=_arange(0, 30, 5), beta=_arange(0, 2.5, 0.5), e=_arange(-1, 1, 0.5))
+PAPER_AXES = dict(
+    a=_arange(0, 30, 5),
+    alpha=_arange(0, 2.5, 0.5),
+    b=_arange(0, 30, 5),
+    beta=_arange(0, 2.5, 0.5),
+    e=_arange(-1, 1, 0.5),
+)
 # For online refits after every trial: 3^5 = 243 starts spanning the same box.
-COARSE_AXES = dict(a=(0.0, 10.0, 25.0), alpha=(0.25, 0.75, 1.5),
-                   b=(0.0, 10.0, 25.0), beta=(0.25, 0.75, 1.5), e=(-1.0, 0.0, 1.0))
+COARSE_AXES = dict(
+    a=(0.0, 10.0, 25.0),
+    alpha=(0.25, 0.75, 1.5),
+    b=(0.0, 10.0, 25.0),
+    beta=(0.25, 0.75, 1.5),
+    e=(-1.0, 0.0, 1.0),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,8 +121,12 @@ class LinearLogLaw(Law):
         return self.theta_map(params)
 
     def predict(self, params, n_params, n_tokens, **extra):
-        frame = pd.DataFrame({"n_params": np.atleast_1d(n_params).astype(float),
-                              "n_tokens": np.atleast_1d(n_tokens).astype(float)})
+        frame = pd.DataFrame(
+            {
+                "n_params": np.atleast_1d(n_params).astype(float),
+                "n_tokens": np.atleast_1d(n_tokens).astype(float),
+            }
+        )
         for key, value in extra.items():
             frame[key] = np.broadcast_to(np.asarray(value, float), len(frame))
         design = self.design(frame)
@@ -154,8 +168,13 @@ def shaped_vjp(theta: np.ndarray, weights: np.ndarray, log_size, log_data) -> np
 
 def shaped_params(theta) -> dict[str, float]:
     a, alpha, b, beta, e = theta[:5]
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
-            "alpha": float(alpha), "beta": float(beta)}
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+    }
 
 
 def shaped_loss(params: dict, size, data) -> np.ndarray:
@@ -170,6 +189,7 @@ def shaped_theta(params: dict) -> list[float]:
 
 # ---- Chinchilla: L = E + A / N^alpha + B / D^beta ---------------------------------
 
+
 def _chinchilla_features(frame: pd.DataFrame) -> np.ndarray:
     log_n = np.log(frame["n_params"].to_numpy(float))
     log_d = np.log(frame["n_tokens"].to_numpy(float))
@@ -183,8 +203,13 @@ def _chinchilla_features(frame: pd.DataFrame) -> np.ndarray:
 
 def _chinchilla_params(theta):
     a, alpha, b, beta, e = theta
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
-            "alpha": float(alpha), "beta": float(beta)}
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+    }
 
 
 def _chinchilla_theta(p):
@@ -195,14 +220,21 @@ def _chinchilla_theta(p):
 CHINCHILLA = LinearLogLaw(
     name="chinchilla",
     description="L = E + A/N^alpha + B/D^beta (reference Eq 1)",
-    features=_chinchilla_features, paper_axes=PAPER_AXES, coarse_axes=COARSE_AXES,
-    param_map=_chinchilla_params, theta_map=_chinchilla_theta)
+    features=_chinchilla_features,
+    paper_axes=PAPER_AXES,
+    coarse_axes=COARSE_AXES,
+    param_map=_chinchilla_params,
+    theta_map=_chinchilla_theta,
+)
 
 
 def extra_columns(frame: pd.DataFrame) -> dict:
     """The columns a law's predict() takes besides N and D (tokens per modality, sparsity)."""
-    return {c: frame[c].to_numpy() for c in frame.columns
-            if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")}
+    return {
+        c: frame[c].to_numpy()
+        for c in frame.columns
+        if c.startswith("n_tokens_") or c in ("sparsity", "n_experts", "top_k")
+    }
 
 
 # ---- Sparsity-aware (reference Table 12 / C.7, after Abnar et al.) -------------------
@@ -219,11 +251,15 @@ def sparsity_of(frame: pd.DataFrame) -> np.ndarray:
         top_k = frame["top_k"].to_numpy(float) if "top_k" in frame else 1.0
         s = 1.0 - top_k / frame["n_experts"].to_numpy(float)
     else:
-        raise SweeperInputError("sparsity", None, "the sparsity law needs a 'sparsity' "
-                                "column (fraction of inactive experts) or 'n_experts'")
+        raise SweeperInputError(
+            "sparsity",
+            None,
+            "the sparsity law needs a 'sparsity' column (fraction of inactive experts) or 'n_experts'",
+        )
     if not np.all((s >= 0) & (s < 1)):
-        raise SweeperInputError("sparsity", s[~((s >= 0) & (s < 1))][:3].tolist(),
-                                "sparsity must lie in [0, 1)")
+        raise SweeperInputError(
+            "sparsity", s[~((s >= 0) & (s < 1))][:3].tolist(), "sparsity must lie in [0, 1)"
+        )
     return s
 
 
@@ -232,38 +268,70 @@ def _sparsity_features(frame: pd.DataFrame) -> np.ndarray:
     log_d = np.log(frame["n_tokens"].to_numpy(float))
     log_1ms = np.log1p(-sparsity_of(frame))
     f = np.zeros((len(frame), 5, 10))
-    f[:, 0, 0], f[:, 0, 1] = 1.0, -log_n                    # A / N^alpha
-    f[:, 1, 2], f[:, 1, 3] = 1.0, -log_d                    # B / D^beta
-    f[:, 2, 4], f[:, 2, 5] = 1.0, log_1ms                   # C (1-S)^lambda
+    f[:, 0, 0], f[:, 0, 1] = 1.0, -log_n  # A / N^alpha
+    f[:, 1, 2], f[:, 1, 3] = 1.0, -log_d  # B / D^beta
+    f[:, 2, 4], f[:, 2, 5] = 1.0, log_1ms  # C (1-S)^lambda
     f[:, 3, 6], f[:, 3, 7], f[:, 3, 8] = 1.0, log_1ms, -log_n  # d (1-S)^delta / N^gamma
-    f[:, 4, 9] = 1.0                                        # E
+    f[:, 4, 9] = 1.0  # E
     return f
 
 
 def _sparsity_params(theta):
     a, alpha, b, beta, c, lam, dd, delta, gamma, e = theta
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
-            "alpha": float(alpha), "beta": float(beta), "C": float(np.exp(c)),
-            "lambda": float(lam), "d": float(np.exp(dd)), "delta": float(delta),
-            "gamma": float(gamma)}
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "C": float(np.exp(c)),
+        "lambda": float(lam),
+        "d": float(np.exp(dd)),
+        "delta": float(delta),
+        "gamma": float(gamma),
+    }
 
 
 def _sparsity_theta(p):
-    return np.array([np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], np.log(p["C"]),
-                     p["lambda"], np.log(p["d"]), p["delta"], p["gamma"], np.log(p["E"])])
+    return np.array(
+        [
+            np.log(p["A"]),
+            p["alpha"],
+            np.log(p["B"]),
+            p["beta"],
+            np.log(p["C"]),
+            p["lambda"],
+            np.log(p["d"]),
+            p["delta"],
+            p["gamma"],
+            np.log(p["E"]),
+        ]
+    )
 
 
 # A full product over 10 axes is out of reach; these axes keep the Chinchilla box
 # for the shared terms and two values for each sparsity term (2,592 / 648 starts).
-SPARSITY_PAPER = dict(a=(0.0, 10.0, 20.0), alpha=(0.25, 0.75, 1.5), b=(0.0, 10.0, 20.0),
-                      beta=(0.25, 0.75), c=(-2.0, 0.0), lam=(0.2, 1.0), dd=(5.0, 15.0),
-                      delta=(0.2,), gamma=(0.3, 0.8), e=(-1.0, 0.5))
-SPARSITY_COARSE = dict(SPARSITY_PAPER, a=(0.0, 10.0), alpha=(0.5, 1.0), b=(5.0, 15.0),
-                       lam=(0.5,))
+SPARSITY_PAPER = dict(
+    a=(0.0, 10.0, 20.0),
+    alpha=(0.25, 0.75, 1.5),
+    b=(0.0, 10.0, 20.0),
+    beta=(0.25, 0.75),
+    c=(-2.0, 0.0),
+    lam=(0.2, 1.0),
+    dd=(5.0, 15.0),
+    delta=(0.2,),
+    gamma=(0.3, 0.8),
+    e=(-1.0, 0.5),
+)
+SPARSITY_COARSE = dict(SPARSITY_PAPER, a=(0.0, 10.0), alpha=(0.5, 1.0), b=(5.0, 15.0), lam=(0.5,))
 
 SPARSITY = LinearLogLaw(
     name="sparsity",
     description="L = E + A/N^alpha + B/D^beta + C(1-S)^lambda + d(1-S)^delta/N^gamma "
-                "(reference Table 12, N = active parameters)",
-    features=_sparsity_features, paper_axes=SPARSITY_PAPER, coarse_axes=SPARSITY_COARSE,
-    param_map=_sparsity_params, theta_map=_sparsity_theta)
+    "(reference Table 12, N = active parameters)",
+    features=_sparsity_features,
+    paper_axes=SPARSITY_PAPER,
+    coarse_axes=SPARSITY_COARSE,
+    param_map=_sparsity_params,
+    theta_map=_sparsity_theta,
+)

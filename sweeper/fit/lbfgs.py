@@ -9,7 +9,7 @@ tight tolerance, so the batched solver only needs to be a good pre-conditioner.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -17,8 +17,7 @@ from scipy.optimize import minimize
 # scipy_polish minimises f / f(x0), so ftol is relative to the objective's own size.
 # The iteration cap stops crawls along flat valleys (an unidentified E -> 0) where
 # every step still lowers f by more than ftol but the optimum is not attained.
-POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 3000, "maxfun": 6000,
-                  "maxcor": 20}
+POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 3000, "maxfun": 6000, "maxcor": 20}
 
 BatchFG = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -41,8 +40,16 @@ def _two_loop(g, s_hist, y_hist, rho, n_hist):
     return -r
 
 
-def batched_lbfgs(fg: BatchFG, x0: np.ndarray, *, max_iter: int = 300, memory: int = 8,
-                  ftol: float = 1e-13, gtol: float = 1e-12, max_backtracks: int = 30):
+def batched_lbfgs(
+    fg: BatchFG,
+    x0: np.ndarray,
+    *,
+    max_iter: int = 300,
+    memory: int = 8,
+    ftol: float = 1e-13,
+    gtol: float = 1e-12,
+    max_backtracks: int = 30,
+):
     """Minimise S problems at once. fg(x_rows, row_ids) -> (f, g) for those rows.
 
     Returns (x, f, n_iter): final points, objectives, iterations used.
@@ -106,8 +113,13 @@ def _backtrack(fg, idx, x, f, d, gd, t, max_backtracks, c1=1e-4):
     return x_new, f_new, g_new, ok
 
 
-def scipy_polish(fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
-                 *, rounds: int = 4, options: dict | None = None):
+def scipy_polish(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x0: np.ndarray,
+    *,
+    rounds: int = 4,
+    options: dict | None = None,
+):
     """L-BFGS-B from x0 at tight tolerance, restarted while it still improves.
 
     A restart discards curvature pairs gathered far from the optimum; on the

@@ -27,18 +27,18 @@ from sweeper.fit.objective import objective_and_grad, scalar_objective
 class SearchSettings:
     """Knobs of the multi-start search; defaults are the ones the tests verify."""
 
-    screen_runs: int = 64      # runs in the screening subsample
-    screen_iters: int = 15     # batched L-BFGS steps per start while screening
-    keep: int = 24             # distinct screened points run to convergence
-    n_polish: int = 4          # distinct optima polished with scipy
+    screen_runs: int = 64  # runs in the screening subsample
+    screen_iters: int = 15  # batched L-BFGS steps per start while screening
+    keep: int = 24  # distinct screened points run to convergence
+    n_polish: int = 4  # distinct optima polished with scipy
     distinct_tol: float = 1e-3  # max |d theta| below which two points are one
 
 
 @dataclass(frozen=True)
 class Optimum:
-    theta: np.ndarray          # best parameters (internal, log-space)
+    theta: np.ndarray  # best parameters (internal, log-space)
     objective: float
-    local_optima: np.ndarray   # distinct polished optima, best first (bootstrap warm starts)
+    local_optima: np.ndarray  # distinct polished optima, best first (bootstrap warm starts)
     n_starts: int
 
 
@@ -62,9 +62,15 @@ def distinct_rows(x: np.ndarray, f: np.ndarray, limit: int, tol: float) -> np.nd
     return np.array(chosen, dtype=int)
 
 
-def find_optimum(law: Law, frame: pd.DataFrame, y: np.ndarray, grid: np.ndarray,
-                 settings: SearchSettings = SearchSettings(),
-                 weights: np.ndarray | None = None, design: dict | None = None) -> Optimum:
+def find_optimum(
+    law: Law,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    grid: np.ndarray,
+    settings: SearchSettings = SearchSettings(),
+    weights: np.ndarray | None = None,
+    design: dict | None = None,
+) -> Optimum:
     design = law.design(frame) if design is None else design
     screened = _screen(law, frame, y, grid, settings, weights, design)
     f_full, _ = objective_and_grad(law, design, y, screened, weights, want_grad=False)
@@ -81,8 +87,9 @@ def find_optimum(law: Law, frame: pd.DataFrame, y: np.ndarray, grid: np.ndarray,
     xs = np.array([p[0] for p in polished])
     fs = np.array([p[1] for p in polished])
     order = np.argsort(fs, kind="stable")
-    return Optimum(theta=xs[order[0]], objective=float(fs[order[0]]),
-                   local_optima=xs[order], n_starts=len(grid))
+    return Optimum(
+        theta=xs[order[0]], objective=float(fs[order[0]]), local_optima=xs[order], n_starts=len(grid)
+    )
 
 
 def _screen(law, frame, y, grid, settings, weights, design):
@@ -100,8 +107,9 @@ def _screen(law, frame, y, grid, settings, weights, design):
     return x
 
 
-def per_start_scipy(law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.ndarray,
-                    weights: np.ndarray | None = None):
+def per_start_scipy(
+    law: Law, frame: pd.DataFrame, y: np.ndarray, starts: np.ndarray, weights: np.ndarray | None = None
+):
     """The plain baseline: scipy L-BFGS-B to convergence from each start, one by one."""
     from scipy.optimize import minimize
 

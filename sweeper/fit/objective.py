@@ -20,9 +20,15 @@ HUBER_DELTA = 1e-3
 CHUNK_ELEMENTS = 1 << 20
 
 
-def objective_and_grad(law: Law, design: dict, y: np.ndarray, theta: np.ndarray,
-                       weights: np.ndarray | None = None, delta: float = HUBER_DELTA,
-                       want_grad: bool = True):
+def objective_and_grad(
+    law: Law,
+    design: dict,
+    y: np.ndarray,
+    theta: np.ndarray,
+    weights: np.ndarray | None = None,
+    delta: float = HUBER_DELTA,
+    want_grad: bool = True,
+):
     """Objective (S,) and gradient (S, P) for S parameter vectors at once.
 
     weights: None (every run once), (R,) shared, or (S, R) one row per problem
@@ -74,6 +80,7 @@ def _chunk(law, design, y, theta, weights, delta, want_grad):
 
 def scalar_objective(law: Law, design: dict, y: np.ndarray, weights: np.ndarray | None = None):
     """v -> (f, grad) for one parameter vector: the form scipy's L-BFGS-B takes."""
+
     def fun_grad(v: np.ndarray):
         f, g = objective_and_grad(law, design, y, v[None, :], weights)
         return float(f[0]), g[0]

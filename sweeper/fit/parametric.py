@@ -26,14 +26,24 @@ def resolve_grid(law: Law, design: dict, grid) -> np.ndarray:
         return law.grid(design, kind)
     starts = np.atleast_2d(np.asarray(grid, float))
     if starts.shape[1] != len(law.grid(design, "coarse")[0]):
-        raise SweeperInputError("grid", starts.shape, f"each start needs one value per "
-                                f"internal parameter of the {law.name} law")
+        raise SweeperInputError(
+            "grid", starts.shape, f"each start needs one value per internal parameter of the {law.name} law"
+        )
     return starts
 
 
-def fit_law(frame: pd.DataFrame, *, law: str | Law = "chinchilla", target: str = "loss",
-            grid=None, n_bootstrap: int = 0, seed: int = 0, ci_level: float = 0.95,
-            settings: SearchSettings | None = None, target_compute: float | None = None) -> FitResult:
+def fit_law(
+    frame: pd.DataFrame,
+    *,
+    law: str | Law = "chinchilla",
+    target: str = "loss",
+    grid=None,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    settings: SearchSettings | None = None,
+    target_compute: float | None = None,
+) -> FitResult:
     """Fit `law` to `frame` (contract-1 columns) by best-of-grid summed-Huber L-BFGS.
 
     n_bootstrap > 0 adds mean, std and percentile intervals (level `ci_level`)
@@ -57,16 +67,29 @@ def fit_law(frame: pd.DataFrame, *, law: str | Law = "chinchilla", target: str =
         if n_bootstrap > 0:
             thetas = bootstrap_thetas(law, frame, y, opt.local_optima, n_bootstrap, seed, design=design)
             mean, std, ci = _summarise_thetas(law, design, frame, thetas, ci_level, target_compute)
-        verdict = identify(law, design, opt.theta, params, frame, column=column, thetas=thetas,
-                           derived_names=derived)
+        verdict = identify(
+            law, design, opt.theta, params, frame, column=column, thetas=thetas, derived_names=derived
+        )
     # An interval around a quantity the runs do not identify would be narrow for the wrong reason.
     ci = {k: v for k, v in ci.items() if k not in verdict.unidentified}
-    return FitResult(law=law.name, params=params, derived=derived, objective=opt.objective,
-                     n_runs=len(frame), target=target, method="parametric", ci=ci, std=std,
-                     mean=mean, n_bootstrap=n_bootstrap, ci_level=ci_level,
-                     identified=verdict.identified, warnings=verdict.warnings,
-                     unidentified=tuple(sorted(verdict.unidentified)),
-                     extras={"n_starts": opt.n_starts})
+    return FitResult(
+        law=law.name,
+        params=params,
+        derived=derived,
+        objective=opt.objective,
+        n_runs=len(frame),
+        target=target,
+        method="parametric",
+        ci=ci,
+        std=std,
+        mean=mean,
+        n_bootstrap=n_bootstrap,
+        ci_level=ci_level,
+        identified=verdict.identified,
+        warnings=verdict.warnings,
+        unidentified=tuple(sorted(verdict.unidentified)),
+        extras={"n_starts": opt.n_starts},
+    )
 
 
 def _summarise_thetas(law, design, frame, thetas, level, target_compute=None):
@@ -75,8 +98,14 @@ def _summarise_thetas(law, design, frame, thetas, level, target_compute=None):
         p = law.to_params(theta, design)
         # The regression route costs a grid search per resample; where a closed form
         # exists it agrees to ~1e-4 (Table 9), so resamples use the closed form only.
-        rows.append({**p, **derived_quantities(law, p, frame, regression=law.name == "sparsity",
-                                               target_compute=target_compute)})
+        rows.append(
+            {
+                **p,
+                **derived_quantities(
+                    law, p, frame, regression=law.name == "sparsity", target_compute=target_compute
+                ),
+            }
+        )
     names = list(dict.fromkeys(k for row in rows for k in row))
     samples = {k: np.array([row.get(k, np.nan) for row in rows]) for k in names}
     return summarise(samples, level)
@@ -91,8 +120,9 @@ def fit_per_target(frame: pd.DataFrame, *, targets=None, **kwargs) -> dict[str, 
     """One fit per target (caption, interleaved, text, average) from one run table."""
     names = targets or list(available_targets(frame))
     if not names:
-        raise SweeperInputError("targets", list(frame.columns),
-                                f"need at least one of {sorted(TARGET_COLUMNS.values())}")
+        raise SweeperInputError(
+            "targets", list(frame.columns), f"need at least one of {sorted(TARGET_COLUMNS.values())}"
+        )
     out = {}
     for name in names:
         column = TARGET_COLUMNS.get(name, name)

@@ -60,31 +60,57 @@ class Prediction:
     ci_level: float = 0.95
 
     def to_dict(self) -> dict:
-        out = {"compute": self.compute, "N_opt": self.n_params, "D_opt": self.n_tokens, "loss": self.loss,
-               **self.exponents, "ci": dict(self.ci), "trusted": self.trusted,
-               "warnings": list(self.warnings),
-               "ci_level": self.ci_level, "forms": self.forms}
+        out = {
+            "compute": self.compute,
+            "N_opt": self.n_params,
+            "D_opt": self.n_tokens,
+            "loss": self.loss,
+            **self.exponents,
+            "ci": dict(self.ci),
+            "trusted": self.trusted,
+            "warnings": list(self.warnings),
+            "ci_level": self.ci_level,
+            "forms": self.forms,
+        }
         if self.basis:
             out["basis"] = self.basis
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Prediction":
-        return cls(compute=data.get("compute"), n_params=data.get("N_opt"), n_tokens=data.get("D_opt"),
-                   loss=data.get("loss"), ci=dict(data.get("ci", {})), trusted=bool(data.get("trusted")),
-                   exponents={k: data[k] for k in ("a", "b") if k in data},
-                   warnings=tuple(data.get("warnings", ())), basis=data.get("basis", ""),
-                   forms=dict(data.get("forms", {})), ci_level=float(data.get("ci_level", 0.95)))
+    def from_dict(cls, data: dict) -> Prediction:
+        return cls(
+            compute=data.get("compute"),
+            n_params=data.get("N_opt"),
+            n_tokens=data.get("D_opt"),
+            loss=data.get("loss"),
+            ci=dict(data.get("ci", {})),
+            trusted=bool(data.get("trusted")),
+            exponents={k: data[k] for k in ("a", "b") if k in data},
+            warnings=tuple(data.get("warnings", ())),
+            basis=data.get("basis", ""),
+            forms=dict(data.get("forms", {})),
+            ci_level=float(data.get("ci_level", 0.95)),
+        )
 
     def lines(self) -> list[str]:
         """The prediction for people: a number only with its interval, and words when not to trust it."""
-        head = (f"prediction at C = {self.compute:.3g} FLOPs" if self.compute else
-                f"prediction at N = {self.n_params:.3g}, D = {self.n_tokens:.3g}")
+        head = (
+            f"prediction at C = {self.compute:.3g} FLOPs"
+            if self.compute
+            else f"prediction at N = {self.n_params:.3g}, D = {self.n_tokens:.3g}"
+        )
         if self.basis:
             head += f" ({self.basis})"
-        rows = [(name, value) for name, value in (("N_opt", self.n_params), ("D_opt", self.n_tokens),
-                                                  ("loss", self.loss), *self.exponents.items())
-                if self.compute or name == "loss"]
+        rows = [
+            (name, value)
+            for name, value in (
+                ("N_opt", self.n_params),
+                ("D_opt", self.n_tokens),
+                ("loss", self.loss),
+                *self.exponents.items(),
+            )
+            if self.compute or name == "loss"
+        ]
         out = [head + ("" if self.trusted else ": NOT TRUSTED")]
         for name, value in rows:
             ci = self.ci.get(name)
@@ -117,7 +143,7 @@ def optimum_of(loss: np.ndarray, n: np.ndarray, d: np.ndarray) -> tuple[float, f
     i = int(np.argmin(loss))
     if not np.isfinite(loss[i]) or i == 0 or i == len(loss) - 1:
         return math.nan, math.nan, math.nan
-    x, y = np.log(n[i - 1:i + 2]), loss[i - 1:i + 2]
+    x, y = np.log(n[i - 1 : i + 2]), loss[i - 1 : i + 2]
     denom = y[0] - 2 * y[1] + y[2]
     shift = 0.5 * (y[0] - y[2]) / denom if denom > 0 else 0.0
     step = x[1] - x[0]
@@ -167,21 +193,35 @@ def fit_form(name: str, frame: pd.DataFrame, y: np.ndarray, target: dict) -> For
     log_pred = np.log(law.predict(params, n, d))
     if not np.all(np.isfinite(log_pred)):
         return None
-    return FormFit(name=name, params=params, theta=opt.theta, local_optima=opt.local_optima,
-                   n_params=starts.shape[1], residuals=log_pred - y,
-                   point=form_prediction(law, params, frame, target))
+    return FormFit(
+        name=name,
+        params=params,
+        theta=opt.theta,
+        local_optima=opt.local_optima,
+        n_params=starts.shape[1],
+        residuals=log_pred - y,
+        point=form_prediction(law, params, frame, target),
+    )
 
 
-def with_samples(fit: FormFit, frame: pd.DataFrame, y: np.ndarray, target: dict, n_bootstrap: int, seed: int,
-                 resampling: str) -> FormFit:
+def with_samples(
+    fit: FormFit,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    target: dict,
+    n_bootstrap: int,
+    seed: int,
+    resampling: str,
+) -> FormFit:
     """The form's bootstrap predictions: each resample refitted and predicted as the point fit was."""
     law = get_law(fit.name)
     design = law.design(frame)
     if resampling == "residual":
         thetas = residual_bootstrap_thetas(law, frame, y, fit.theta, n_bootstrap, seed, design=design)
     else:
-        thetas = bootstrap_thetas(law, frame, y, fit.local_optima[:2], n_bootstrap, seed, design=design,
-                                  polish_rounds=1)
+        thetas = bootstrap_thetas(
+            law, frame, y, fit.local_optima[:2], n_bootstrap, seed, design=design, polish_rounds=1
+        )
     samples = np.array([form_prediction(law, law.to_params(t, design), frame, target) for t in thetas])
     return dataclasses.replace(fit, samples=samples)
 
@@ -190,7 +230,7 @@ def form_weights(fits: list[FormFit], backtest: Backtest, sigma: float) -> np.nd
     """Akaike weights on the in-sample fit plus the backtest's predictive log-likelihood."""
     score = []
     for f in fits:
-        in_sample = float(np.sum(f.residuals ** 2)) / sigma ** 2 + 2 * f.n_params
+        in_sample = float(np.sum(f.residuals**2)) / sigma**2 + 2 * f.n_params
         held_out = backtest.chi2(f.name, sigma)
         score.append(in_sample + (held_out if math.isfinite(held_out) else 1e9))
     score = np.array(score)
@@ -219,27 +259,47 @@ def weighted_interval(samples: list[np.ndarray], weights: np.ndarray, level: flo
     return float(np.interp(tail, cdf, v[order])), float(np.interp(1.0 - tail, cdf, v[order]))
 
 
-def predict(frame: pd.DataFrame, *, target_compute: float | None = None, target_n: float | None = None,
-            target_d: float | None = None, target: str = "loss", forms=PREDICTION_FORMS,
-            n_bootstrap: int = 100, seed: int = 0, ci_level: float = 0.95, identified: bool = True,
-            identification_warnings=(), resampling: str = "case") -> Prediction:
+def predict(
+    frame: pd.DataFrame,
+    *,
+    target_compute: float | None = None,
+    target_n: float | None = None,
+    target_d: float | None = None,
+    target: str = "loss",
+    forms=PREDICTION_FORMS,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    identified: bool = True,
+    identification_warnings=(),
+    resampling: str = "case",
+) -> Prediction:
     """Predict at `target_compute` (or at N = target_n, D = target_d; neither: 10x the largest slice)."""
     column = TARGET_COLUMNS.get(target, target)
     frame = validate_frame(frame, target=column, n_theta=None).reset_index(drop=True)
     basis = ""
     if (target_n is None) != (target_d is None):
-        raise SweeperInputError("--target-n/--target-d", (target_n, target_d),
-                                "give both N and D, or neither")
+        raise SweeperInputError(
+            "--target-n/--target-d", (target_n, target_d), "give both N and D, or neither"
+        )
     if target_n is not None and target_compute is not None:
-        raise SweeperInputError("--target-compute", target_compute,
-                                "predict at a compute (the optimal N, D there) or at --target-n/--target-d, "
-                                "not both")
+        raise SweeperInputError(
+            "--target-compute",
+            target_compute,
+            "predict at a compute (the optimal N, D there) or at --target-n/--target-d, not both",
+        )
     if target_n is None and target_compute is None:
         target_compute = default_compute(frame)
         basis = "10x the largest slice: no target compute given"
-    target_spec = ({"compute": target_compute, "grid": optimum_grid(frame, target_compute),
-                    "grid2": optimum_grid(frame, 2.0 * target_compute)}
-                   if target_compute else {"n": float(target_n), "d": float(target_d)})
+    target_spec = (
+        {
+            "compute": target_compute,
+            "grid": optimum_grid(frame, target_compute),
+            "grid2": optimum_grid(frame, 2.0 * target_compute),
+        }
+        if target_compute
+        else {"n": float(target_n), "d": float(target_d)}
+    )
     y = np.log(frame[column].to_numpy(float))
     with threadpool_limits(limits=1), np.errstate(all="ignore"):
         fits = [f for f in (fit_form(name, frame, y, target_spec) for name in forms) if f is not None]
@@ -258,24 +318,38 @@ def predict(frame: pd.DataFrame, *, target_compute: float | None = None, target_
             least = min(MIN_RESAMPLES, n_bootstrap)
             counts = [max(least, math.ceil(n_bootstrap * w / weights.max())) for w in weights]
             fits = [with_samples(f, frame, y, target_spec, k, seed, resampling) for f, k in zip(fits, counts)]
-    return _combine(fits, weights, backtest, sigma, target_compute, target_spec, ci_level, basis,
-                    identified, tuple(identification_warnings), n_bootstrap)
+    return _combine(
+        fits,
+        weights,
+        backtest,
+        sigma,
+        target_compute,
+        target_spec,
+        ci_level,
+        basis,
+        identified,
+        tuple(identification_warnings),
+        n_bootstrap,
+    )
 
 
-def _combine(fits, weights, backtest, sigma, compute, target_spec, level, basis, identified, id_warnings,
-             n_bootstrap) -> Prediction:
+def _combine(
+    fits, weights, backtest, sigma, compute, target_spec, level, basis, identified, id_warnings, n_bootstrap
+) -> Prediction:
     points = np.array([f.point for f in fits])  # (forms, 5)
     scaled = np.log(points[:, :3]), points[:, 3:]
     values = np.concatenate(scaled, axis=1)
     usable = np.isfinite(values) & (weights[:, None] > 1e-6)
     combined = np.sum(np.where(usable, weights[:, None] * values, 0.0), axis=0) / np.maximum(
-        np.sum(np.where(usable, weights[:, None], 0.0), axis=0), 1e-300)
+        np.sum(np.where(usable, weights[:, None], 0.0), axis=0), 1e-300
+    )
     combined = np.where(usable.any(axis=0), combined, np.nan)
     point = dict(zip(QUANTITIES, np.concatenate([np.exp(combined[:3]), combined[3:]])))
     warnings = list(id_warnings)
     ci: dict[str, list[float] | None] = {}
-    widen = backtest.extrapolation_miss(weights, [f.name for f in fits], sigma,
-                                        compute or _compute_of_model(target_spec))
+    widen = backtest.extrapolation_miss(
+        weights, [f.name for f in fits], sigma, compute or _compute_of_model(target_spec)
+    )
     for j, name in enumerate(QUANTITIES):
         if not compute and name != "loss":
             continue
@@ -297,23 +371,43 @@ def _combine(fits, weights, backtest, sigma, compute, target_spec, level, basis,
     if not n_bootstrap:
         warnings.append("no bootstrap (n_bootstrap = 0): no intervals, so the prediction is not trusted")
     if widen > 0:
-        warnings.append(f"the held-out slices were missed by more than noise explains; the loss interval is "
-                        f"widened by {100 * (math.exp(widen) - 1):.2g}% each side for it")
+        warnings.append(
+            f"the held-out slices were missed by more than noise explains; the loss interval is "
+            f"widened by {100 * (math.exp(widen) - 1):.2g}% each side for it"
+        )
     if not math.isfinite(point["loss"]):
-        warnings.append("no law form has a compute-optimal size within 1000x of the runs' sizes at this "
-                        "compute")
-    trusted = (identified and not bends and all(v is not None for v in ci.values())
-               and math.isfinite(point["loss"]))
-    forms = {f.name: {"weight": float(w), **{q: _num(v) for q, v in zip(QUANTITIES, f.point)},
-                      "backtest_error": backtest.summary(f.name)} for f, w in zip(fits, weights)}
+        warnings.append(
+            "no law form has a compute-optimal size within 1000x of the runs' sizes at this compute"
+        )
+    trusted = (
+        identified and not bends and all(v is not None for v in ci.values()) and math.isfinite(point["loss"])
+    )
+    forms = {
+        f.name: {
+            "weight": float(w),
+            **{q: _num(v) for q, v in zip(QUANTITIES, f.point)},
+            "backtest_error": backtest.summary(f.name),
+        }
+        for f, w in zip(fits, weights)
+    }
     if compute:
         n_value, d_value = _num(point["N_opt"]), _num(point["D_opt"])
         exponents = {"a": _num(point["a"]), "b": _num(point["b"])}
     else:
         n_value, d_value, exponents = target_spec["n"], target_spec["d"], {}
-    return Prediction(compute=compute, n_params=n_value, n_tokens=d_value, loss=_num(point["loss"]), ci=ci,
-                      exponents=exponents, trusted=trusted, warnings=tuple(warnings), basis=basis,
-                      forms=forms, ci_level=level)
+    return Prediction(
+        compute=compute,
+        n_params=n_value,
+        n_tokens=d_value,
+        loss=_num(point["loss"]),
+        ci=ci,
+        exponents=exponents,
+        trusted=trusted,
+        warnings=tuple(warnings),
+        basis=basis,
+        forms=forms,
+        ci_level=level,
+    )
 
 
 def _compute_of_model(target: dict) -> float:

@@ -27,6 +27,14 @@ def get_law(name: str | Law) -> Law:
         raise SweeperInputError("law", name, f"choose one of {sorted(LAWS)}") from None
 
 
-for _law in (CHINCHILLA, SPARSITY, COMPRESSION, INTERACTION, DATA_CONSTRAINED, OFFSET_N, KAPLAN,
-             KAPLAN_FLOOR):
+for _law in (
+    CHINCHILLA,
+    SPARSITY,
+    COMPRESSION,
+    INTERACTION,
+    DATA_CONSTRAINED,
+    OFFSET_N,
+    KAPLAN,
+    KAPLAN_FLOOR,
+):
     register_law(_law)

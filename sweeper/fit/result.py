@@ -37,8 +37,9 @@ class FitResult:
             c = 6.0 * np.asarray(n_params, float) * np.asarray(n_tokens, float) if c is None else c
             return self.params["K"] * np.asarray(c, float) ** self.params["c"]
         if self.method == "isoflop":
-            raise NotImplementedError("an isoFLOP fit gives N_opt(C) and D_opt(C), not L(N, D);"
-                                      " use predict_optimum(C)")
+            raise NotImplementedError(
+                "an isoFLOP fit gives N_opt(C) and D_opt(C), not L(N, D); use predict_optimum(C)"
+            )
         from sweeper.fit.registry import get_law
 
         return get_law(self.law).predict(self.params, n_params, n_tokens, **extra)
@@ -71,13 +72,15 @@ class FitResult:
         """What a reader must know before trusting any number of this fit."""
         if self.identified:
             return []
-        return ["NOT IDENTIFIED: these runs do not pin the law down, so its exponents and the "
-                "compute-optimal allocation are guesses:"] + [f"  - {w}" for w in self.warnings]
+        return [
+            "NOT IDENTIFIED: these runs do not pin the law down, so its exponents and the "
+            "compute-optimal allocation are guesses:"
+        ] + [f"  - {w}" for w in self.warnings]
 
     def value(self, name: str) -> float:
         return self.params[name] if name in self.params else self.derived[name]
 
-    def widened(self, factor: float, why: str) -> "FitResult":
+    def widened(self, factor: float, why: str) -> FitResult:
         """The same fit with every interval `factor` times as wide about its estimate (each side
         scaled, so a skewed percentile interval stays skewed); `why` is kept in extras."""
         if factor == 1.0 or not self.ci:
@@ -92,32 +95,46 @@ class FitResult:
 
     def to_dict(self) -> dict:
         return {
-            "law": self.law, "method": self.method, "target": self.target,
-            "params": dict(self.params), "derived": dict(self.derived),
-            "identified": self.identified, "warnings": list(self.warnings),
-            "ci": {**{k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()},
-                   **{k: None for k in self.unidentified if self.n_bootstrap}},
-            "std": dict(self.std), "mean": dict(self.mean),
-            "objective": float(self.objective), "n_runs": int(self.n_runs),
-            "n_bootstrap": int(self.n_bootstrap), "ci_level": float(self.ci_level),
+            "law": self.law,
+            "method": self.method,
+            "target": self.target,
+            "params": dict(self.params),
+            "derived": dict(self.derived),
+            "identified": self.identified,
+            "warnings": list(self.warnings),
+            "ci": {
+                **{k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()},
+                **{k: None for k in self.unidentified if self.n_bootstrap},
+            },
+            "std": dict(self.std),
+            "mean": dict(self.mean),
+            "objective": float(self.objective),
+            "n_runs": int(self.n_runs),
+            "n_bootstrap": int(self.n_bootstrap),
+            "ci_level": float(self.ci_level),
             "extras": self.extras,
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FitResult":
+    def from_dict(cls, data: dict) -> FitResult:
         return cls(
-            law=data["law"], method=data.get("method", "parametric"),
+            law=data["law"],
+            method=data.get("method", "parametric"),
             target=data.get("target", "loss"),
             params={k: float(v) for k, v in data["params"].items()},
             derived={k: float(v) for k, v in data.get("derived", {}).items()},
             ci={k: (float(v[0]), float(v[1])) for k, v in data.get("ci", {}).items() if v is not None},
             std={k: float(v) for k, v in data.get("std", {}).items()},
             mean={k: float(v) for k, v in data.get("mean", {}).items()},
-            objective=float(data["objective"]), n_runs=int(data["n_runs"]),
+            objective=float(data["objective"]),
+            n_runs=int(data["n_runs"]),
             n_bootstrap=int(data.get("n_bootstrap", 0)),
-            ci_level=float(data.get("ci_level", 0.95)), extras=data.get("extras", {}),
-            identified=bool(data.get("identified", True)), warnings=tuple(data.get("warnings", ())),
-            unidentified=tuple(k for k, v in data.get("ci", {}).items() if v is None))
+            ci_level=float(data.get("ci_level", 0.95)),
+            extras=data.get("extras", {}),
+            identified=bool(data.get("identified", True)),
+            warnings=tuple(data.get("warnings", ())),
+            unidentified=tuple(k for k, v in data.get("ci", {}).items() if v is None),
+        )
 
 
 def summarise(samples: dict[str, np.ndarray], level: float):

@@ -17,14 +17,23 @@ TABLE2_AVG = {"E": 1.904, "A": 300.0, "B": 1500.0, "alpha": 0.301, "beta": 0.335
 # Table 12, the dense form fitted to sparse (MoE) models with N = active parameters.
 TABLE12_DENSE = {"E": 2.158, "A": 381773.0, "B": 4659.0, "alpha": 0.710, "beta": 0.372}
 # Table 12, the sparsity-aware form.
-TABLE12_SPARSE = {"E": 1.0788, "A": 1.0, "B": 4660.0, "alpha": 0.5890, "beta": 0.3720,
-                  "C": 1.0788, "lambda": 0.2, "d": 381475.0, "delta": 0.2, "gamma": 0.70956}
+TABLE12_SPARSE = {
+    "E": 1.0788,
+    "A": 1.0,
+    "B": 4660.0,
+    "alpha": 0.5890,
+    "beta": 0.3720,
+    "C": 1.0788,
+    "lambda": 0.2,
+    "d": 381475.0,
+    "delta": 0.2,
+    "gamma": 0.70956,
+}
 # The model sizes of the reference's early-fusion ladder (Figure 23/24 legends).
 PAPER_SIZES = (0.275e9, 0.464e9, 0.932e9, 1.627e9, 2.280e9, 3.354e9)
 
 
-def token_design(n_runs: int, sizes=PAPER_SIZES, d_min=2.5e8, d_max=6e11,
-                 seed: int = 0) -> pd.DataFrame:
+def token_design(n_runs: int, sizes=PAPER_SIZES, d_min=2.5e8, d_max=6e11, seed: int = 0) -> pd.DataFrame:
     """Few sizes, many token counts: each size gets log-spaced D with jitter."""
     rng = np.random.default_rng(seed)
     per = int(np.ceil(n_runs / len(sizes)))
@@ -49,12 +58,20 @@ def isoflop_design(budgets, sizes_per_budget: int = 7, span: float = 1.2) -> pd.
     return pd.DataFrame(rows, columns=["n_params", "n_tokens", "flops", "budget"])
 
 
-def draw_losses(frame: pd.DataFrame, params: dict, *, law: str = "chinchilla",
-                noise: float = 0.005, seed: int = 0, column: str = "loss") -> pd.DataFrame:
+def draw_losses(
+    frame: pd.DataFrame,
+    params: dict,
+    *,
+    law: str = "chinchilla",
+    noise: float = 0.005,
+    seed: int = 0,
+    column: str = "loss",
+) -> pd.DataFrame:
     """Loss from the law times lognormal noise (sigma `noise` in log space)."""
     rng = np.random.default_rng(seed)
-    clean = get_law(law).predict(params, frame["n_params"].to_numpy(),
-                                 frame["n_tokens"].to_numpy(), **extra_columns(frame))
+    clean = get_law(law).predict(
+        params, frame["n_params"].to_numpy(), frame["n_tokens"].to_numpy(), **extra_columns(frame)
+    )
     out = frame.copy()
     out[column] = clean * np.exp(noise * rng.standard_normal(len(frame)))
     return out

@@ -28,7 +28,9 @@ def slice_ratio(plan: Plan, default: float = 3.0) -> float:
     return float((slices[-1] / slices[0]) ** (1.0 / (len(slices) - 1)))
 
 
-def candidate_budgets(plan: Plan, *, lowest: float, steps_per_slice: int = STEPS_PER_SLICE) -> tuple[float, ...]:
+def candidate_budgets(
+    plan: Plan, *, lowest: float, steps_per_slice: int = STEPS_PER_SLICE
+) -> tuple[float, ...]:
     """Geometric budgets ratio**(1/steps_per_slice) apart, from `lowest` up to the largest slice.
 
     Counted down from the largest slice so that the grid's own slices are among them.
@@ -62,8 +64,13 @@ def candidate_points(cfg: SweepConfig, plan: Plan, **budget_kwargs) -> tuple[Pla
     return tuple(branchable(points.values(), specs, cfg))
 
 
-def initial_design(plan: Plan, candidates: tuple[PlannedTrial, ...], sizes_per_slice: int = 3,
-                   n_slices: int = 2, spacing: int = STEPS_PER_SLICE) -> tuple[str, ...]:
+def initial_design(
+    plan: Plan,
+    candidates: tuple[PlannedTrial, ...],
+    sizes_per_slice: int = 3,
+    n_slices: int = 2,
+    spacing: int = STEPS_PER_SLICE,
+) -> tuple[str, ...]:
     """A coarse grid: on the `n_slices` cheapest budgets holding `sizes_per_slice` sizes
     (every `spacing`-th such budget, so one slice ratio apart by default), the smallest,
     middle and largest size that fit.

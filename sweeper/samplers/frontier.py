@@ -83,15 +83,21 @@ def _derivative(f, params: dict[str, float], name: str, h: float):
         return (up - f({**params, name: value - step})) / (2 * h)
 
 
-def log_loss_jacobian(law, params: dict[str, float], n: np.ndarray, d: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def log_loss_jacobian(
+    law, params: dict[str, float], n: np.ndarray, d: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
     """d log L / d theta at each (N, D) (theta as in `_derivative`)."""
     log_loss = lambda p: np.log(law.predict(p, n, d))  # noqa: E731
     return np.stack([_derivative(log_loss, params, name, h) for name in params], axis=1)
 
 
 def watched_gradients(params: dict[str, float], watch: Sequence[str], h: float = 1e-6) -> np.ndarray:
-    return np.array([[_derivative(lambda p, w=w: watched_values(p).get(w, 0.0), params, name, h) for name in params]
-                     for w in watch])
+    return np.array(
+        [
+            [_derivative(lambda p, w=w: watched_values(p).get(w, 0.0), params, name, h) for name in params]
+            for w in watch
+        ]
+    )
 
 
 def watched_and_prediction_gradients(law, params, watch: Sequence[str], predict_at: np.ndarray | None):
@@ -102,9 +108,16 @@ def watched_and_prediction_gradients(law, params, watch: Sequence[str], predict_
     return np.vstack(rows)
 
 
-def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
-                     predict_at: np.ndarray | None = None, prediction_weight: float = 1.0,
-                     target_var: float | np.ndarray | None = None) -> np.ndarray:
+def information_gain(
+    law,
+    params,
+    observed: np.ndarray,
+    candidates: np.ndarray,
+    watch: Sequence[str],
+    predict_at: np.ndarray | None = None,
+    prediction_weight: float = 1.0,
+    target_var: float | np.ndarray | None = None,
+) -> np.ndarray:
     """Relative variance reduction of the watched quantities for each candidate (N, D) row.
 
     `predict_at` rows (N, D) add the predicted log loss there as further watched
@@ -124,8 +137,14 @@ def information_gain(law, params, observed: np.ndarray, candidates: np.ndarray, 
     return relative_gain(*parts, len(watch), prediction_weight)
 
 
-def variance_reductions(law, params, observed: np.ndarray, candidates: np.ndarray, watch: Sequence[str],
-                        predict_at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+def variance_reductions(
+    law,
+    params,
+    observed: np.ndarray,
+    candidates: np.ndarray,
+    watch: Sequence[str],
+    predict_at: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(variance of each watched quantity, then of the log loss at each `predict_at` row;
     how much each candidate row would lower each), in units of the noise variance.
     None for a degenerate fit."""
@@ -151,7 +170,9 @@ def capped_progress(var: np.ndarray, reduction: np.ndarray, target_var) -> np.nd
     return np.log(np.maximum(var, target_var) / np.maximum(var - reduction, target_var)).sum(axis=1)
 
 
-def relative_gain(var: np.ndarray, reduction: np.ndarray, n_watch: int, prediction_weight: float) -> np.ndarray:
+def relative_gain(
+    var: np.ndarray, reduction: np.ndarray, n_watch: int, prediction_weight: float
+) -> np.ndarray:
     """Per candidate: relative variance reductions, the quantities past the first `n_watch`
     (the predictions) weighing `prediction_weight` x the watched ones together."""
     relative = reduction / np.maximum(var, 1e-300)
@@ -169,8 +190,16 @@ def residual_variance(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.nd
     return float(resid @ resid) / max(len(resid) - len(params), 1)
 
 
-def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.ndarray, watch: Sequence[str],
-                      z: float = 1.96, predict_at: np.ndarray | None = None) -> dict[str, float]:
+def fisher_halfwidths(
+    law,
+    params,
+    n: np.ndarray,
+    d: np.ndarray,
+    log_loss: np.ndarray,
+    watch: Sequence[str],
+    z: float = 1.96,
+    predict_at: np.ndarray | None = None,
+) -> dict[str, float]:
     """Delta-method CI half-widths of the watched exponents, noise estimated from the residuals;
     with `predict_at` (one (N, D) row: the predicted optimum at the target compute), also of
     log_L_opt, the log loss predicted there (the optimum's own shift does not enter, by the
@@ -196,11 +225,23 @@ def fisher_halfwidths(law, params, n: np.ndarray, d: np.ndarray, log_loss: np.nd
 class FrontierSampler(BaseSampler):
     """Optuna sampler for the `point` parameter of an isoFLOP sweep; others go to `fallback`."""
 
-    def __init__(self, *, candidates: Sequence[PlannedTrial], initial: Sequence[str] = (), law: str = "chinchilla",
-                 watch: Sequence[str] = ("a", "b"), window: float = 4.0, explore: float = 0.1,
-                 extrapolate: float = 3.0, prediction_weight: float = 3.0, seed: int | None = None,
-                 fallback: BaseSampler | None = None, cooldown_frac: float | None = None,
-                 limit: Callable[[str], float] | None = None, latest_fit=None):
+    def __init__(
+        self,
+        *,
+        candidates: Sequence[PlannedTrial],
+        initial: Sequence[str] = (),
+        law: str = "chinchilla",
+        watch: Sequence[str] = ("a", "b"),
+        window: float = 4.0,
+        explore: float = 0.1,
+        extrapolate: float = 3.0,
+        prediction_weight: float = 3.0,
+        seed: int | None = None,
+        fallback: BaseSampler | None = None,
+        cooldown_frac: float | None = None,
+        limit: Callable[[str], float] | None = None,
+        latest_fit=None,
+    ):
         self.candidates = {p.point_id: p for p in candidates}
         # With cooldown branching (cooldown_frac set) a point costs its cooldown plus the
         # stable steps of its size that no trained or in-flight point has covered.
@@ -211,7 +252,11 @@ class FrontierSampler(BaseSampler):
         self.law, self.window, self.explore = law, float(window), float(explore)
         # The predicted loss at the frontier of `extrapolate` x the largest candidate budget is
         # watched too (0: not), weighing `prediction_weight` x the exponents together.
-        self.extrapolate, self.prediction_weight, self.seed = float(extrapolate), float(prediction_weight), seed
+        self.extrapolate, self.prediction_weight, self.seed = (
+            float(extrapolate),
+            float(prediction_weight),
+            seed,
+        )
         # With the stop rule's per-quantity target (`StopRule.limit`: the exponents' and log_L_opt's),
         # proposals score progress towards it (see information_gain).
         self.limit = limit
@@ -230,16 +275,20 @@ class FrontierSampler(BaseSampler):
     def sample_relative(self, study, trial, search_space) -> dict:
         return {}
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution):
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ):
         if param_name != POINT or not isinstance(param_distribution, CategoricalDistribution):
             return self.fallback.sample_independent(study, trial, param_name, param_distribution)
         done, pending, failed = self._history(study, trial)
         remaining = study.user_attrs.get(REMAINING_FLOPS, float("inf"))
         taken = [self.candidates[p] for p in [*done, *pending, *failed] if p in self.candidates]
         tried = {*done, *pending, *failed}
-        free = [pid for pid in param_distribution.choices
-                if pid in self.candidates and pid not in tried and self._cost(pid, taken) <= remaining]
+        free = [
+            pid
+            for pid in param_distribution.choices
+            if pid in self.candidates and pid not in tried and self._cost(pid, taken) <= remaining
+        ]
         if not free:  # nothing affordable left: the searcher ends the sweep on this
             self.last_reason = "exhausted"
             return param_distribution.choices[0]
@@ -283,8 +332,14 @@ class FrontierSampler(BaseSampler):
             self.last_reason = "exploration"
             return self._explore(near, cost, rng)
         observed = self._nd(list(done) + pending)
-        parts = variance_reductions(self._law(), fit.params, observed, self._nd(near), self.watch,
-                                    self._extrapolation_target(fit) if self.extrapolate > 0 else None)
+        parts = variance_reductions(
+            self._law(),
+            fit.params,
+            observed,
+            self._nd(near),
+            self.watch,
+            self._extrapolation_target(fit) if self.extrapolate > 0 else None,
+        )
         score = self._gain(parts, len(near), self._target_var(fit, done)) / cost
         if not np.any(np.isfinite(score)):
             self.last_reason = "exploration (degenerate fit)"
@@ -337,7 +392,9 @@ class FrontierSampler(BaseSampler):
         return get_law(self.law)
 
     def _nd(self, ids: Sequence[str]) -> np.ndarray:
-        return np.array([[self.candidates[p].n_params, self.candidates[p].n_tokens] for p in ids], dtype=float)
+        return np.array(
+            [[self.candidates[p].n_params, self.candidates[p].n_tokens] for p in ids], dtype=float
+        )
 
     def _fit(self, done: dict[str, float]):
         from sweeper.errors import SweeperInputError
@@ -370,6 +427,10 @@ class FrontierSampler(BaseSampler):
         for p, value in zip(points, loss):
             if p.budget not in best or value < best[p.budget][0]:
                 best[p.budget] = (value, np.log(p.n_params))
-        near = [p for p in free
-                if abs(np.log(self.candidates[p].n_params) - best[self.candidates[p].budget][1]) <= np.log(self.window)]
+        near = [
+            p
+            for p in free
+            if abs(np.log(self.candidates[p].n_params) - best[self.candidates[p].budget][1])
+            <= np.log(self.window)
+        ]
         return near or free

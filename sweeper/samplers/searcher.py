@@ -20,9 +20,16 @@ from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
 
 
 class PointSearcher(Searcher):
-    def __init__(self, *, sampler: optuna.samplers.BaseSampler, candidates: tuple[PlannedTrial, ...],
-                 base_config: dict, ledger: SweepLedger, finished: dict[str, float] | None = None,
-                 cooldown_frac: float | None = None):
+    def __init__(
+        self,
+        *,
+        sampler: optuna.samplers.BaseSampler,
+        candidates: tuple[PlannedTrial, ...],
+        base_config: dict,
+        ledger: SweepLedger,
+        finished: dict[str, float] | None = None,
+        cooldown_frac: float | None = None,
+    ):
         super().__init__(metric="loss", mode="min")
         self.by_id = {p.point_id: p for p in candidates}
         self.distribution = CategoricalDistribution([p.point_id for p in candidates])
@@ -34,17 +41,25 @@ class PointSearcher(Searcher):
         self._live: dict[str, optuna.trial.Trial] = {}
         for pid, loss in (finished or {}).items():  # a resumed sweep: the sampler sees what MLflow holds
             if pid in self.by_id:
-                self.study.add_trial(optuna.trial.create_trial(params={POINT: pid}, distributions={POINT: self.distribution}, value=loss))
+                self.study.add_trial(
+                    optuna.trial.create_trial(
+                        params={POINT: pid}, distributions={POINT: self.distribution}, value=loss
+                    )
+                )
 
     def suggest(self, trial_id: str):
         if self.ledger.stop_reason():
             return Searcher.FINISHED
         remaining = self.ledger.remaining
-        taken = [self.by_id[p] for t in self.study.get_trials(deepcopy=False) if (p := t.params.get(POINT)) in self.by_id]
-        if not any(self._cost(p, taken) <= remaining for p in self.by_id.values()
-                   if p not in taken):
+        taken = [
+            self.by_id[p]
+            for t in self.study.get_trials(deepcopy=False)
+            if (p := t.params.get(POINT)) in self.by_id
+        ]
+        if not any(self._cost(p, taken) <= remaining for p in self.by_id.values() if p not in taken):
             self.ledger.exhausted = self.ledger.exhausted or (
-                f"no candidate left that the remaining {max(remaining, 0.0):.3g} FLOPs can pay for")
+                f"no candidate left that the remaining {max(remaining, 0.0):.3g} FLOPs can pay for"
+            )
             return Searcher.FINISHED
         self.study.set_user_attr(REMAINING_FLOPS, remaining)
         trial = self.study.ask({POINT: self.distribution})

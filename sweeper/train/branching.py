@@ -55,8 +55,14 @@ def shared_warmup(hp: TrainHParams, shortest_steps: int) -> TrainHParams:
     return hp.replace(warmup_steps=warmup_steps_for(shortest_steps, warmup_frac=hp.warmup_frac))
 
 
-def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *, seed: int,
-                   report: Callable[[str, dict], None] | None = None) -> dict[str, TrainResult]:
+def train_branched(
+    spec,
+    hp: TrainHParams,
+    points: Sequence[tuple[str, int]],
+    *,
+    seed: int,
+    report: Callable[[str, dict], None] | None = None,
+) -> dict[str, TrainResult]:
     """Train one stable run for `spec` and a cooldown branch per (point_id, n_tokens).
 
     Branches run as soon as the stable run reaches their snapshot, so at most one
@@ -65,8 +71,13 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
     started = time.perf_counter()
     _set_threads()
     totals = {pid: n_steps_for(spec, hp, n) for pid, n in points}
-    branches = sorted((Branch(point_id=pid, branch_step=branch_step(t, hp.cooldown_frac), total_steps=t)
-                       for pid, t in totals.items()), key=lambda b: (b.branch_step, b.total_steps))
+    branches = sorted(
+        (
+            Branch(point_id=pid, branch_step=branch_step(t, hp.cooldown_frac), total_steps=t)
+            for pid, t in totals.items()
+        ),
+        key=lambda b: (b.branch_step, b.total_steps),
+    )
     hp = shared_warmup(hp, min(totals.values()))
     torch.manual_seed(seed)
     model = build_model(spec)
@@ -82,14 +93,19 @@ def train_branched(spec, hp: TrainHParams, points: Sequence[tuple[str, int]], *,
             r = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
             # counted on the batches: the stable steps no shorter branch paid for, and its cooldown;
             # the branch replays the stable run's stream, so its own count covers both
-            results[b.point_id] = replace(r, flops=r.flops_between(reached, r.steps),
-                                          wall_time_s=time.perf_counter() - t0,
-                                          extra={**r.extra, "branch_step": b.branch_step, "equivalent_flops": r.flops})
+            results[b.point_id] = replace(
+                r,
+                flops=r.flops_between(reached, r.steps),
+                wall_time_s=time.perf_counter() - t0,
+                extra={**r.extra, "branch_step": b.branch_step, "equivalent_flops": r.flops},
+            )
             reached = max(reached, b.branch_step)
         if not pending:
             break
         step += 1  # the stable phase: LR multiplier of any branch still ahead (warmup, then 1)
-        loss = train_step(model, next(stream), optimizer, hp, lr_at(step - 1, pending[-1].total_steps, hp))["lm_loss"]
+        loss = train_step(model, next(stream), optimizer, hp, lr_at(step - 1, pending[-1].total_steps, hp))[
+            "lm_loss"
+        ]
         ema = (loss if ema[0] is None else 0.9 * ema[0] + 0.1 * loss, loss if ema[1] is None else ema[1])
     for r in results.values():
         r.extra["stable_wall_time_s"] = time.perf_counter() - started
@@ -104,8 +120,14 @@ def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report,
     state = copy.deepcopy(_state(stable_model, stable_optimizer, b.branch_step, ema, first))
     rng = torch.get_rng_state()  # train() reseeds; the stable run goes on as if no branch had run
     try:
-        return train(spec, hp, n_tokens=b.total_steps * hp.batch_size * spec.seq_len, seed=seed, resume=state,
-                     report=None if report is None else lambda metrics: report(b.point_id, metrics))
+        return train(
+            spec,
+            hp,
+            n_tokens=b.total_steps * hp.batch_size * spec.seq_len,
+            seed=seed,
+            resume=state,
+            report=None if report is None else lambda metrics: report(b.point_id, metrics),
+        )
     finally:
         torch.set_rng_state(rng)
 
@@ -123,17 +145,39 @@ def train_size_branched(config: dict) -> None:
 
     points, hp = config["points"], hparams_from(config)
     spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)
-    results = train_branched(spec, hp, [(p["point_id"], int(p["n_tokens"])) for p in points],
-                             seed=int(config.get("seed", 0)),
-                             report=lambda pid, m: tune.report({**m, "point_id": pid}))
+    results = train_branched(
+        spec,
+        hp,
+        [(p["point_id"], int(p["n_tokens"])) for p in points],
+        seed=int(config.get("seed", 0)),
+        report=lambda pid, m: tune.report({**m, "point_id": pid}),
+    )
     for pid, r in results.items():
-        tune.report({**r.final_report(), "point_id": pid, "branch_final": 1,
-                     "equivalent_flops": r.extra["equivalent_flops"], "branch_step": r.extra["branch_step"]})
+        tune.report(
+            {
+                **r.final_report(),
+                "point_id": pid,
+                "branch_final": 1,
+                "equivalent_flops": r.extra["equivalent_flops"],
+                "branch_step": r.extra["branch_step"],
+            }
+        )
 
 
-def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, store_root, warmup_steps: int,
-                         report=None, checkpoint=None, resume: dict | None = None,
-                         device: str = "cpu", data=None) -> tuple[TrainResult, dict]:
+def train_point_branched(
+    spec,
+    hp: TrainHParams,
+    *,
+    n_tokens: int,
+    seed: int,
+    store_root,
+    warmup_steps: int,
+    report=None,
+    checkpoint=None,
+    resume: dict | None = None,
+    device: str = "cpu",
+    data=None,
+) -> tuple[TrainResult, dict]:
     """One (N, D) point as a cooldown branch off its size's shared stable run (sweeper.train.stable_store).
 
     Starts from the latest stored snapshot at or before its branch step (or from
@@ -156,10 +200,19 @@ def train_point_branched(spec, hp: TrainHParams, *, n_tokens: int, seed: int, st
     def checkpoint_with_origin(metrics: dict, state: dict) -> None:
         checkpoint(metrics, {**state, "branched_from": origin})
 
-    result = train(spec, hp, n_tokens=n_tokens, seed=seed, report=report, resume=start,
-                   checkpoint=checkpoint_with_origin if checkpoint is not None else None,
-                   snapshot_at=s if s > start_step else None, snapshot=store.save, device=device,
-                   data=data)
+    result = train(
+        spec,
+        hp,
+        n_tokens=n_tokens,
+        seed=seed,
+        report=report,
+        resume=start,
+        checkpoint=checkpoint_with_origin if checkpoint is not None else None,
+        snapshot_at=s if s > start_step else None,
+        snapshot=store.save,
+        device=device,
+        data=data,
+    )
     # what this point added: the steps after it picked up the shared run, counted on their batches
     spent = result.flops_between(origin, result.steps)
     return result, {"branch_step": s, "stable_from_step": origin, "flops_spent": spent}

@@ -45,7 +45,9 @@ def prepare_environment() -> None:
     """Before importing deepspeed: CPU accelerator without CUDA; op builds cached in one place."""
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "sweeper" / "torch_extensions"))
+    os.environ.setdefault(
+        "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "sweeper" / "torch_extensions")
+    )
 
 
 def deepspeed_config(z: ZeroSettings) -> dict:
@@ -82,8 +84,9 @@ def initialize(model: torch.nn.Module, optimizer: torch.optim.Optimizer, z: Zero
     # DeepSpeed's CPU shared-memory allreduce is an inference fast path: building it
     # JIT-compiles a C++ op (~1 min) on first use; training reduces through gloo/NCCL.
     ds_torch_comm.build_shm_op = lambda: None
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(z),
-                                           dist_init_required=False)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, config=deepspeed_config(z), dist_init_required=False
+    )
     return engine
 
 
@@ -94,6 +97,7 @@ def save(engine, directory: str | os.PathLike, client_state: dict) -> None:
 
 def load(engine, directory: str | os.PathLike) -> dict:
     """Restore model, optimiser shards and LR state; returns the client state saved with them."""
-    _, client_state = engine.load_checkpoint(str(directory), tag=TAG, load_optimizer_states=True,
-                                             load_lr_scheduler_states=False)
+    _, client_state = engine.load_checkpoint(
+        str(directory), tag=TAG, load_optimizer_states=True, load_lr_scheduler_states=False
+    )
     return client_state or {}

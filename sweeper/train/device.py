@@ -17,7 +17,8 @@ class ReservedGPUMissing(RuntimeError):
 
 
 def choose_device(gpus_reserved: int, cuda_available: bool, *, detail: str = "") -> str:
-    """"cuda" with GPUs reserved and visible, "cpu" with none reserved; raise when reserved but not visible."""
+    """'cuda' with GPUs reserved and visible, 'cpu' with none reserved; raise when reserved but not
+    visible."""
     if gpus_reserved <= 0:
         return "cpu"
     if cuda_available:
@@ -25,7 +26,8 @@ def choose_device(gpus_reserved: int, cuda_available: bool, *, detail: str = "")
     raise ReservedGPUMissing(
         f"this trial reserved {gpus_reserved} GPU(s) (ray.gpus_per_trial) but torch sees no CUDA device"
         f"{' (' + detail + ')' if detail else ''}; install a CUDA build of torch on the workers and check "
-        "the driver (nvidia-smi), or --set ray.gpus_per_trial=0 to train on CPU")
+        "the driver (nvidia-smi), or --set ray.gpus_per_trial=0 to train on CPU"
+    )
 
 
 def reserved_gpu_ids() -> list:
@@ -45,8 +47,10 @@ def trial_device() -> str:
     import torch
 
     ids = reserved_gpu_ids()
-    detail = (f"Ray assigned GPU ids {ids}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}, "
-              f"torch {torch.__version__} built for CUDA {torch.version.cuda}")
+    detail = (
+        f"Ray assigned GPU ids {ids}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}, "
+        f"torch {torch.__version__} built for CUDA {torch.version.cuda}"
+    )
     return choose_device(len(ids), torch.cuda.is_available(), detail=detail)
 
 

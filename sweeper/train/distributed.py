@@ -54,8 +54,10 @@ def use_distributed(spec, settings: DistributedSettings) -> bool:
 def accumulation(global_batch: int, workers: int, micro_batch: int) -> tuple[int, int]:
     """(micro_batch, grad_accum) with micro_batch * grad_accum * workers == global_batch."""
     if global_batch % workers:
-        raise ValueError(f"training.batch_size={global_batch} is not divisible by distributed.workers={workers}; "
-                         "choose a batch size that is a multiple of the worker count")
+        raise ValueError(
+            f"training.batch_size={global_batch} is not divisible by distributed.workers={workers}; "
+            "choose a batch size that is a multiple of the worker count"
+        )
     share = global_batch // workers
     want = micro_batch if 0 < micro_batch <= share else share
     micro = max(d for d in range(1, want + 1) if share % d == 0)
@@ -68,7 +70,9 @@ def scaling_config(settings: DistributedSettings):
     resources = {"CPU": settings.cpus_per_worker}
     if settings.use_gpu:
         resources["GPU"] = settings.gpus_per_worker
-    return ScalingConfig(num_workers=settings.workers, use_gpu=settings.use_gpu, resources_per_worker=resources)
+    return ScalingConfig(
+        num_workers=settings.workers, use_gpu=settings.use_gpu, resources_per_worker=resources
+    )
 
 
 def slice_batch(batch: dict, start: int, stop: int) -> dict:
@@ -77,7 +81,7 @@ def slice_batch(batch: dict, start: int, stop: int) -> dict:
     if "patches" in batch:
         per_seq = batch["is_image"].sum(dim=1)
         first = int(per_seq[:start].sum())
-        out["patches"] = batch["patches"][first:first + int(per_seq[start:stop].sum())]
+        out["patches"] = batch["patches"][first : first + int(per_seq[start:stop].sum())]
     return out
 
 
@@ -106,7 +110,9 @@ class SameCallsOnEveryRank(torch.nn.Module):
         if not self._no_images:
             return None
         h, *rest = args
-        empty = h.new_zeros((0, self.cfg.image.patch_dim))  # h: after the token embedding, in the model's dtype
+        empty = h.new_zeros(
+            (0, self.cfg.image.patch_dim)
+        )  # h: after the token embedding, in the model's dtype
         return (h + 0.0 * self.model.embed_images(empty).sum().to(h.dtype), *rest)
 
     def forward(self, batch: dict):
@@ -120,16 +126,21 @@ class SameCallsOnEveryRank(torch.nn.Module):
 def for_zero(model: torch.nn.Module, spec, zero_stage: int, mixture) -> torch.nn.Module:
     """The module DeepSpeed wraps: data-independent module calls where ZeRO needs them."""
     if zero3_desynchronises(zero_stage, spec.kind, as_mixture(mixture)[TARGETS.index("text")]):
-        raise ValueError(f"zero_stage=3 with {spec.kind} and text-only sequences in the mixture: ZeRO-3 gathers "
-                         "parameters per module call, and the model skips its image embedding for a micro-batch "
-                         "without images, so ranks would diverge; use zero_stage 2, or a mixture without text")
+        raise ValueError(
+            f"zero_stage=3 with {spec.kind} and text-only sequences in the mixture: ZeRO-3 gathers "
+            "parameters per module call, and the model skips its image embedding for a micro-batch "
+            "without images, so ranks would diverge; use zero_stage 2, or a mixture without text"
+        )
     if zero_stage == 2 and spec.kind != "dense_text":
         return SameCallsOnEveryRank(model)
     return model  # stages 0-1 need nothing; stage 3 here: dense text, or every sequence holds an image
 
 
 def _cast(batch: dict, device, dtype) -> dict:
-    return {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device) for k, v in batch.items()}
+    return {
+        k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+        for k, v in batch.items()
+    }
 
 
 # ---- what runs on each Ray Train worker -----------------------------------------------
@@ -150,7 +161,9 @@ def worker_loop(config: dict) -> None:
     run_worker(config, rank=ctx.get_world_rank(), world=ctx.get_world_size(), report=report, resume=resume)
 
 
-def run_worker(config: dict, *, rank: int, world: int, report, resume=None, checkpointing: bool = True) -> dict:
+def run_worker(
+    config: dict, *, rank: int, world: int, report, resume=None, checkpointing: bool = True
+) -> dict:
     """One distributed run on this rank (torch.distributed already initialised); returns the final summary.
 
     `report(metrics, checkpoint_dir_or_None)` is called on every rank at each evaluation.
@@ -172,9 +185,18 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
     model = build_model(spec).to(device)
     base_optimizer = make_optimizer(model, hp, spec)
     micro, accum = accumulation(hp.batch_size, world, settings.micro_batch_size)
-    engine = deepspeed_engine.initialize(for_zero(model, spec, settings.zero_stage, hp.mixture), base_optimizer, deepspeed_engine.ZeroSettings(
-        stage=settings.zero_stage, micro_batch=micro, grad_accum=accum, world_size=world, grad_clip=hp.grad_clip,
-        bf16=settings.use_gpu))
+    engine = deepspeed_engine.initialize(
+        for_zero(model, spec, settings.zero_stage, hp.mixture),
+        base_optimizer,
+        deepspeed_engine.ZeroSettings(
+            stage=settings.zero_stage,
+            micro_batch=micro,
+            grad_accum=accum,
+            world_size=world,
+            grad_clip=hp.grad_clip,
+            bf16=settings.use_gpu,
+        ),
+    )
     state = {"step": 0, "ema": None, "first": None, "diverged": False}
     if resume is not None:
         with resume.as_directory() as directory:
@@ -182,8 +204,15 @@ def run_worker(config: dict, *, rank: int, world: int, report, resume=None, chec
     total = n_steps_for(spec, hp, int(point["n_tokens"]))
     stop_at = int(config.get("stop_at_step") or total)
     tokens_per_step = hp.batch_size * spec.seq_len
-    val = {t: [_cast(b, device, dtype) for b in bs] for t, bs in validation_sets(
-        spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size, seed=VALIDATION_SEED).items()}
+    val = {
+        t: [_cast(b, device, dtype) for b in bs]
+        for t, bs in validation_sets(
+            spec,
+            n_batches=hp.eval_batches,
+            batch_size=hp.eval_batch_size or hp.batch_size,
+            seed=VALIDATION_SEED,
+        ).items()
+    }
     # every rank draws the same global batch: each counts C from it by modality, as the single process does
     batches = CountedBatches(train_batches(spec, hp.mixture, hp.batch_size, seed), spec)
     for _ in range(state["step"]):  # the data stream is deterministic: skip what was trained on
@@ -236,8 +265,14 @@ def _step(engine, batch, rank, world, micro, accum, hp, device, dtype, dist) -> 
 
 def _metrics(engine, val, batches, step, tokens_per_step, lr, state, device) -> dict:
     per_target, _ = evaluate(engine.module, val, device=str(device))
-    out = {"step": step, "tokens": step * tokens_per_step, "flops": batches.flops_at[step],
-           "lr": lr, "train_loss": float(state["ema"]), "val_loss": per_target["avg"]}
+    out = {
+        "step": step,
+        "tokens": step * tokens_per_step,
+        "flops": batches.flops_at[step],
+        "lr": lr,
+        "train_loss": float(state["ema"]),
+        "val_loss": per_target["avg"],
+    }
     out.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
     return out
 
@@ -254,20 +289,33 @@ def _report(engine, report, metrics: dict, state: dict, save: bool) -> None:
 def _summary(metrics: dict, state: dict, batches, tokens_per_step: int, seconds: float) -> dict:
     """The final report, in the keys the single-process trainable reports."""
     step = state["step"]
-    return {**metrics, "step": step, "loss": metrics.get("val_loss", math.nan),
-            **{f"loss_{t}": metrics.get(f"val_loss_{t}", math.nan) for t in TARGETS},
-            "flops": batches.flops_at[step], "n_tokens_trained": step * tokens_per_step,
-            "n_image_tokens": batches.counts.image, "n_text_tokens": step * tokens_per_step - batches.counts.image,
-            "n_scored_tokens": batches.counts.scored,
-            "train_loss": float(state["ema"]) if state["ema"] is not None else math.nan,
-            "train_seconds": seconds, "status": "diverged" if state["diverged"] else "ok"}
+    return {
+        **metrics,
+        "step": step,
+        "loss": metrics.get("val_loss", math.nan),
+        **{f"loss_{t}": metrics.get(f"val_loss_{t}", math.nan) for t in TARGETS},
+        "flops": batches.flops_at[step],
+        "n_tokens_trained": step * tokens_per_step,
+        "n_image_tokens": batches.counts.image,
+        "n_text_tokens": step * tokens_per_step - batches.counts.image,
+        "n_scored_tokens": batches.counts.scored,
+        "train_loss": float(state["ema"]) if state["ema"] is not None else math.nan,
+        "train_seconds": seconds,
+        "status": "diverged" if state["diverged"] else "ok",
+    }
 
 
 # ---- the driver side: one TorchTrainer per trial --------------------------------------
 
 
-def make_trainer(loop_config: dict, settings: DistributedSettings, *, storage_path: str, name: str,
-                 callbacks: list | None = None):
+def make_trainer(
+    loop_config: dict,
+    settings: DistributedSettings,
+    *,
+    storage_path: str,
+    name: str,
+    callbacks: list | None = None,
+):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -276,19 +324,37 @@ def make_trainer(loop_config: dict, settings: DistributedSettings, *, storage_pa
         train_loop_config={**loop_config, "distributed": settings.model_dump()},
         scaling_config=scaling_config(settings),
         torch_config=TorchConfig(backend="nccl" if settings.use_gpu else "gloo"),
-        run_config=RunConfig(name=name, storage_path=storage_path, callbacks=callbacks or [],
-                             checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             failure_config=FailureConfig(max_failures=int(loop_config.get("max_failures", 1)))),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage_path,
+            callbacks=callbacks or [],
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=int(loop_config.get("max_failures", 1))),
+        ),
     )
 
 
-def train_distributed(spec, hp: TrainHParams, *, n_tokens: int, seed: int, settings: DistributedSettings,
-                      storage_path: str, name: str, stop_at_step: int | None = None,
-                      resume_from: str | None = None):
+def train_distributed(
+    spec,
+    hp: TrainHParams,
+    *,
+    n_tokens: int,
+    seed: int,
+    settings: DistributedSettings,
+    storage_path: str,
+    name: str,
+    stop_at_step: int | None = None,
+    resume_from: str | None = None,
+):
     """Run one point through TorchTrainer; returns Ray Train's Result (metrics: the final summary)."""
     point = {"kind": spec.kind, "size": spec.size, "n_tokens": int(n_tokens)}
-    loop_config = {"point": point, "hparams": _hp_dict(hp), "seed": seed, "stop_at_step": stop_at_step,
-                   "resume_from": resume_from}
+    loop_config = {
+        "point": point,
+        "hparams": _hp_dict(hp),
+        "seed": seed,
+        "stop_at_step": stop_at_step,
+        "resume_from": resume_from,
+    }
     result = make_trainer(loop_config, settings, storage_path=storage_path, name=name).fit()
     return result
 
@@ -296,10 +362,17 @@ def train_distributed(spec, hp: TrainHParams, *, n_tokens: int, seed: int, setti
 def result_from(metrics: dict, wall_time_s: float) -> TrainResult:
     losses = {t: metrics[f"loss_{t}"] for t in TARGETS if math.isfinite(metrics.get(f"loss_{t}", math.nan))}
     losses["avg"] = metrics.get("loss", math.nan)
-    return TrainResult(steps=int(metrics["step"]), n_tokens=int(metrics["n_tokens_trained"]), flops=metrics["flops"],
-                       losses=losses, train_loss=metrics["train_loss"], wall_time_s=wall_time_s,
-                       diverged=metrics["status"] == "diverged", n_image_tokens=int(metrics["n_image_tokens"]),
-                       n_scored_tokens=int(metrics["n_scored_tokens"]))
+    return TrainResult(
+        steps=int(metrics["step"]),
+        n_tokens=int(metrics["n_tokens_trained"]),
+        flops=metrics["flops"],
+        losses=losses,
+        train_loss=metrics["train_loss"],
+        wall_time_s=wall_time_s,
+        diverged=metrics["status"] == "diverged",
+        n_image_tokens=int(metrics["n_image_tokens"]),
+        n_scored_tokens=int(metrics["n_scored_tokens"]),
+    )
 
 
 def _hp_dict(hp: TrainHParams) -> dict:
@@ -317,11 +390,14 @@ def train_point_distributed(config: dict) -> None:
     settings = settings_from(config.get("distributed"))
     storage = config.get("train_storage_path") or os.path.expanduser("~/ray_results/sweeper-train")
     trial = tune.get_context()
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in
-                   f"{trial.get_experiment_name()}-{trial.get_trial_id()}-{config['point']['point_id']}")
+    name = "".join(
+        c if c.isalnum() or c in "-_." else "_"
+        for c in f"{trial.get_experiment_name()}-{trial.get_trial_id()}-{config['point']['point_id']}"
+    )
     loop_config = {k: config[k] for k in ("point", "hparams", "seed", "max_failures") if k in config}
-    result = make_trainer(loop_config, settings, storage_path=storage, name=name,
-                          callbacks=[TuneReportCallback()]).fit()
+    result = make_trainer(
+        loop_config, settings, storage_path=storage, name=name, callbacks=[TuneReportCallback()]
+    ).fit()
     final = dict(result.metrics or {})
     final["wall_time_s"] = time.perf_counter() - started
     final.setdefault("status", "failed" if result.error else "ok")

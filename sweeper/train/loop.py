@@ -52,12 +52,19 @@ class TrainResult:
 
     def final_report(self) -> dict:
         """What a trainable reports when the run ends (tracking.FINAL_KEYS read it back)."""
-        return {"step": self.steps, "loss": self.losses.get("avg", math.nan),
-                **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
-                "flops": self.flops, "n_tokens_trained": self.n_tokens, "n_image_tokens": self.n_image_tokens,
-                "n_text_tokens": self.n_text_tokens, "n_scored_tokens": self.n_scored_tokens,
-                "train_loss": self.train_loss,
-                "wall_time_s": self.wall_time_s, "status": "diverged" if self.diverged else "ok"}
+        return {
+            "step": self.steps,
+            "loss": self.losses.get("avg", math.nan),
+            **{f"loss_{t}": self.losses.get(t, math.nan) for t in TARGETS},
+            "flops": self.flops,
+            "n_tokens_trained": self.n_tokens,
+            "n_image_tokens": self.n_image_tokens,
+            "n_text_tokens": self.n_text_tokens,
+            "n_scored_tokens": self.n_scored_tokens,
+            "train_loss": self.train_loss,
+            "wall_time_s": self.wall_time_s,
+            "status": "diverged" if self.diverged else "ok",
+        }
 
 
 class CountedBatches:
@@ -94,8 +101,11 @@ class CountedBatches:
             self.flops_at.append(self.counts.flops(self.config, self.seq_len))
 
 
-def make_optimizer(model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False) -> torch.optim.Optimizer:
-    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult; `fused` (CUDA only): one kernel per step.
+def make_optimizer(
+    model: torch.nn.Module, hp: TrainHParams, spec, *, fused: bool = False
+) -> torch.optim.Optimizer:
+    """AdamW; no decay on norms; vision encoder at lr * vision_lr_mult; `fused` (CUDA only): one kernel
+    per step.
 
     The paper uses *fully decoupled* weight decay (1e-4 per step at peak LR,
     independent of the LR value); torch's AdamW multiplies decay by the LR,
@@ -147,11 +157,21 @@ def _set_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
 
 
-def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
-          report: Callable[[dict], None] | None = None, device: str = "cpu",
-          checkpoint: Callable[[dict, dict], None] | None = None, resume: dict | None = None,
-          snapshot_at: int | None = None, snapshot: Callable[[dict], None] | None = None,
-          cooled_eval_at: frozenset[int] = frozenset(), data: Mapping | None = None) -> TrainResult:
+def train(
+    spec,
+    hp: TrainHParams,
+    *,
+    n_tokens: int,
+    seed: int,
+    report: Callable[[dict], None] | None = None,
+    device: str = "cpu",
+    checkpoint: Callable[[dict, dict], None] | None = None,
+    resume: dict | None = None,
+    snapshot_at: int | None = None,
+    snapshot: Callable[[dict], None] | None = None,
+    cooled_eval_at: frozenset[int] = frozenset(),
+    data: Mapping | None = None,
+) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
     With `checkpoint`, an evaluation at least `hp.checkpoint_every` steps after the
@@ -160,7 +180,8 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     `snapshot(state)` is called once, after step `snapshot_at` (cooldown branching).
     At a step of `cooled_eval_at` still in the stable phase, the reported `val_loss` is
     that of a cooled-down copy (see `cooled_metrics`); its FLOPs count in `flops`.
-    `device`: "cpu", or "cuda" (bf16 autocast, fused AdamW); the trainables pass sweeper.train.device.trial_device().
+    `device`: "cpu", or "cuda" (bf16 autocast, fused AdamW); the trainables pass
+    sweeper.train.device.trial_device().
     `data`: the search space's `data:` section (None: generated data; see sweeper.data.sources).
     """
     from models.registry import build_model
@@ -173,11 +194,17 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
     optimizer = make_optimizer(model, hp, spec, fused=device.startswith("cuda"))
     total = n_steps_for(spec, hp, n_tokens)
     tokens_per_step = hp.batch_size * spec.seq_len
-    val = held_out_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size or hp.batch_size,
-                        seed=VALIDATION_SEED, data=data)
+    val = held_out_sets(
+        spec,
+        n_batches=hp.eval_batches,
+        batch_size=hp.eval_batch_size or hp.batch_size,
+        seed=VALIDATION_SEED,
+        data=data,
+    )
     workers = int((data or {}).get("loader_workers", 0))
-    batches = CountedBatches(loader_batches(lambda: training_stream(spec, hp.mixture, hp.batch_size, seed, data),
-                                            workers), spec)
+    batches = CountedBatches(
+        loader_batches(lambda: training_stream(spec, hp.mixture, hp.batch_size, seed, data), workers), spec
+    )
     ema, first, diverged, metrics, step = None, None, False, {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -198,16 +225,23 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
             snapshot(_state(model, optimizer, step, ema, first))
         probe = step in cooled_eval_at and step <= stable_until and not diverged
         if diverged or probe or step % hp.eval_every == 0 or step == total:
-            metrics = _report(model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats,
-                              device)
+            metrics = _report(
+                model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats, device
+            )
             if probe:
-                cooled, flops = cooled_metrics(model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device,
-                                               data=data)
+                cooled, flops = cooled_metrics(
+                    model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device, data=data
+                )
                 probe_flops += flops
                 metrics = {**metrics, "val_loss_stable": metrics["val_loss"], **cooled}
             metrics["flops"] += probe_flops
-            due = (checkpoint is not None and hp.checkpoint_every > 0 and not diverged and step < total
-                   and step - saved_at >= hp.checkpoint_every)
+            due = (
+                checkpoint is not None
+                and hp.checkpoint_every > 0
+                and not diverged
+                and step < total
+                and step - saved_at >= hp.checkpoint_every
+            )
             if due:
                 saved_at = step
                 checkpoint(metrics, _state(model, optimizer, step, ema, first))
@@ -215,10 +249,14 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
                 report(metrics)
         if diverged:
             if batches.counts.scored == 0:  # not a divergence: the data gave the loss nothing to score
-                raise SweeperInputError("data.path", (data or {}).get("path"), f"no position of the trial's "
-                                        f"first {step} batch(es) has a scored text target, so its loss is "
-                                        "undefined (every caption's image failed to decode, or the documents "
-                                        "hold no text); fix the source, or check it with `sweeper plan`")
+                raise SweeperInputError(
+                    "data.path",
+                    (data or {}).get("path"),
+                    f"no position of the trial's "
+                    f"first {step} batch(es) has a scored text target, so its loss is "
+                    "undefined (every caption's image failed to decode, or the documents "
+                    "hold no text); fix the source, or check it with `sweeper plan`",
+                )
             break
     losses = {k.removeprefix("val_loss_"): v for k, v in metrics.items() if k.startswith("val_loss_")}
     losses["avg"] = metrics.get("val_loss", float("nan"))
@@ -229,15 +267,33 @@ def train(spec, hp: TrainHParams, *, n_tokens: int, seed: int,
         extra["skipped_images"] = batches.batches.skipped_images
     if hasattr(batches.batches, "cut_tokens"):  # caption text beyond its pair's sequence (see DocumentPacker)
         extra["cut_tokens"] = batches.batches.cut_tokens
-    return TrainResult(steps=step, n_tokens=step * tokens_per_step, flops=batches.flops_at[step] + probe_flops,
-                       losses=losses, train_loss=float(ema if ema is not None else float("nan")),
-                       wall_time_s=time.perf_counter() - start, diverged=diverged, extra=extra,
-                       n_image_tokens=batches.counts.image, n_scored_tokens=batches.counts.scored,
-                       flops_at=tuple(batches.flops_at))
+    return TrainResult(
+        steps=step,
+        n_tokens=step * tokens_per_step,
+        flops=batches.flops_at[step] + probe_flops,
+        losses=losses,
+        train_loss=float(ema if ema is not None else float("nan")),
+        wall_time_s=time.perf_counter() - start,
+        diverged=diverged,
+        extra=extra,
+        n_image_tokens=batches.counts.image,
+        n_scored_tokens=batches.counts.scored,
+        flops_at=tuple(batches.flops_at),
+    )
 
 
-def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed: int, val, device: str,
-                   data: Mapping | None = None) -> tuple[dict, float]:
+def cooled_metrics(
+    model,
+    optimizer,
+    spec,
+    hp: TrainHParams,
+    *,
+    step: int,
+    seed: int,
+    val,
+    device: str,
+    data: Mapping | None = None,
+) -> tuple[dict, float]:
     """Validation losses of a copy of the run cooled down from `step`, and the FLOPs that cost.
 
     Mid-run losses of a warmup-stable-decay run are taken at the peak learning rate, where a
@@ -259,20 +315,35 @@ def cooled_metrics(model, optimizer, spec, hp: TrainHParams, *, step: int, seed:
     model.load_state_dict(saved_model)
     optimizer.load_state_dict(saved_opt)
     torch.set_rng_state(saved_rng)
-    cooled = {"val_loss": per_target["avg"], **{f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target}}
+    cooled = {
+        "val_loss": per_target["avg"],
+        **{f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target},
+    }
     return cooled, batches.flops_at[-1]
 
 
 def _state(model, optimizer, step: int, ema, first) -> dict:
     """Everything `train(resume=...)` needs to continue exactly (the data stream is replayed by step)."""
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "ema": ema, "first": first}
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "ema": ema,
+        "first": first,
+    }
 
 
 def _report(model, val, step, tokens_per_step, flops, lr, ema, stats, device) -> dict:
     with autocast(device):
         per_target, routing = evaluate(model, val, device=device)
-    metrics = {"step": step, "tokens": step * tokens_per_step, "flops": flops,
-               "lr": lr, "train_loss": float(ema), "val_loss": per_target["avg"]}
+    metrics = {
+        "step": step,
+        "tokens": step * tokens_per_step,
+        "flops": flops,
+        "lr": lr,
+        "train_loss": float(ema),
+        "val_loss": per_target["avg"],
+    }
     metrics.update({f"val_loss_{t}": per_target[t] for t in TARGETS if t in per_target})
     if routing:
         metrics["aux_loss"] = stats["aux_loss"]

@@ -35,8 +35,12 @@ def evaluate(model, val_sets: dict[str, list[dict]], device: str = "cpu") -> tup
 
 def _accumulate(acc: list, routing: list, n_experts: int) -> None:
     for i, (expert, is_image) in enumerate(routing):
-        counts = torch.stack([torch.bincount(expert[~is_image], minlength=n_experts),
-                              torch.bincount(expert[is_image], minlength=n_experts)]).cpu()
+        counts = torch.stack(
+            [
+                torch.bincount(expert[~is_image], minlength=n_experts),
+                torch.bincount(expert[is_image], minlength=n_experts),
+            ]
+        ).cpu()
         if i < len(acc):
             acc[i] += counts
         else:

@@ -16,8 +16,22 @@ from sweeper.train.loop import TrainHParams
 
 # Table 6 learning rates by paper size label.
 PAPER_LR = {
-    "early_fusion": {"275M": 1.5e-3, "468M": 1.5e-3, "932M": 5e-4, "1.63B": 4.2e-4, "2.28B": 4e-4, "3.35B": 3.5e-4},
-    "late_fusion": {"289M": 1.5e-3, "494M": 1.5e-3, "1B": 5e-4, "1.75B": 4.2e-4, "2.43B": 3.8e-4, "3.7B": 3.3e-4},
+    "early_fusion": {
+        "275M": 1.5e-3,
+        "468M": 1.5e-3,
+        "932M": 5e-4,
+        "1.63B": 4.2e-4,
+        "2.28B": 4e-4,
+        "3.35B": 3.5e-4,
+    },
+    "late_fusion": {
+        "289M": 1.5e-3,
+        "494M": 1.5e-3,
+        "1B": 5e-4,
+        "1.75B": 4.2e-4,
+        "2.43B": 3.8e-4,
+        "3.7B": 3.3e-4,
+    },
     "moe": {"275M": 1.5e-3, "468M": 1.5e-3, "932M": 5e-4, "1.63B": 4.2e-4, "2.28B": 4e-4, "3.35B": 3.5e-4},
 }
 PAPER_LR["dense_text"] = PAPER_LR["early_fusion"]
@@ -39,14 +53,22 @@ def paper_lr(spec) -> float:
     try:
         return PAPER_LR[spec.kind][spec.size]
     except KeyError:
-        raise SweeperInputError("model size", spec.size, f"paper recipes exist for {sorted(PAPER_LR[spec.kind])}") from None
+        raise SweeperInputError(
+            "model size", spec.size, f"paper recipes exist for {sorted(PAPER_LR[spec.kind])}"
+        ) from None
 
 
 def paper_hparams(spec, n_tokens: int, **overrides) -> TrainHParams:
     """The paper's recipe for a paper-ladder spec trained on n_tokens."""
     steps = max(1, math.ceil(n_tokens / (PAPER_BATCH_SEQUENCES * spec.seq_len)))
-    return TrainHParams(**{"lr": paper_lr(spec), "batch_size": PAPER_BATCH_SEQUENCES,
-                           "warmup_steps": paper_warmup_steps(steps, spec.kind), **overrides})
+    return TrainHParams(
+        **{
+            "lr": paper_lr(spec),
+            "batch_size": PAPER_BATCH_SEQUENCES,
+            "warmup_steps": paper_warmup_steps(steps, spec.kind),
+            **overrides,
+        }
+    )
 
 
 # ---- the tiny ladder ---------------------------------------------------------------
@@ -70,8 +92,14 @@ def tiny_batch_size(spec, n_tokens: int, *, max_batch: int = 16, min_batch: int 
 
 def tiny_hparams(spec, n_tokens: int, **overrides) -> TrainHParams:
     """Recipe for the tiny ladder (paper schedule shape, LR by width, batch by run length)."""
-    return TrainHParams(**{"lr": tiny_lr(spec.config.dim), "batch_size": tiny_batch_size(spec, n_tokens),
-                           "warmup_frac": 0.05, **overrides})
+    return TrainHParams(
+        **{
+            "lr": tiny_lr(spec.config.dim),
+            "batch_size": tiny_batch_size(spec, n_tokens),
+            "warmup_frac": 0.05,
+            **overrides,
+        }
+    )
 
 
 def recipe(spec, n_tokens: int, **overrides) -> TrainHParams:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 
 
-def warmup_steps_for(total_steps: int, *, warmup_frac: float | None = None,
-                     warmup_steps: int | None = None) -> int:
+def warmup_steps_for(
+    total_steps: int, *, warmup_frac: float | None = None, warmup_steps: int | None = None
+) -> int:
     """Explicit warmup steps win; otherwise a fraction of the run (at least one step)."""
     if warmup_steps is not None:
         return max(0, min(int(warmup_steps), total_steps))

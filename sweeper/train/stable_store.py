@@ -20,7 +20,14 @@ from pathlib import Path
 import torch
 
 # Fields that do not change the stable phase (the cooldown starts after it; evaluation only reads).
-NOT_IN_KEY = ("cooldown_frac", "eval_every", "eval_batches", "eval_batch_size", "checkpoint_every", "warmup_frac")
+NOT_IN_KEY = (
+    "cooldown_frac",
+    "eval_every",
+    "eval_batches",
+    "eval_batch_size",
+    "checkpoint_every",
+    "warmup_frac",
+)
 
 
 def store_key(kind: str, size: str, hp, seed: int) -> str:

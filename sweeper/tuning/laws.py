@@ -39,9 +39,17 @@ class RungSummary:
     near_values: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"point": self.point, "n_trials": self.n_trials, "n_completed": self.n_completed,
-                "n_stopped": self.n_stopped, "flops_spent": self.flops_spent, "best_loss": self.best_loss,
-                "best": self.best, "near": {k: list(v) for k, v in self.near.items()}, "near_values": self.near_values}
+        return {
+            "point": self.point,
+            "n_trials": self.n_trials,
+            "n_completed": self.n_completed,
+            "n_stopped": self.n_stopped,
+            "flops_spent": self.flops_spent,
+            "best_loss": self.best_loss,
+            "best": self.best,
+            "near": {k: list(v) for k, v in self.near.items()},
+            "near_values": self.near_values,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> RungSummary:
@@ -55,15 +63,31 @@ def summarise_rung(point: dict, trials: list[dict], tolerance: float) -> RungSum
     spent = float(sum(t["flops"] for t in trials))
     stopped = sum(1 for t in trials if t.get("stopped", not t["completed"]))
     if not done:
-        return RungSummary(point=point, n_trials=len(trials), n_completed=0, n_stopped=stopped, flops_spent=spent,
-                           best_loss=math.nan, best={}, near={})
+        return RungSummary(
+            point=point,
+            n_trials=len(trials),
+            n_completed=0,
+            n_stopped=stopped,
+            flops_spent=spent,
+            best_loss=math.nan,
+            best={},
+            near={},
+        )
     best = min(done, key=lambda t: t["val_loss"])
     near = [t for t in done if t["val_loss"] <= best["val_loss"] * (1.0 + tolerance)]
     names = [k for k, v in best["hparams"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     values = {k: [float(t["hparams"][k]) for t in near] for k in names}
-    return RungSummary(point=point, n_trials=len(trials), n_completed=len(done), n_stopped=stopped, flops_spent=spent,
-                       best_loss=float(best["val_loss"]), best={k: float(best["hparams"][k]) for k in names},
-                       near={k: (min(v), max(v)) for k, v in values.items()}, near_values=values)
+    return RungSummary(
+        point=point,
+        n_trials=len(trials),
+        n_completed=len(done),
+        n_stopped=stopped,
+        flops_spent=spent,
+        best_loss=float(best["val_loss"]),
+        best={k: float(best["hparams"][k]) for k in names},
+        near={k: (min(v), max(v)) for k, v in values.items()},
+        near_values=values,
+    )
 
 
 def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
@@ -76,14 +100,25 @@ def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[fl
     return float(my - slope * mx), float(slope)
 
 
-def fit_hparam_law(name: str, rungs: list[RungSummary], *, scale_with: str = "C", n_bootstrap: int = 200,
-                   seed: int = 0, ci_level: float = 0.95) -> FitResult:
+def fit_hparam_law(
+    name: str,
+    rungs: list[RungSummary],
+    *,
+    scale_with: str = "C",
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> FitResult:
     """value_opt = K x^exponent over the rungs (x = C or N), with bootstrap CIs and the near-optimal band."""
     usable = [r for r in rungs if name in r.best and r.best[name] > 0]
     x = np.array([_x(r, scale_with) for r in usable], float)
     if len(usable) < 2 or len(np.unique(x)) < 2:
-        raise SweeperInputError("rungs", len(usable), f"fitting {name} against {scale_with} needs tuned rungs at "
-                                f"two or more distinct {scale_with}; tune more sizes (tune.sizes)")
+        raise SweeperInputError(
+            "rungs",
+            len(usable),
+            f"fitting {name} against {scale_with} needs tuned rungs at "
+            f"two or more distinct {scale_with}; tune more sizes (tune.sizes)",
+        )
     y = np.array([r.best[name] for r in usable], float)
     log_k, slope = _line(x, y)
     lo = np.array([r.near[name][0] for r in usable], float)
@@ -97,18 +132,34 @@ def fit_hparam_law(name: str, rungs: list[RungSummary], *, scale_with: str = "C"
     if n_bootstrap > 0:
         mean, std, ci = summarise(_bootstrap(name, usable, x, n_bootstrap, seed), ci_level)
     resid = np.log(y) - (log_k + slope * np.log(x))
-    points = [{"x": float(xi), "best": float(yi), "near": [float(a), float(b)], "point_id": r.point["point_id"]}
-              for xi, yi, a, b, r in zip(x, y, lo, hi, usable)]
-    return FitResult(law=LAW_NAME, params=params, derived=derived, objective=float(np.sum(resid ** 2)),
-                     n_runs=len(usable), target=name, method="hparam", ci=ci, std=std, mean=mean,
-                     n_bootstrap=n_bootstrap, ci_level=ci_level, extras={"scale_with": scale_with, "points": points})
+    points = [
+        {"x": float(xi), "best": float(yi), "near": [float(a), float(b)], "point_id": r.point["point_id"]}
+        for xi, yi, a, b, r in zip(x, y, lo, hi, usable)
+    ]
+    return FitResult(
+        law=LAW_NAME,
+        params=params,
+        derived=derived,
+        objective=float(np.sum(resid**2)),
+        n_runs=len(usable),
+        target=name,
+        method="hparam",
+        ci=ci,
+        std=std,
+        mean=mean,
+        n_bootstrap=n_bootstrap,
+        ci_level=ci_level,
+        extras={"scale_with": scale_with, "points": points},
+    )
 
 
 def _x(rung: RungSummary, scale_with: str) -> float:
     return float(rung.point["budget"] if scale_with == "C" else rung.point["n_params"])
 
 
-def _bootstrap(name: str, rungs: list[RungSummary], x: np.ndarray, n: int, seed: int) -> dict[str, np.ndarray]:
+def _bootstrap(
+    name: str, rungs: list[RungSummary], x: np.ndarray, n: int, seed: int
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed + 1)
     weights = resample_weights(len(rungs), n, seed)
     samples = {"K": np.full(n, np.nan), "exponent": np.full(n, np.nan)}
@@ -130,6 +181,9 @@ def format_law(fit: FitResult) -> str:
     ci = fit.ci.get("exponent")
     shown = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
     d = fit.derived
-    return (f"{fit.target}_opt = {fit.params['K']:.3g} * {x}^{fit.params['exponent']:.3f}{shown} "
-            f"({int(fit.ci_level * 100)}% CI, {fit.n_runs} rungs); near-optimal band "
-            f"{d['near_lo_K']:.3g}*{x}^{d['near_lo_exponent']:.3f} .. {d['near_hi_K']:.3g}*{x}^{d['near_hi_exponent']:.3f}")
+    return (
+        f"{fit.target}_opt = {fit.params['K']:.3g} * {x}^{fit.params['exponent']:.3f}{shown} "
+        f"({int(fit.ci_level * 100)}% CI, {fit.n_runs} rungs); near-optimal band "
+        f"{d['near_lo_K']:.3g}*{x}^{d['near_lo_exponent']:.3f} .. "
+        f"{d['near_hi_K']:.3g}*{x}^{d['near_hi_exponent']:.3f}"
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
@@ -31,9 +31,11 @@ class MixtureStudy:
         return comparison_table(self.fits)
 
     def to_dict(self) -> dict:
-        return {"study_run_id": self.study_run_id,
-                "sweeps": {m: r.sweep_id for m, r in self.sweeps.items()},
-                "fits": {m: {t: f.to_dict() for t, f in fits.items()} for m, fits in self.fits.items()}}
+        return {
+            "study_run_id": self.study_run_id,
+            "sweeps": {m: r.sweep_id for m, r in self.sweeps.items()},
+            "fits": {m: {t: f.to_dict() for t, f in fits.items()} for m, fits in self.fits.items()},
+        }
 
 
 def mixture_fits(result) -> dict:
@@ -69,12 +71,18 @@ def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = pri
     )
 
     if cfg.resume:  # each mixture is its own sweep: "the latest sweep" would be the same one for all
-        raise SweeperInputError("resume", True, "a mixture study resumes one mixture at a time: sweeper run "
-                                "SPACE --resume --sweep-id ID --set 'training.mixture=[caption,interleaved,text]' "
-                                "(each sweep's id is in its progress line and in MLflow)")
+        raise SweeperInputError(
+            "resume",
+            True,
+            "a mixture study resumes one mixture at a time: sweeper run "
+            "SPACE --resume --sweep-id ID --set 'training.mixture=[caption,interleaved,text]' "
+            "(each sweep's id is in its progress line and in MLflow)",
+        )
     labels = [as_mixture_label(m, f"tune.mixtures[{i}]") for i, m in enumerate(cfg.tune.mixtures)]
     if len(labels) < 2:
-        raise SweeperInputError("tune.mixtures", list(cfg.tune.mixtures), "a mixture sweep compares two or more mixtures")
+        raise SweeperInputError(
+            "tune.mixtures", list(cfg.tune.mixtures), "a mixture sweep compares two or more mixtures"
+        )
     configs = {m: cfg.replace(training=cfg.training.replace(mixture=mixture_weights(m))) for m in labels}
     plans = {m: make_plan(c) for m, c in configs.items()}  # every plan is checked before anything runs
     sweeps, fits = {}, {}
@@ -91,14 +99,24 @@ def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = pri
             ray.shutdown()
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, cfg.experiment_name, cfg.tracking_uri)
-    study = start_sweep_run(client, experiment_id, sweep_id=new_sweep_id(), config=cfg.to_dict(),
-                            tags={"sweeper.role": "mixture_study", "sweeper.mixtures": ",".join(labels)})
+    study = start_sweep_run(
+        client,
+        experiment_id,
+        sweep_id=new_sweep_id(),
+        config=cfg.to_dict(),
+        tags={"sweeper.role": "mixture_study", "sweeper.mixtures": ",".join(labels)},
+    )
     for m, result in sweeps.items():
         client.set_tag(result.parent_run_id, "sweeper.mixture", m)
         client.set_tag(study, f"sweeper.sweep.{m}", result.sweep_id)
     client.log_text(study, comparison_table(fits), "mixture_comparison.txt")
-    client.log_text(study, json.dumps({m: {t: f.to_dict() for t, f in per.items()} for m, per in fits.items()},
-                                      indent=2, default=float), "mixture_fits.json")
+    client.log_text(
+        study,
+        json.dumps(
+            {m: {t: f.to_dict() for t, f in per.items()} for m, per in fits.items()}, indent=2, default=float
+        ),
+        "mixture_fits.json",
+    )
     for m, per in fits.items():
         for target, fit in per.items():
             for key in ("alpha", "beta", "a", "b"):

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sweeper.errors import SweeperInputError
 
 LAWS_ARTIFACT = "hparam_laws.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def train_fields() -> tuple[str, ...]:
     from sweeper.config import TrainHParams
 
@@ -38,13 +38,19 @@ def _fitted_laws_cached(tracking_uri: str, run_id: str) -> str:
     try:
         client.get_run(run_id)
     except Exception:  # noqa: BLE001 - MLflow raises its own error types per store
-        raise SweeperInputError("training.recipe_run", run_id, f"no such MLflow run in {tracking_uri}; "
-                                "give the run id `sweeper tune` printed") from None
+        raise SweeperInputError(
+            "training.recipe_run",
+            run_id,
+            f"no such MLflow run in {tracking_uri}; give the run id `sweeper tune` printed",
+        ) from None
     try:
         path = client.download_artifacts(run_id, LAWS_ARTIFACT)
     except Exception:  # noqa: BLE001
-        raise SweeperInputError("training.recipe_run", run_id, f"the run has no {LAWS_ARTIFACT}; "
-                                "name the parent run of a finished `sweeper tune` job") from None
+        raise SweeperInputError(
+            "training.recipe_run",
+            run_id,
+            f"the run has no {LAWS_ARTIFACT}; name the parent run of a finished `sweeper tune` job",
+        ) from None
     with open(path) as fh:
         return fh.read()
 
@@ -52,11 +58,16 @@ def _fitted_laws_cached(tracking_uri: str, run_id: str) -> str:
 def fitted_laws(tracking_uri: str, run_id: str) -> dict:
     """{"scale_with": "C"|"N", "laws": {"lr": {"K", "exponent"}, "batch_tokens": {...}}} of a tune job."""
     data = json.loads(_fitted_laws_cached(tracking_uri, run_id))
-    laws = {name: {"K": float(f["params"]["K"]), "exponent": float(f["params"]["exponent"])}
-            for name, f in data.get("laws", {}).items()}
+    laws = {
+        name: {"K": float(f["params"]["K"]), "exponent": float(f["params"]["exponent"])}
+        for name, f in data.get("laws", {}).items()
+    }
     if "lr" not in laws:
-        raise SweeperInputError("training.recipe_run", run_id, "its tune job fitted no learning-rate law "
-                                "(too few rungs?); rerun `sweeper tune` with more rungs")
+        raise SweeperInputError(
+            "training.recipe_run",
+            run_id,
+            "its tune job fitted no learning-rate law (too few rungs?); rerun `sweeper tune` with more rungs",
+        )
     return {"scale_with": data.get("scale_with", "C"), "laws": laws}
 
 
@@ -85,8 +96,16 @@ def recipe_values(recipe: dict, spec, *, n_tokens: int, budget: float) -> dict:
         if name == "paper":
             raise
         hp = None
-    out = {} if hp is None else {"lr": hp.lr, "batch_size": hp.batch_size, "warmup_frac": hp.warmup_frac,
-                                 "warmup_steps": hp.warmup_steps}
+    out = (
+        {}
+        if hp is None
+        else {
+            "lr": hp.lr,
+            "batch_size": hp.batch_size,
+            "warmup_frac": hp.warmup_frac,
+            "warmup_steps": hp.warmup_steps,
+        }
+    )
     if name == "paper":
         return out
     if name != "fitted":
@@ -97,8 +116,11 @@ def recipe_values(recipe: dict, spec, *, n_tokens: int, budget: float) -> dict:
     if "batch_tokens" in laws:
         out["batch_size"] = max(1, int(round(law_value(laws["batch_tokens"], x) / spec.seq_len)))
     if "batch_size" not in out:
-        raise SweeperInputError("training.recipe_run", recipe.get("run_id"), "the fitted recipe has no batch law "
-                                f"and {spec.size} has no table recipe to take the batch from")
+        raise SweeperInputError(
+            "training.recipe_run",
+            recipe.get("run_id"),
+            f"the fitted recipe has no batch law and {spec.size} has no table recipe to take the batch from",
+        )
     return out
 
 
@@ -126,8 +148,14 @@ def resolve_hparams(config: dict, spec=None) -> dict:
 
             spec = get_model_spec(point["kind"], point["size"])
         # With branching a point trains on its size's shared recipe (sweeper.plan.share_size_recipes).
-        hp.update(recipe_values(recipe, spec, n_tokens=int(point.get("recipe_tokens") or point["n_tokens"]),
-                                budget=float(point.get("recipe_budget") or point["budget"])))
+        hp.update(
+            recipe_values(
+                recipe,
+                spec,
+                n_tokens=int(point.get("recipe_tokens") or point["n_tokens"]),
+                budget=float(point.get("recipe_budget") or point["budget"]),
+            )
+        )
         if point.get("batch_size"):
             hp["batch_size"] = int(point["batch_size"])
     fields = train_fields()

@@ -45,17 +45,34 @@ class TuneRecorder(Callback):
         hp["batch_tokens"] = hp["batch_size"] * point["seq_len"]
         self._hparams[trial.trial_id] = hp
         self._n_tokens[trial.trial_id] = int(point["n_tokens"])
-        tags = {"mlflow.parentRunId": self.parent_run_id, ROLE: "tune_trial", "sweeper.sweep_id": self.sweep_id,
-                "sweeper.point_id": point["point_id"], "sweeper.rung": config.get("rung", point["size"]),
-                "sweeper.status": "running", "sweeper.tune_trial_id": trial.trial_id,
-                "sweeper.recipe": str(config.get("recipe", {}).get("name", "fixed")), "source": config.get("source", "trained")}
-        run = self.client.create_run(self.experiment_id, run_name=f"{point['size']}-{trial.trial_id}", tags=tags)
-        params = {**{k: point[k] for k in ("kind", "size", "n_params", "n_tokens", "budget", "seq_len")},
-                  "seed": config.get("seed", 0), **flatten("hp", hp), **flatten("search", config.get("search", {})),
-                  "recipe": config.get("recipe", {}).get("name", "fixed"),
-                  "recipe_run": config.get("recipe", {}).get("run_id")}
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-                              metrics=point_metrics(point), tags=[RunTag("status", "running")])
+        tags = {
+            "mlflow.parentRunId": self.parent_run_id,
+            ROLE: "tune_trial",
+            "sweeper.sweep_id": self.sweep_id,
+            "sweeper.point_id": point["point_id"],
+            "sweeper.rung": config.get("rung", point["size"]),
+            "sweeper.status": "running",
+            "sweeper.tune_trial_id": trial.trial_id,
+            "sweeper.recipe": str(config.get("recipe", {}).get("name", "fixed")),
+            "source": config.get("source", "trained"),
+        }
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{point['size']}-{trial.trial_id}", tags=tags
+        )
+        params = {
+            **{k: point[k] for k in ("kind", "size", "n_params", "n_tokens", "budget", "seq_len")},
+            "seed": config.get("seed", 0),
+            **flatten("hp", hp),
+            **flatten("search", config.get("search", {})),
+            "recipe": config.get("recipe", {}).get("name", "fixed"),
+            "recipe_run": config.get("recipe", {}).get("run_id"),
+        }
+        self.client.log_batch(
+            run.info.run_id,
+            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+            metrics=point_metrics(point),
+            tags=[RunTag("status", "running")],
+        )
         return run.info.run_id
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -64,7 +81,10 @@ class TuneRecorder(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self._last[trial.trial_id] = dict(result)
         step = int(result.get("step", result.get("training_iteration", 0)))
-        metrics = [Metric(*m) for m in finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)]
+        metrics = [
+            Metric(*m)
+            for m in finite_metrics(result, CURVE_KEYS, step, int(result.get("timestamp", 0)) * 1000)
+        ]
         if metrics:
             self.client.log_batch(self.run_id_for(trial), metrics=metrics)
 
@@ -72,13 +92,22 @@ class TuneRecorder(Callback):
         result = trial.last_result or self._last.get(trial.trial_id, {})
         self._last[trial.trial_id] = dict(result)
         run_id = self.run_id_for(trial)
-        completed = "status" in result or result.get("tokens", 0) >= self._n_tokens.get(trial.trial_id, math.inf)
+        completed = "status" in result or result.get("tokens", 0) >= self._n_tokens.get(
+            trial.trial_id, math.inf
+        )
         status = result.get("status", "ok") if completed else STOPPED
         step = int(result.get("step", 0))
-        metrics = [Metric(*m) for m in finite_metrics(result, ("val_loss", "loss", "flops", "tokens"), step, 0)]
-        metrics += [Metric("C", m.value, 0, step) for m in metrics if m.key == "flops"]  # sortable beside N, D
-        tags = [RunTag("sweeper.status", status), RunTag("status", status),
-                RunTag("sweeper.stopped_early", str(not completed).lower())]
+        metrics = [
+            Metric(*m) for m in finite_metrics(result, ("val_loss", "loss", "flops", "tokens"), step, 0)
+        ]
+        metrics += [
+            Metric("C", m.value, 0, step) for m in metrics if m.key == "flops"
+        ]  # sortable beside N, D
+        tags = [
+            RunTag("sweeper.status", status),
+            RunTag("status", status),
+            RunTag("sweeper.stopped_early", str(not completed).lower()),
+        ]
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, "FINISHED" if status in ("ok", STOPPED) else "FAILED")
 
@@ -95,9 +124,20 @@ class TuneRecorder(Callback):
             last = self._last.get(trial_id, {})
             # ASHA stops a trial at max_t on its last evaluation, before the closing report:
             # a trial whose tokens reached the rung's is complete either way.
-            full = last.get("status") == "ok" or (last.get("tokens", 0) >= self._n_tokens.get(trial_id, math.inf)
-                                                  and "status" not in last and not last.get("error"))
-            out.append({"trial_id": trial_id, "hparams": hp, "val_loss": float(last.get("val_loss", math.nan)),
-                        "completed": full, "stopped": not full and "status" not in last and not last.get("error"),
-                        "flops": float(last.get("flops", 0.0)), "tokens": float(last.get("tokens", 0.0))})
+            full = last.get("status") == "ok" or (
+                last.get("tokens", 0) >= self._n_tokens.get(trial_id, math.inf)
+                and "status" not in last
+                and not last.get("error")
+            )
+            out.append(
+                {
+                    "trial_id": trial_id,
+                    "hparams": hp,
+                    "val_loss": float(last.get("val_loss", math.nan)),
+                    "completed": full,
+                    "stopped": not full and "status" not in last and not last.get("error"),
+                    "flops": float(last.get("flops", 0.0)),
+                    "tokens": float(last.get("tokens", 0.0)),
+                }
+            )
         return out

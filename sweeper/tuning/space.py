@@ -40,7 +40,9 @@ MIXTURE_LABEL = re.compile(r"^\d+(\.\d+)?-\d+(\.\d+)?-\d+(\.\d+)?$")
 def mixture_weights(label: str, where: str = "mixture") -> tuple[float, float, float]:
     """'45-45-10' -> (0.45, 0.45, 0.10): caption, interleaved, text, normalised."""
     if not isinstance(label, str) or not MIXTURE_LABEL.match(label):
-        raise SweeperInputError(where, label, "write a mixture as caption-interleaved-text percentages, e.g. 45-45-10")
+        raise SweeperInputError(
+            where, label, "write a mixture as caption-interleaved-text percentages, e.g. 45-45-10"
+        )
     parts = [float(x) for x in label.split("-")]
     if sum(parts) <= 0:
         raise SweeperInputError(where, label, "the weights must not all be zero")
@@ -59,18 +61,28 @@ def check_dimension(name: str, dim, *, kind: str) -> None:
         raise SweeperInputError(where, name, f"unknown hyperparameter; tunable ones: {sorted(DIMENSIONS)}")
     allowed = ONLY_FOR_KIND.get(name)
     if allowed and kind not in allowed:
-        raise SweeperInputError(where, kind, f"{name} only affects {', '.join(allowed)} models; drop it for kind {kind!r}")
+        raise SweeperInputError(
+            where, kind, f"{name} only affects {', '.join(allowed)} models; drop it for kind {kind!r}"
+        )
     if (name == "mixture" or name.startswith("mixture.")) and kind not in MULTIMODAL:
         raise SweeperInputError(where, kind, "a text-only model has no mixture to tune")
     if dim.dist is None:
-        raise SweeperInputError(f"{where}.dist", None, "give a distribution: loguniform, uniform, int, logint or choice")
+        raise SweeperInputError(
+            f"{where}.dist", None, "give a distribution: loguniform, uniform, int, logint or choice"
+        )
     if dim.dist == "choice":
         _check_choice(name, dim, where)
         return
     if dim.values:
-        raise SweeperInputError(f"{where}.values", list(dim.values), f"values are for dist: choice; {dim.dist} takes low and high")
+        raise SweeperInputError(
+            f"{where}.values", list(dim.values), f"values are for dist: choice; {dim.dist} takes low and high"
+        )
     if name == "mixture":
-        raise SweeperInputError(f"{where}.dist", dim.dist, "tune a whole mixture with dist: choice, or one weight as mixture.caption etc.")
+        raise SweeperInputError(
+            f"{where}.dist",
+            dim.dist,
+            "tune a whole mixture with dist: choice, or one weight as mixture.caption etc.",
+        )
     for bound in ("low", "high"):
         if getattr(dim, bound) is None:
             raise SweeperInputError(f"{where}.{bound}", None, f"{dim.dist} needs both low and high")
@@ -111,19 +123,29 @@ def as_mixture_label(value: Any, where: str = "mixture") -> str:
     """A mixture given as a label ('45-45-10') or three weights, as a label."""
     if isinstance(value, str):
         return value
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
         if min(value) < 0 or sum(value) <= 0:
             raise SweeperInputError(where, list(value), "weights must be >= 0 and not all zero")
         return mixture_label(value)
-    raise SweeperInputError(where, value, "a mixture is a label like 45-45-10 or three weights (caption, interleaved, text)")
+    raise SweeperInputError(
+        where, value, "a mixture is a label like 45-45-10 or three weights (caption, interleaved, text)"
+    )
 
 
 def _check_range(name: str, value: float, where: str) -> None:
     lowest, highest, open_top, what = DIMENSIONS[name]
-    too_low = value < lowest or (value == lowest and name in ("lr", "grad_clip", "batch_tokens", "batch_size"))
+    too_low = value < lowest or (
+        value == lowest and name in ("lr", "grad_clip", "batch_tokens", "batch_size")
+    )
     too_high = highest is not None and (value >= highest if open_top else value > highest)
     if too_low or too_high:
-        rng = f"[{lowest:g}, {highest:g}{')' if open_top else ']'}" if highest is not None else f">= {lowest:g}"
+        rng = (
+            f"[{lowest:g}, {highest:g}{')' if open_top else ']'}" if highest is not None else f">= {lowest:g}"
+        )
         if name in ("lr", "grad_clip"):
             rng = "> 0"
         raise SweeperInputError(where, value, f"{name} ({what}) must be {rng}")
@@ -134,10 +156,14 @@ def check_tune_section(tune, *, kind: str) -> None:
     for name, dim in tune.space.items():
         check_dimension(name, dim, kind=kind)
     if "batch_tokens" in tune.space and "batch_size" in tune.space:
-        raise SweeperInputError("tune.space.batch_size", "batch_size", "tune batch_tokens or batch_size, not both")
+        raise SweeperInputError(
+            "tune.space.batch_size", "batch_size", "tune batch_tokens or batch_size, not both"
+        )
     mixture_dims = [n for n in tune.space if n.startswith("mixture")]
     if "mixture" in tune.space and len(mixture_dims) > 1:
-        raise SweeperInputError("tune.space.mixture", mixture_dims, "tune the mixture as a choice or as weights, not both")
+        raise SweeperInputError(
+            "tune.space.mixture", mixture_dims, "tune the mixture as a choice or as weights, not both"
+        )
     if not tune.sampler.isidentifier():
         raise SweeperInputError("tune.sampler", tune.sampler, "name an Optuna sampler class, e.g. TPESampler")
     for i, m in enumerate(tune.mixtures):
@@ -185,6 +211,8 @@ def apply_sample(hparams: dict, sample: dict, *, seq_len: int) -> dict:
     if "mixture" in hp or any(k.startswith("mixture") for k in sample):
         total = sum(weights.values())
         if total <= 0:
-            raise SweeperInputError("mixture", weights, "sampled mixture weights are all zero; raise the lower bounds")
+            raise SweeperInputError(
+                "mixture", weights, "sampled mixture weights are all zero; raise the lower bounds"
+            )
         hp["mixture"] = tuple(weights[t] / total for t in TARGETS)
     return hp

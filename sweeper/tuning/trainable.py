@@ -53,24 +53,41 @@ def tune_point(config: dict) -> None:
     point = config["point"]
     spec = point_spec(point)
     hp = TrainHParams(**trial_hparams(config, spec))
-    spec = at_mixture(spec, hp.mixture)  # FLOPs estimates at this trial's mixture; train() counts the real ones
+    spec = at_mixture(
+        spec, hp.mixture
+    )  # FLOPs estimates at this trial's mixture; train() counts the real ones
     device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here
     started = time.perf_counter()
 
     def report(metrics: dict) -> None:
         tune.report({**metrics, "val_loss": _finite(metrics.get("val_loss", math.nan))})
 
-    result = train(spec, hp, n_tokens=int(point["n_tokens"]), seed=int(config.get("seed", 0)), report=report,
-                   cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len),
-                   device=device, data=config.get("data"))
-    tune.report({**result.final_report(), "tokens": result.n_tokens,
-                 "val_loss": _finite(result.losses.get("avg", math.nan)), "wall_time_s": time.perf_counter() - started})
+    result = train(
+        spec,
+        hp,
+        n_tokens=int(point["n_tokens"]),
+        seed=int(config.get("seed", 0)),
+        report=report,
+        cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len),
+        device=device,
+        data=config.get("data"),
+    )
+    tune.report(
+        {
+            **result.final_report(),
+            "tokens": result.n_tokens,
+            "val_loss": _finite(result.losses.get("avg", math.nan)),
+            "wall_time_s": time.perf_counter() - started,
+        }
+    )
 
 
 def simulated_loss(sim: dict, point: dict, hp: dict, tokens: float) -> float:
     """E + A/N^alpha + B/t^beta, times 1 + k (ln lr/lr*)^2 [+ k_b (ln bt/bt*)^2]; lr* = K C^a."""
     c = float(point["budget"])
-    base = sim["E"] + sim["A"] / point["n_params"] ** sim["alpha"] + sim["B"] / max(tokens, 1.0) ** sim["beta"]
+    base = (
+        sim["E"] + sim["A"] / point["n_params"] ** sim["alpha"] + sim["B"] / max(tokens, 1.0) ** sim["beta"]
+    )
     lr_opt = sim["lr_K"] * c ** sim["lr_a"]
     penalty = sim.get("lr_k", 0.05) * math.log(hp["lr"] / lr_opt) ** 2
     if "bt_K" in sim:
@@ -95,6 +112,17 @@ def simulate_tune_point(config: dict) -> None:
     for k in np.unique(np.linspace(steps / 10, steps, 10).round().astype(int)):
         tokens = int(k) * tokens_per_step
         loss = simulated_loss(sim, point, hp, tokens) * math.exp(noise)
-        tune.report({"step": int(k), "tokens": tokens, "flops": tokens * point["flops"] / n_tokens, "val_loss": loss})
-    tune.report({"step": steps, "tokens": steps * tokens_per_step, "flops": steps * tokens_per_step * point["flops"] / n_tokens,
-                 "val_loss": loss, "loss": loss, "status": "ok", "n_tokens_trained": steps * tokens_per_step})
+        tune.report(
+            {"step": int(k), "tokens": tokens, "flops": tokens * point["flops"] / n_tokens, "val_loss": loss}
+        )
+    tune.report(
+        {
+            "step": steps,
+            "tokens": steps * tokens_per_step,
+            "flops": steps * tokens_per_step * point["flops"] / n_tokens,
+            "val_loss": loss,
+            "loss": loss,
+            "status": "ok",
+            "n_tokens_trained": steps * tokens_per_step,
+        }
+    )

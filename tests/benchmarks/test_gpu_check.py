@@ -44,7 +44,12 @@ def test_the_shards_it_writes_are_nanogpt_uint16_and_learnable(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without a GPU gets")
 def test_without_a_gpu_it_says_so_and_measures_nothing():
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py")], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert run.returncode == 1
     assert "no CUDA GPU visible" in run.stderr and "Nothing was measured" in run.stderr

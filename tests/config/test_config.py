@@ -43,7 +43,10 @@ def test_config_is_frozen():
 def test_tracking_uri_honours_environment(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert SweepConfig().tracking_uri == "http://127.0.0.1:5999"
-    assert SweepConfig(tracking=SweepConfig().tracking.__class__(uri="sqlite:///x.db")).tracking_uri == "sqlite:///x.db"
+    assert (
+        SweepConfig(tracking=SweepConfig().tracking.__class__(uri="sqlite:///x.db")).tracking_uri
+        == "sqlite:///x.db"
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,7 +54,11 @@ def test_tracking_uri_honours_environment(monkeypatch):
     [
         ("budgt: 1e12\n", "budgt", "unknown key; did you mean 'budget'?"),
         ("model:\n  kind: dense_text\n  layers: 4\n", "model.layers", "unknown key"),
-        ("training:\n  checkpoint_evry: 10\n", "training.checkpoint_evry", "did you mean 'training.checkpoint_every'?"),
+        (
+            "training:\n  checkpoint_evry: 10\n",
+            "training.checkpoint_evry",
+            "did you mean 'training.checkpoint_every'?",
+        ),
         ("budget: -5\n", "budget", "positive"),
         ("budget: lots\n", "budget", "number"),
         ("budget: .nan\n", "budget", "finite"),
@@ -69,13 +76,19 @@ def test_tracking_uri_honours_environment(monkeypatch):
         ("fit:\n  n_bootstrap: -1\n", "fit.n_bootstrap", ">= 0"),
         ("fit:\n  target_compute: 0\n", "fit.target_compute", "must be positive (FLOPs"),
         ("fit:\n  watch: [a, b, log_L_opt]\n", "fit.watch", "--target-compute"),
-        ("fit:\n  law: compression\n  target_compute: 1e20\n  watch: [a, b, log_L_opt]\n", "fit.watch",
-         "not fit.law=compression"),
+        (
+            "fit:\n  law: compression\n  target_compute: 1e20\n  watch: [a, b, log_L_opt]\n",
+            "fit.watch",
+            "not fit.law=compression",
+        ),
         ("fit:\n  target_ci_log_L_opt: 0.01\n", "fit.target_ci_log_L_opt", "add log_L_opt to fit.watch"),
         ("simulation:\n  noise: -0.1\n", "simulation.noise", ">= 0"),
         ("fit:\n  law: chinchila\n", "fit.law", "did you mean chinchilla?"),
-        ("model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n", "distributed.zero_stage",
-         "use zero_stage 2, or a mixture without text"),
+        (
+            "model:\n  kind: moe\ndistributed:\n  enabled: true\n  zero_stage: 3\n",
+            "distributed.zero_stage",
+            "use zero_stage 2, or a mixture without text",
+        ),
         ("model: dense\n", "model", "mapping"),
     ],
 )
@@ -108,5 +121,8 @@ def test_yaml_tags_are_not_executed(tmp_path):
 
 
 def test_zero3_takes_an_image_model_whose_mixture_has_no_text(tmp_path):
-    text = "model:\n  kind: late_fusion\ndistributed:\n  enabled: true\n  zero_stage: 3\ntraining:\n  mixture: [0.5, 0.5, 0]\n"
+    text = (
+        "model:\n  kind: late_fusion\ndistributed:\n  enabled: true\n  zero_stage: 3\n"
+        "training:\n  mixture: [0.5, 0.5, 0]\n"
+    )
     assert load_config(write(tmp_path, text)).distributed.zero_stage == 3

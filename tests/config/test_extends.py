@@ -21,13 +21,26 @@ def test_every_bundled_space_dumps_and_reloads_to_an_equal_config(tmp_path, name
 
 
 def test_a_space_overrides_its_base_key_by_key(tmp_path):
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump(
-        {"model": {"kind": "early_fusion", "sizes": ["tiny-1", "tiny-2"]}, "budget": 1e12,
-         "training": {"lr": 1e-3, "eval_every": 7}, "tune": {"space": {"lr": {"dist": "loguniform", "low": 1e-4,
-                                                                               "high": 1e-2}}}}))
-    (tmp_path / "child.yaml").write_text(yaml.safe_dump(
-        {"extends": "base.yaml", "model": {"sizes": ["tiny-3"]}, "training": {"lr": 2e-3},
-         "tune": {"space": {"batch_tokens": {"dist": "choice", "values": [4096, 8192]}}}}))
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {"kind": "early_fusion", "sizes": ["tiny-1", "tiny-2"]},
+                "budget": 1e12,
+                "training": {"lr": 1e-3, "eval_every": 7},
+                "tune": {"space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-2}}},
+            }
+        )
+    )
+    (tmp_path / "child.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "extends": "base.yaml",
+                "model": {"sizes": ["tiny-3"]},
+                "training": {"lr": 2e-3},
+                "tune": {"space": {"batch_tokens": {"dist": "choice", "values": [4096, 8192]}}},
+            }
+        )
+    )
     cfg = load_config(str(tmp_path / "child.yaml"))
     assert cfg.model.kind == "early_fusion" and cfg.model.sizes == ("tiny-3",)  # lists replace
     assert cfg.training.lr == 2e-3 and cfg.training.eval_every == 7 and cfg.budget == 1e12

@@ -13,7 +13,6 @@ import pytest
 import webdataset as wds
 import yaml
 from PIL import Image
-
 from training_runs import train_and_resume
 
 from models.config import ImageConfig
@@ -48,8 +47,13 @@ def write_shards(folder: Path, n_shards: int = 2, per_shard: int = 60, seed: int
             for i in range(per_shard):
                 scene, key = random_scene(rng), f"{s:05d}{i:04d}"
                 if i % 5 == 4:
-                    sink.write({"__key__": key, "png": jpeg(scene, rng, "PNG"),
-                                "json": json.dumps({"caption": caption(scene), "width": 48}).encode()})
+                    sink.write(
+                        {
+                            "__key__": key,
+                            "png": jpeg(scene, rng, "PNG"),
+                            "json": json.dumps({"caption": caption(scene), "width": 48}).encode(),
+                        }
+                    )
                 else:
                     sink.write({"__key__": key, "jpg": jpeg(scene, rng), "txt": caption(scene).encode()})
     return folder
@@ -61,8 +65,15 @@ def shards(tmp_path_factory) -> Path:
 
 
 def data_section(path, **extra) -> dict:
-    return {"source": "webdataset", "path": str(path), "val_path": None, "val_sequences": 12,
-            "bad_images": "skip", "tokenizer": None, **extra}
+    return {
+        "source": "webdataset",
+        "path": str(path),
+        "val_path": None,
+        "val_sequences": 12,
+        "bad_images": "skip",
+        "tokenizer": None,
+        **extra,
+    }
 
 
 def test_every_training_pair_once_per_epoch_and_captions_from_txt_and_json(shards):
@@ -83,8 +94,10 @@ def test_every_training_pair_once_per_epoch_and_captions_from_txt_and_json(shard
 def test_the_index_sees_the_pairs_webdatasets_own_reader_sees(shards):
     pairs = CaptionShards(str(shards), image=SPEC.config.image)
     urls = [str(p) for p in sorted(shards.glob("*.tar"))]
-    theirs = [(s["__key__"], (s.get("txt") or json.loads(s["json"])["caption"].encode()).decode())
-              for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False)]
+    theirs = [
+        (s["__key__"], (s.get("txt") or json.loads(s["json"])["caption"].encode()).decode())
+        for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False)
+    ]
     ours = [(p.key, pairs.caption(k)) for k, p in enumerate(pairs.pairs)]
     assert ours == theirs and len(ours) == 120
 
@@ -105,7 +118,8 @@ def test_a_batch_holds_patches_and_scores_only_caption_text(shards):
     counts = TokenCounts.of(batch)
     assert 0 < counts.image < counts.positions and counts.scored > 0
     assert counts.flops(SPEC.config, SPEC.seq_len) != pytest.approx(
-        counts.positions * SPEC.flops_per_token)  # C of these batches, not of the 45/45/10 average
+        counts.positions * SPEC.flops_per_token
+    )  # C of these batches, not of the 45/45/10 average
 
 
 def test_a_run_on_pairs_learns_and_resumes_with_the_same_losses(shards):
@@ -121,7 +135,9 @@ def test_a_run_on_pairs_learns_and_resumes_with_the_same_losses(shards):
 def test_a_corrupt_image_is_skipped_and_counted_or_named(tmp_path):
     folder = write_shards(tmp_path / "pairs", n_shards=1, per_shard=20)
     with wds.TarWriter(str(folder / "00000-bad.tar")) as sink:  # first in shard order: trained, not held out
-        sink.write({"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."})
+        sink.write(
+            {"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."}
+        )
     data = data_section(folder, val_sequences=1)
     pairs = CaptionShards(str(folder), image=SPEC.config.image, holdout=1)
     bad = next(k for k, p in enumerate(pairs.pairs) if p.key == "bad0")
@@ -135,13 +151,17 @@ def test_a_corrupt_image_is_skipped_and_counted_or_named(tmp_path):
     for batch in batches:
         for row, targets in zip(batch["tokens"].tolist(), batch["targets"].tolist()):
             for i in range(len(row) - len(broken)):
-                if row[i:i + len(broken)] == broken:
+                if row[i : i + len(broken)] == broken:
                     seen += 1
-                    assert all(t == IGNORE for t in targets[i - 1:i + len(broken)])
+                    assert all(t == IGNORE for t in targets[i - 1 : i + len(broken)])
     assert seen >= 1
 
-    space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
-             "training": {"mixture": [1, 0, 0]}, "data": data_section(folder, bad_images="error")}
+    space = {
+        "model": {"kind": "early_fusion", "ladder": "tiny"},
+        "budget": 1e12,
+        "training": {"mixture": [1, 0, 0]},
+        "data": data_section(folder, bad_images="error"),
+    }
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
     with pytest.raises(SweeperInputError, match="the image does not decode") as err:
         make_plan(load_config(str(tmp_path / "space.yaml")))
@@ -159,8 +179,12 @@ def test_bad_pair_input_names_the_field_and_the_fix(tmp_path, shards):
         CaptionShards(str(tmp_path / "empty"), image=SPEC.config.image)
 
     def config(**over):
-        space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
-                 "training": {"mixture": [1, 0, 0]}, "data": data_section(shards)}
+        space = {
+            "model": {"kind": "early_fusion", "ladder": "tiny"},
+            "budget": 1e12,
+            "training": {"mixture": [1, 0, 0]},
+            "data": data_section(shards),
+        }
         for key, value in over.items():
             space[key] = {**space[key], **value}
         (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
@@ -172,10 +196,13 @@ def test_bad_pair_input_names_the_field_and_the_fix(tmp_path, shards):
         config(model={"kind": "dense_text"}, training={"mixture": [1, 0, 0]})
 
 
-
 def plan_space(tmp_path, data: dict) -> Path:
-    space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
-             "training": {"mixture": [1, 0, 0]}, "data": data}
+    space = {
+        "model": {"kind": "early_fusion", "ladder": "tiny"},
+        "budget": 1e12,
+        "training": {"mixture": [1, 0, 0]},
+        "data": data,
+    }
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(space))
     return path
@@ -189,7 +216,9 @@ def test_a_source_whose_images_do_not_decode_is_refused_by_the_plan_and_fails_a_
     folder.mkdir()
     with wds.TarWriter(str(folder / "00000.tar")) as sink:
         for i in range(30):
-            sink.write({"__key__": f"k{i:03d}", "jpg": b"\xff\xd8\xff\xe0 not a jpeg", "txt": b"a lost picture."})
+            sink.write(
+                {"__key__": f"k{i:03d}", "jpg": b"\xff\xd8\xff\xe0 not a jpeg", "txt": b"a lost picture."}
+            )
     space = plan_space(tmp_path, data_section(folder, val_sequences=2))
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["plan", str(space)]) == 2
@@ -206,8 +235,12 @@ def test_a_source_whose_images_do_not_decode_is_refused_by_the_plan_and_fails_a_
 def test_one_broken_image_in_many_is_skipped_and_counted_once_however_often_visited(tmp_path):
     folder = write_shards(tmp_path / "pairs", n_shards=1, per_shard=12)
     with wds.TarWriter(str(folder / "00000-bad.tar")) as sink:
-        sink.write({"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."})
-    make_plan(load_config(str(plan_space(tmp_path, data_section(folder, val_sequences=1)))))  # 1 of 13: trains
+        sink.write(
+            {"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."}
+        )
+    make_plan(
+        load_config(str(plan_space(tmp_path, data_section(folder, val_sequences=1))))
+    )  # 1 of 13: trains
     stream = training_stream(SPEC, (1, 0, 0), 4, 0, data_section(folder, val_sequences=1))
     for _ in range(40):  # about 13 epochs of the 12 training pairs: the broken one visited each time
         next(stream)

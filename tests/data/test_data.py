@@ -3,8 +3,17 @@ import pytest
 import torch
 
 from models.registry import get_model_spec
-from sweeper.data import (MIXTURES, TARGETS, TOKENIZER, as_mixture, pack_sequence, targets_of, train_batches,
-                          validation_sets, data_config)
+from sweeper.data import (
+    MIXTURES,
+    TARGETS,
+    TOKENIZER,
+    as_mixture,
+    data_config,
+    pack_sequence,
+    targets_of,
+    train_batches,
+    validation_sets,
+)
 from sweeper.data.batches import IGNORE
 from sweeper.data.mixtures import target_schedule
 from sweeper.errors import SweeperInputError
@@ -91,8 +100,8 @@ def test_tokenizer_round_trip():
 
 
 def test_captions_describe_the_rendered_image():
-    from sweeper.data.images import Shape, caption, render
     from models.config import ImageConfig
+    from sweeper.data.images import Shape, caption, render
 
     scene = (Shape(color="red", shape="square", size="big", place="top left"),)
     pix = render(scene, ImageConfig(image_size=24, patch_size=6), np.random.default_rng(0))

@@ -25,15 +25,30 @@ def corpora(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("coverage")
     texts = corpus_texts(200)
     train_bpe(texts, 320).save(str(root / "tokenizer.json"))
-    return {"token_shards": {"source": "token_shards", "path": str(write_corpus(root / "shards", 1, 60_000)),
-                             "val_sequences": 8},
-            "hf_text": {"source": "hf_text", "path": str(write_jsonl(root / "text" / "p.jsonl", texts)),
-                        "tokenizer": str(root / "tokenizer.json"), "cache_dir": str(root / "cache"),
-                        "val_sequences": 8},
-            "webdataset": {"source": "webdataset", "path": str(write_shards(root / "pairs", 1, 60)),
-                           "val_sequences": 8},
-            "obelics": {"source": "obelics", "path": str(write_documents(root / "docs" / "p.parquet", 80)),
-                        "val_sequences": 8}}
+    return {
+        "token_shards": {
+            "source": "token_shards",
+            "path": str(write_corpus(root / "shards", 1, 60_000)),
+            "val_sequences": 8,
+        },
+        "hf_text": {
+            "source": "hf_text",
+            "path": str(write_jsonl(root / "text" / "p.jsonl", texts)),
+            "tokenizer": str(root / "tokenizer.json"),
+            "cache_dir": str(root / "cache"),
+            "val_sequences": 8,
+        },
+        "webdataset": {
+            "source": "webdataset",
+            "path": str(write_shards(root / "pairs", 1, 60)),
+            "val_sequences": 8,
+        },
+        "obelics": {
+            "source": "obelics",
+            "path": str(write_documents(root / "docs" / "p.parquet", 80)),
+            "val_sequences": 8,
+        },
+    }
 
 
 MIXTURES = {"token_shards": [0, 0, 1], "hf_text": [0, 0, 1], "webdataset": [1, 0, 0], "obelics": [0, 1, 0]}
@@ -41,9 +56,14 @@ MIXTURES = {"token_shards": [0, 0, 1], "hf_text": [0, 0, 1], "webdataset": [1, 0
 
 def space(tmp_path, data: dict, mixture, kind: str = "early_fusion", budget: float = 3e11):
     text_only = mixture == [0, 0, 1] and kind == "dense_text"
-    body = {"model": {"kind": kind, "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]}, "budget": budget,
-            "design": "grid", "budgets": {"n_slices": 2, "min_tokens_per_param": 0.05, "min_steps": 8},
-            "training": {"batch_size": 8, **({} if text_only else {"mixture": mixture})}, "data": data}
+    body = {
+        "model": {"kind": kind, "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
+        "budget": budget,
+        "design": "grid",
+        "budgets": {"n_slices": 2, "min_tokens_per_param": 0.05, "min_steps": 8},
+        "training": {"batch_size": 8, **({} if text_only else {"mixture": mixture})},
+        "data": data,
+    }
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(body))
     return load_config(str(path))
@@ -52,7 +72,9 @@ def space(tmp_path, data: dict, mixture, kind: str = "early_fusion", budget: flo
 def counted(cfg, trial) -> tuple[float, int]:
     """(C, documents read) of the batches the trial trains on: its seed's stream, as train() counts it."""
     spec = next(s for s in model_specs(cfg) if s.size == trial.size)
-    stream = training_stream(spec, cfg.training.mixture, trial.batch_size, cfg.seed, for_trials(cfg.data.model_dump()))
+    stream = training_stream(
+        spec, cfg.training.mixture, trial.batch_size, cfg.seed, for_trials(cfg.data.model_dump())
+    )
     counts = TokenCounts()
     for _ in range(trial.steps):
         counts.add(next(stream))
@@ -62,7 +84,8 @@ def counted(cfg, trial) -> tuple[float, int]:
 
 @pytest.mark.parametrize("source", sorted(MIXTURES))
 def test_each_trial_spends_its_slice_within_two_percent_and_reads_the_epochs_the_plan_says(
-        source, corpora, tmp_path):
+    source, corpora, tmp_path
+):
     kind = "dense_text" if source in ("token_shards", "hf_text") else "early_fusion"
     cfg = space(tmp_path, corpora[source], MIXTURES[source], kind)
     plan = make_plan(cfg)
@@ -79,7 +102,10 @@ def test_each_trial_spends_its_slice_within_two_percent_and_reads_the_epochs_the
 
 
 def test_a_mixture_is_costed_per_target_and_its_epochs_follow_the_weights(corpora, tmp_path):
-    data = {"source": "mixture", "targets": {"caption": corpora["webdataset"], "interleaved": corpora["obelics"]}}
+    data = {
+        "source": "mixture",
+        "targets": {"caption": corpora["webdataset"], "interleaved": corpora["obelics"]},
+    }
     cfg = space(tmp_path, data, [0.5, 0.5, 0])
     plan = make_plan(cfg)
     assert sorted(s.unit for s in plan.sources) == ["documents", "pairs"]
@@ -95,8 +121,10 @@ def test_repeated_data_is_said_once_in_the_plan_with_how_much(corpora, tmp_path,
     plan = make_plan(cfg)
     worst = max(t.epochs for t in plan.trials)
     assert worst > 1 and plan.repetition_warning.startswith(
-        f"{sum(t.epochs > 1 for t in plan.trials)} of {len(plan.trials)} trials see their data more than once "
-        f"(up to {worst:.1f} epochs over 52 pairs of")
+        f"{sum(t.epochs > 1 for t in plan.trials)} of {len(plan.trials)} trials see their data "
+        "more than once "
+        f"(up to {worst:.1f} epochs over 52 pairs of"
+    )
     table = format_plan(plan)
     assert table.count("WARNING:") == 1 and "epochs" in table.splitlines()[0] and "52 training pairs" in table
     assert main(["plan", str(tmp_path / "space.yaml"), "--format", "json"]) == 0
@@ -124,8 +152,15 @@ def test_a_long_interleaved_document_goes_on_in_the_next_sequence(tmp_path):
     long_text = "".join(words)  # ~1000 characters: about 8 sequences of the character tokenizer
     path = tmp_path / "docs" / "p.parquet"
     path.parent.mkdir()
-    pq.write_table(pa.table({"texts": pa.array([[long_text]] * 3, pa.list_(pa.string())),
-                             "images": pa.array([[None]] * 3, pa.list_(pa.binary()))}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "texts": pa.array([[long_text]] * 3, pa.list_(pa.string())),
+                "images": pa.array([[None]] * 3, pa.list_(pa.binary())),
+            }
+        ),
+        path,
+    )
     data = {"source": "obelics", "path": str(path), "val_sequences": 1}
     stream = training_stream(spec, (0, 1, 0), 1, 0, data)
     text = ""

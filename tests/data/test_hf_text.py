@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import yaml
 from tokenizers import Tokenizer
-
 from training_runs import train_and_resume
 
 from models.registry import get_model_spec, with_vocab
@@ -43,8 +42,9 @@ def write_jsonl(path: Path, texts: list[str], field: str = "text") -> Path:
 
 def sweeper_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "sweeper.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,15 @@ def corpus(tmp_path_factory) -> dict:
 
 
 def data_section(corpus, path, **extra) -> dict:
-    return {"source": "hf_text", "path": str(path), "tokenizer": str(corpus["tokenizer"]),
-            "cache_dir": str(corpus["root"] / "cache"), "val_sequences": 8, "text_field": "text", **extra}
+    return {
+        "source": "hf_text",
+        "path": str(path),
+        "tokenizer": str(corpus["tokenizer"]),
+        "cache_dir": str(corpus["root"] / "cache"),
+        "val_sequences": 8,
+        "text_field": "text",
+        **extra,
+    }
 
 
 def bad_section(corpus, **extra) -> dict:
@@ -112,8 +119,12 @@ def test_the_model_embeds_the_tokenizers_vocabulary_and_trains_and_resumes_exact
 
 def test_bad_input_names_the_field_the_value_and_the_fix(corpus, tmp_path):
     def config(data: dict, **model):
-        space = {"model": {"kind": "dense_text", "ladder": "tiny", **model}, "budget": 1e12,
-                 "training": {"mixture": [0, 0, 1]}, "data": data}
+        space = {
+            "model": {"kind": "dense_text", "ladder": "tiny", **model},
+            "budget": 1e12,
+            "training": {"mixture": [0, 0, 1]},
+            "data": data,
+        }
         (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
         return load_config(str(tmp_path / "space.yaml"))
 
@@ -132,12 +143,16 @@ def test_bad_input_names_the_field_the_value_and_the_fix(corpus, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SweeperInputError, match="not a Hugging Face tokenizers file"):
         plan_with(tokenizer=str(tmp_path / "bad.json"))
-    with pytest.raises(SweeperInputError, match="vocabulary of 384 ids does not fit the model's embedding of 128"):
+    with pytest.raises(
+        SweeperInputError, match="vocabulary of 384 ids does not fit the model's embedding of 128"
+    ):
         make_plan(config(data_section(corpus, corpus["jsonl"]), vocab_size=128))
     empty = write_jsonl(tmp_path / "empty" / "e.jsonl", [""] * 3)
     with pytest.raises(SweeperInputError, match="every row was empty"):
         plan_with(path=str(empty))
     with pytest.raises(SweeperInputError, match="hf_text needs a tokenizer.json"):
         config({"source": "hf_text", "path": str(corpus["jsonl"])})
-    run = sweeper_cli("tokenizer", "--data", str(corpus["jsonl"]), "--vocab-size", "100", "-o", str(tmp_path / "t"))
+    run = sweeper_cli(
+        "tokenizer", "--data", str(corpus["jsonl"]), "--vocab-size", "100", "-o", str(tmp_path / "t")
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr and "--vocab-size: got 100" in run.stderr

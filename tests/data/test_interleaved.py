@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-
 from training_runs import train_and_resume
 
 from models.config import ImageConfig
@@ -47,8 +46,13 @@ def write_documents(path: Path, n_docs: int = 150, seed: int = 0, corrupt: int |
         texts.append(row_t)
         images.append(row_i)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"texts": pa.array(texts, pa.list_(pa.string())),
-                      "images": pa.array(images, pa.list_(pa.binary())), "url": [f"doc{i}" for i in range(n_docs)]})
+    table = pa.table(
+        {
+            "texts": pa.array(texts, pa.list_(pa.string())),
+            "images": pa.array(images, pa.list_(pa.binary())),
+            "url": [f"doc{i}" for i in range(n_docs)],
+        }
+    )
     pq.write_table(table, path)
     return path
 
@@ -59,8 +63,15 @@ def docs_file(tmp_path_factory) -> Path:
 
 
 def data_section(path, **extra) -> dict:
-    return {"source": "obelics", "path": str(path), "val_path": None, "val_sequences": 10, "bad_images": "skip",
-            "tokenizer": None, **extra}
+    return {
+        "source": "obelics",
+        "path": str(path),
+        "val_path": None,
+        "val_sequences": 10,
+        "bad_images": "skip",
+        "tokenizer": None,
+        **extra,
+    }
 
 
 def test_documents_keep_their_order_of_text_and_images(docs_file):
@@ -121,8 +132,15 @@ def test_rows_whose_texts_and_images_are_not_aligned_are_refused_naming_the_row(
     table["texts"][k][i] = "a caption written over the picture's slot."  # both set at one position
     path = tmp_path / "docs" / "part-0.parquet"
     path.parent.mkdir()
-    pq.write_table(pa.table({"texts": pa.array(table["texts"], pa.list_(pa.string())),
-                             "images": pa.array(table["images"], pa.list_(pa.binary()))}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "texts": pa.array(table["texts"], pa.list_(pa.string())),
+                "images": pa.array(table["images"], pa.list_(pa.binary())),
+            }
+        ),
+        path,
+    )
     docs = InterleavedDocs(str(path), image=SPEC.config.image, holdout=2)
     with pytest.raises(SweeperInputError, match=f"position {i} holds both a text and an image") as err:
         docs.check_rows()
@@ -131,15 +149,23 @@ def test_rows_whose_texts_and_images_are_not_aligned_are_refused_naming_the_row(
         docs.segments(k)  # training never drops the text silently either
     assert docs.segments(k + 1 if k + 1 < 20 else 0)  # the other rows still read
 
-    space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
-             "training": {"mixture": [0, 1, 0]}, "data": data_section(path, val_sequences=2)}
+    space = {
+        "model": {"kind": "early_fusion", "ladder": "tiny"},
+        "budget": 1e12,
+        "training": {"mixture": [0, 1, 0]},
+        "data": data_section(path, val_sequences=2),
+    }
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
     assert main(["plan", str(tmp_path / "space.yaml")]) == 2
     err = capsys.readouterr().err
     assert f"row {k}" in err and "either a text or an image" in err, err
 
-    short = pa.table({"texts": pa.array([["one", None, "two"]], pa.list_(pa.string())),
-                      "images": pa.array([[None, table["images"][k][i]]], pa.list_(pa.binary()))})
+    short = pa.table(
+        {
+            "texts": pa.array([["one", None, "two"]], pa.list_(pa.string())),
+            "images": pa.array([[None, table["images"][k][i]]], pa.list_(pa.binary())),
+        }
+    )
     pq.write_table(short, path)
     with pytest.raises(SweeperInputError, match="'texts' has 3 entries and 'images' 2"):
         InterleavedDocs(str(path), image=SPEC.config.image).check_rows()

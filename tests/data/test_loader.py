@@ -23,25 +23,51 @@ IMAGES = get_model_spec("early_fusion", "tiny-2")
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("loader")
-    shards = {"source": "token_shards", "path": str(write_corpus(root / "tokens")), "dtype": "uint16",
-              "val_path": None, "val_sequences": 8}
-    pairs = {"source": "webdataset", "path": str(write_shards(root / "pairs", n_shards=1, per_shard=40)),
-             "val_path": None, "val_sequences": 4, "bad_images": "skip", "tokenizer": None}
+    shards = {
+        "source": "token_shards",
+        "path": str(write_corpus(root / "tokens")),
+        "dtype": "uint16",
+        "val_path": None,
+        "val_sequences": 8,
+    }
+    pairs = {
+        "source": "webdataset",
+        "path": str(write_shards(root / "pairs", n_shards=1, per_shard=40)),
+        "val_path": None,
+        "val_sequences": 4,
+        "bad_images": "skip",
+        "tokenizer": None,
+    }
     broken = write_shards(root / "broken", n_shards=1, per_shard=30)
     with wds.TarWriter(str(broken / "00000-bad.tar")) as sink:  # a corrupt image among the first in the order
-        sink.write({"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."})
+        sink.write(
+            {"__key__": "bad0", "jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "txt": b"a broken picture."}
+        )
     broken = {**pairs, "path": str(broken)}
     mixed = {"source": "mixture", "targets": {"caption": broken, "text": shards}}
-    return {"text": (TEXT, (0, 0, 1), shards), "pairs": (IMAGES, (1, 0, 0), pairs),
-            "broken pairs": (IMAGES, (1, 0, 0), broken), "mixture": (IMAGES, (0.5, 0, 0.5), mixed)}
+    return {
+        "text": (TEXT, (0, 0, 1), shards),
+        "pairs": (IMAGES, (1, 0, 0), pairs),
+        "broken pairs": (IMAGES, (1, 0, 0), broken),
+        "mixture": (IMAGES, (0.5, 0, 0.5), mixed),
+    }
 
 
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name,workers,start", [("text", 2, 0), ("text", 2, 5), ("pairs", 2, 0), ("pairs", 1, 3),
-                                                ("broken pairs", 3, 2), ("mixture", 2, 1)])
+@pytest.mark.parametrize(
+    "name,workers,start",
+    [
+        ("text", 2, 0),
+        ("text", 2, 5),
+        ("pairs", 2, 0),
+        ("pairs", 1, 3),
+        ("broken pairs", 3, 2),
+        ("mixture", 2, 1),
+    ],
+)
 def test_workers_hand_out_the_in_process_batches_in_order(sources, name, workers, start):
     spec, mixture, data = sources[name]
 

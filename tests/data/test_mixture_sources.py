@@ -35,9 +35,15 @@ def sources(tmp_path_factory) -> dict:
     pairs = write_shards(root / "pairs", n_shards=1, per_shard=80)
     tok = train_bpe(texts + ["a big red square at the top left."], 320)
     tok.save(str(root / "tokenizer.json"))
-    data = {"source": "mixture", "tokenizer": str(root / "tokenizer.json"), "cache_dir": str(root / "cache"),
-            "targets": {"caption": {"source": "webdataset", "path": str(pairs), "val_sequences": 8},
-                        "text": {"source": "hf_text", "path": str(jsonl), "val_sequences": 8}}}
+    data = {
+        "source": "mixture",
+        "tokenizer": str(root / "tokenizer.json"),
+        "cache_dir": str(root / "cache"),
+        "targets": {
+            "caption": {"source": "webdataset", "path": str(pairs), "val_sequences": 8},
+            "text": {"source": "hf_text", "path": str(jsonl), "val_sequences": 8},
+        },
+    }
     return {"root": root, "data": data}
 
 
@@ -74,15 +80,22 @@ def test_a_run_on_the_mixture_learns_both_targets_and_resumes_exactly(sources):
 
 def test_a_weight_without_a_source_and_a_source_for_the_wrong_target_are_named(sources, tmp_path: Path):
     def config(data, mixture):
-        space = {"model": {"kind": "early_fusion", "ladder": "tiny"}, "budget": 1e12,
-                 "training": {"mixture": mixture}, "data": data}
+        space = {
+            "model": {"kind": "early_fusion", "ladder": "tiny"},
+            "budget": 1e12,
+            "training": {"mixture": mixture},
+            "data": data,
+        }
         (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
         return load_config(str(tmp_path / "space.yaml"))
 
     data = sources["data"]
     config(data, [0.5, 0, 0.5])  # the good one loads
-    with pytest.raises(SweeperInputError, match="interleaved has weight 0.2 but data.targets has no interleaved "
-                                                "source; add data.targets.interleaved"):
+    with pytest.raises(
+        SweeperInputError,
+        match="interleaved has weight 0.2 but data.targets has no interleaved "
+        "source; add data.targets.interleaved",
+    ):
         config(data, [0.4, 0.2, 0.4])
     wrong = {**data, "targets": {**data["targets"], "text": data["targets"]["caption"]}}
     with pytest.raises(SweeperInputError, match="it supplies caption, not text") as err:
@@ -107,39 +120,83 @@ def test_a_sweep_trains_on_pairs_documents_and_text_through_one_bpe(ray_local, t
 
     texts = corpus_texts(300)
     jsonl = write_jsonl(tmp_path / "text" / "part-0.jsonl", texts)
-    made = subprocess.run([sys.executable, "-m", "sweeper.cli", "tokenizer", "--data", str(jsonl.parent),
-                           "--vocab-size", "400", "-o", str(tmp_path / "tokenizer.json")], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeper.cli",
+            "tokenizer",
+            "--data",
+            str(jsonl.parent),
+            "--vocab-size",
+            "400",
+            "-o",
+            str(tmp_path / "tokenizer.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert made.returncode == 0, made.stderr
-    data = {"source": "mixture", "tokenizer": str(tmp_path / "tokenizer.json"), "cache_dir": str(tmp_path / "cache"),
-            "targets": {"caption": {"source": "webdataset", "path": str(write_shards(tmp_path / "pairs", 1, 80)),
-                                    "val_sequences": 8},
-                        "interleaved": {"source": "obelics", "val_sequences": 8,
-                                        "path": str(write_documents(tmp_path / "docs" / "part-0.parquet", 120))},
-                        "text": {"source": "hf_text", "path": str(jsonl), "val_sequences": 8}}}
-    space = {"model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
-             "budget": 2e12, "design": "grid",
-             "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
-             "training": {"mixture": [0.4, 0.3, 0.3], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
-             "fit": {"n_bootstrap": 10}, "data": data}
+    data = {
+        "source": "mixture",
+        "tokenizer": str(tmp_path / "tokenizer.json"),
+        "cache_dir": str(tmp_path / "cache"),
+        "targets": {
+            "caption": {
+                "source": "webdataset",
+                "path": str(write_shards(tmp_path / "pairs", 1, 80)),
+                "val_sequences": 8,
+            },
+            "interleaved": {
+                "source": "obelics",
+                "val_sequences": 8,
+                "path": str(write_documents(tmp_path / "docs" / "part-0.parquet", 120)),
+            },
+            "text": {"source": "hf_text", "path": str(jsonl), "val_sequences": 8},
+        },
+    }
+    space = {
+        "model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
+        "budget": 2e12,
+        "design": "grid",
+        "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
+        "training": {"mixture": [0.4, 0.3, 0.3], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
+        "fit": {"n_bootstrap": 10},
+        "data": data,
+    }
     (tmp_path / "mix.yaml").write_text(yaml.safe_dump(space))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = Sweeper(str(tmp_path / "mix.yaml"), tracking_uri=uri, experiment="it-mix").run(progress=lambda line: None)
-    assert len(list((tmp_path / "cache").glob("*/meta.json"))) == 1  # the text is tokenized once, for all trials
+    result = Sweeper(str(tmp_path / "mix.yaml"), tracking_uri=uri, experiment="it-mix").run(
+        progress=lambda line: None
+    )
+    assert (
+        len(list((tmp_path / "cache").glob("*/meta.json"))) == 1
+    )  # the text is tokenized once, for all trials
     client = MlflowClient(uri)
-    trials = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    trials = client.search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
+    )
     assert len(trials) == 3
     for run in trials:
         params, metrics = run.data.params, run.data.metrics
         assert params["data.tokenizer"] == str(tmp_path / "tokenizer.json")  # a path, not a secret to mask
-        assert params["data.caption.source"] == "webdataset" and params["data.interleaved.source"] == "obelics"
+        assert (
+            params["data.caption.source"] == "webdataset" and params["data.interleaved.source"] == "obelics"
+        )
         assert run.data.tags["sweeper.status"] == "ok", run.data.tags
-        assert params["vocab_size"] == "448" and params["data.source"] == "mixture"  # 400 ids, rounded up to 64s
+        assert (
+            params["vocab_size"] == "448" and params["data.source"] == "mixture"
+        )  # 400 ids, rounded up to 64s
         for target in ("caption", "interleaved", "text"):
             curve = [m.value for m in client.get_metric_history(run.info.run_id, f"val_loss_{target}")]
             assert curve[-1] < curve[0] - 0.3, (target, curve)
-        counts = TokenCounts(positions=int(metrics["n_tokens_trained"]), image=int(metrics["n_image_tokens"]),
-                             scored=int(metrics["n_scored_tokens"]))
+        counts = TokenCounts(
+            positions=int(metrics["n_tokens_trained"]),
+            image=int(metrics["n_image_tokens"]),
+            scored=int(metrics["n_scored_tokens"]),
+        )
         spec = with_vocab(get_model_spec("early_fusion", params["size"]), 448)
         assert 0 < counts.image < counts.positions and metrics["skipped_images"] == 0
         assert metrics["flops"] == pytest.approx(counts.flops(spec.config, spec.seq_len))

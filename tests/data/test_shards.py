@@ -22,7 +22,9 @@ from sweeper.train.loop import TrainHParams, train
 SPEC = get_model_spec("dense_text", "tiny-2")  # vocabulary 128, 128 positions
 
 
-def write_corpus(folder: Path, n_shards: int = 2, tokens: int = 40_000, dtype=np.uint16, seed: int = 0) -> Path:
+def write_corpus(
+    folder: Path, n_shards: int = 2, tokens: int = 40_000, dtype=np.uint16, seed: int = 0
+) -> Path:
     """Shards of the procedural text documents, char-tokenized: real structure, so a model can learn it."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,13 +111,33 @@ def test_bad_input_names_the_file_and_the_fix(tmp_path):
 
 
 def test_a_run_on_shards_learns_and_resumes_with_the_same_losses(corpus):
-    data = {"source": "token_shards", "path": str(corpus), "dtype": "uint16", "val_path": None, "val_sequences": 16}
-    hp = TrainHParams(lr=1e-2, batch_size=4, mixture=(0, 0, 1), eval_every=10, eval_batches=2, eval_batch_size=8,
-                      checkpoint_every=10)
+    data = {
+        "source": "token_shards",
+        "path": str(corpus),
+        "dtype": "uint16",
+        "val_path": None,
+        "val_sequences": 16,
+    }
+    hp = TrainHParams(
+        lr=1e-2,
+        batch_size=4,
+        mixture=(0, 0, 1),
+        eval_every=10,
+        eval_batches=2,
+        eval_batch_size=8,
+        checkpoint_every=10,
+    )
     n_tokens = 30 * hp.batch_size * SPEC.seq_len
     reports, states = [], []
-    whole = train(SPEC, hp, n_tokens=n_tokens, seed=0, data=data, report=reports.append,
-                  checkpoint=lambda metrics, state: (reports.append(metrics), states.append(copy.deepcopy(state))))
+    whole = train(
+        SPEC,
+        hp,
+        n_tokens=n_tokens,
+        seed=0,
+        data=data,
+        report=reports.append,
+        checkpoint=lambda metrics, state: (reports.append(metrics), states.append(copy.deepcopy(state))),
+    )
     assert reports[-1]["val_loss"] < reports[0]["val_loss"] - 0.3  # it learns the corpus
     resumed = train(SPEC, hp, n_tokens=n_tokens, seed=0, data=data, resume=states[0])  # from step 10
     assert int(states[0]["step"]) == 10

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from sweeper.errors import SweeperInputError
-from sweeper.fit import (FitResult, compare_approaches, envelope_fit, fit_law, fit_per_target,
-                         holdout_evaluate, isoflop_fit, prediction_errors)
+from sweeper.fit import (
+    FitResult,
+    compare_approaches,
+    envelope_fit,
+    fit_law,
+    fit_per_target,
+    holdout_evaluate,
+    isoflop_fit,
+    prediction_errors,
+)
 from sweeper.fit.derived import closed_form
 from sweeper.fit.envelope import lower_hull
 from sweeper.fit.synthetic import TABLE2_AVG, draw_losses, isoflop_design, token_design
@@ -44,7 +52,7 @@ def test_envelope_recovers_power_law_of_frontier():
     c = np.geomspace(1e18, 1e22, 60)
     frame = token_design(60)
     frame["flops"] = c
-    frame["loss"] = 29.574 * c ** -0.049 * np.exp(0.002 * rng.standard_normal(60))
+    frame["loss"] = 29.574 * c**-0.049 * np.exp(0.002 * rng.standard_normal(60))
     res = envelope_fit(frame, min_compute=3e19, n_bootstrap=20)
     assert res.params["c"] == pytest.approx(-0.049, abs=0.004)
     assert res.ci["c"][0] <= res.params["c"] <= res.ci["c"][1]

@@ -19,8 +19,10 @@ def good_frame():
 def test_json_output(tmp_path, good_frame, capsys):
     path = tmp_path / "runs.csv"
     good_frame.to_csv(path, index=False)
-    assert main(["fit", str(path), "--grid", "coarse", "--bootstrap", "4", "--seed", "1",
-                 "--format", "json"]) == 0
+    assert (
+        main(["fit", str(path), "--grid", "coarse", "--bootstrap", "4", "--seed", "1", "--format", "json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["law"] == "chinchilla" and out["n_runs"] == 36
     assert set(out["params"]) == {"E", "A", "B", "alpha", "beta"}
@@ -59,9 +61,15 @@ def _bad(frame, name):
     raise AssertionError(name)
 
 
-CASES = {"missing": "loss", "n_nonpositive": "n_params", "d_negative": "n_tokens",
-         "loss_nan": "loss", "loss_nonpositive": "loss", "too_few_runs": "runs",
-         "text_in_n": "n_params"}
+CASES = {
+    "missing": "loss",
+    "n_nonpositive": "n_params",
+    "d_negative": "n_tokens",
+    "loss_nan": "loss",
+    "loss_nonpositive": "loss",
+    "too_few_runs": "runs",
+    "text_in_n": "n_params",
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -85,15 +85,45 @@ def test_given_n_and_d_predicts_the_loss_of_that_model():
 def test_fit_cli_has_the_prediction_block(tmp_path, capsys):
     path = tmp_path / "runs.csv"
     _grid(CHINCHILLA, noise=0.005, seed=3).to_csv(path, index=False)
-    assert main(["fit", str(path), "--grid", "coarse", "--bootstrap", "20", "--target-compute", "1e22",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--grid",
+                "coarse",
+                "--bootstrap",
+                "20",
+                "--target-compute",
+                "1e22",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     block = json.loads(capsys.readouterr().out)["prediction"]
     assert block["compute"] == 1e22 and block["trusted"] is True and block["warnings"] == []
     for name in ("N_opt", "D_opt", "loss"):
         lo, hi = block["ci"][name]
         assert lo <= block[name] <= hi
-    assert main(["fit", str(path), "--grid", "coarse", "--bootstrap", "20", "--target-n", "1e9",
-                 "--target-d", "1e11"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--grid",
+                "coarse",
+                "--bootstrap",
+                "20",
+                "--target-n",
+                "1e9",
+                "--target-d",
+                "1e11",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "prediction at N = 1e+09, D = 1e+11" in out and "loss" in out and "95% [" in out
 
@@ -103,8 +133,23 @@ def test_an_unidentified_table_gets_a_prediction_without_intervals_and_says_why(
     frame = frame.assign(loss=3.0 + 0.05 * np.random.default_rng(4).standard_normal(len(frame)))
     path = tmp_path / "runs.csv"
     frame.to_csv(path, index=False)
-    assert main(["fit", str(path), "--grid", "coarse", "--bootstrap", "10", "--target-compute", "1e23",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--grid",
+                "coarse",
+                "--bootstrap",
+                "10",
+                "--target-compute",
+                "1e23",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     block = json.loads(capsys.readouterr().out)["prediction"]
     assert block["trusted"] is False and block["warnings"]
     assert all(v is None for v in block["ci"].values())

@@ -37,8 +37,12 @@ def _pure_noise():
     return frame.assign(loss=3.0 + 0.05 * np.random.default_rng(4).standard_normal(len(frame)))
 
 
-DEGENERATE = {"one size": _one_size, "one D per size": _one_token_count_per_size,
-              "rising with N": _rising_with_n, "pure noise": _pure_noise}
+DEGENERATE = {
+    "one size": _one_size,
+    "one D per size": _one_token_count_per_size,
+    "rising with N": _rising_with_n,
+    "pure noise": _pure_noise,
+}
 
 
 @pytest.mark.parametrize("case", sorted(DEGENERATE))
@@ -82,7 +86,8 @@ def test_summary_of_an_unidentified_fit_shows_no_exponent():
     for name in fit.unidentified:  # the run summary's fit table: no value for what is not identified
         assert table[name] == ["not", "identified"], (name, table[name])
     assert format_fit(None, "sparsity: got None; needs a 'sparsity' column") == [
-        "fit: none (sparsity: got None; needs a 'sparsity' column)"]
+        "fit: none (sparsity: got None; needs a 'sparsity' column)"
+    ]
 
 
 @pytest.mark.parametrize("design", ["isoflop", "tokens"])
@@ -97,8 +102,14 @@ def test_table2_law_is_identified_with_finite_intervals(design):
 def _published():
     if not SHARED.is_dir():
         pytest.skip(f"published tables not found at {SHARED}")
-    for name in ("chinchilla_epoch", "gemstones", "misfitting", "porian", "marin_isoflop",
-                 "xlstm_llama_isoflop"):
+    for name in (
+        "chinchilla_epoch",
+        "gemstones",
+        "misfitting",
+        "porian",
+        "marin_isoflop",
+        "xlstm_llama_isoflop",
+    ):
         frame = read_runs_csv(SHARED / f"{name}.csv")
         if "lr_opt" in frame:
             frame = frame[frame["lr_opt"] == 1]  # the best learning rate per (N, D)

@@ -50,8 +50,7 @@ def test_params_theta_round_trip_and_predict(name):
     params = law.to_params(theta, design)
     np.testing.assert_allclose(law.to_theta(params), theta)
     extra = {c: frame[c].to_numpy() for c in ("sparsity", "n_tokens_text", "n_tokens_image")}
-    pred = law.predict(params, frame["n_params"].to_numpy(), frame["n_tokens"].to_numpy(),
-                       **extra)
+    pred = law.predict(params, frame["n_params"].to_numpy(), frame["n_tokens"].to_numpy(), **extra)
     terms = law.terms(theta[None, :], design)[:, 0, :]
     np.testing.assert_allclose(np.log(pred), np.log(np.exp(terms).sum(axis=0)), rtol=1e-10)
 

@@ -6,15 +6,12 @@ import pytest
 from sweeper.fit import get_law
 from sweeper.fit.lbfgs import batched_lbfgs
 from sweeper.fit.multistart import SearchSettings, find_optimum, per_start_scipy
-from sweeper.fit.synthetic import (TABLE2_AVG, TABLE12_DENSE, draw_losses, isoflop_design,
-                                   token_design)
+from sweeper.fit.synthetic import TABLE2_AVG, TABLE12_DENSE, draw_losses, isoflop_design, token_design
 
 CASES = [
     ("table2", lambda: draw_losses(token_design(90, seed=1), TABLE2_AVG, noise=0.01, seed=2)),
-    ("table12", lambda: draw_losses(token_design(120, seed=3), TABLE12_DENSE, noise=0.005,
-                                    seed=4)),
-    ("isoflop", lambda: draw_losses(isoflop_design([1e19, 1e20, 1e21], 6), TABLE2_AVG,
-                                    noise=0.02, seed=5)),
+    ("table12", lambda: draw_losses(token_design(120, seed=3), TABLE12_DENSE, noise=0.005, seed=4)),
+    ("isoflop", lambda: draw_losses(isoflop_design([1e19, 1e20, 1e21], 6), TABLE2_AVG, noise=0.02, seed=5)),
 ]
 
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from sweeper.fit import fit_law
-from sweeper.fit.synthetic import (TABLE2_AVG, TABLE12_DENSE, TABLE12_SPARSE, draw_losses,
-                                   token_design)
+from sweeper.fit.synthetic import TABLE2_AVG, TABLE12_DENSE, TABLE12_SPARSE, draw_losses, token_design
 
 
 def test_bootstrap_ci_coverage_near_nominal_across_seeds():

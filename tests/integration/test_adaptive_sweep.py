@@ -28,8 +28,12 @@ def adaptive_sweep(ray_local, tmp_path_factory):
         batch_size=16,
         # The prediction where the law will be used is watched too: its CI must pass as well.
         target_compute=1e14,
-        **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0, "budgets.min_steps": 20,
-           "fit.watch": ["a", "b", "log_L_opt"]},
+        **{
+            "budgets.min_tokens_per_param": 2.0,
+            "budgets.max_tokens_per_param": 2000.0,
+            "budgets.min_steps": 20,
+            "fit.watch": ["a", "b", "log_L_opt"],
+        },
     )
     return sweeper.run(progress=lambda line: None), uri
 
@@ -52,7 +56,9 @@ def test_stops_before_spending_the_budget(adaptive_sweep):
 def test_every_child_is_tagged_simulated_and_on_its_slice(adaptive_sweep):
     result, uri = adaptive_sweep
     client = MlflowClient(uri)
-    children = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    children = client.search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
+    )
     assert len(children) == result.n_trials >= 6
     assert all(c.data.tags["source"] == "simulated" for c in children)
     ids = [c.data.tags["sweeper.point_id"] for c in children]
@@ -73,7 +79,6 @@ def test_refit_metrics_are_logged_on_the_parent(adaptive_sweep):
     assert prediction and prediction[-1].value <= 0.06
     assert "log_L_opt" in result.stop_reason
     assert client.get_metric_history(result.parent_run_id, "refit.flops_spent")
-
 
 
 def test_the_prediction_at_the_target_is_in_the_result_the_parent_run_and_the_summary(adaptive_sweep):

@@ -25,7 +25,12 @@ def trained_sweep(ray_local, tmp_path_factory):
         tracking_uri=uri,
         experiment="it-trained",
         n_bootstrap=10,
-        **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 200, "training.eval_batches": 2},
+        **{
+            "budgets.min_tokens_per_param": 0.1,
+            "budgets.min_steps": 10,
+            "training.eval_every": 200,
+            "training.eval_batches": 2,
+        },
     )
     plan = sweeper.plan()
     return sweeper, plan, sweeper.run(progress=lambda line: None), uri
@@ -35,7 +40,9 @@ def test_every_planned_trial_has_a_child_run_with_n_d_c_and_loss(trained_sweep):
     _, plan, result, uri = trained_sweep
     client = MlflowClient(uri)
     parent = client.get_run(result.parent_run_id)
-    children = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
     by_point = {c.data.tags["sweeper.point_id"]: c for c in children}
     assert sorted(by_point) == sorted(t.point_id for t in plan.trials)
     for t in plan.trials:
@@ -86,7 +93,9 @@ def test_the_fit_is_finite_and_logged_to_the_parent(trained_sweep):
     assert all(math.isfinite(parent.data.metrics[f"fit.{k}"]) for k in trusted)
     assert parent.data.tags["sweeper.fit_identified"] == str(result.fit.identified).lower()
     assert parent.data.tags["sweeper.stop_reason"] == "plan complete"
-    assert parent.data.tags["sweeper.version"] and parent.data.tags["mlflow.source.git.commit"]  # code version
+    assert (
+        parent.data.tags["sweeper.version"] and parent.data.tags["mlflow.source.git.commit"]
+    )  # code version
     mlflow.set_tracking_uri(uri)
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(result.parent_run_id)}
     assert {"fit.json", "runs.csv", "plan.json"} <= artifacts

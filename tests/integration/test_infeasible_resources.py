@@ -20,16 +20,27 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sweeper(args: list[str], cwd: Path, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+def _sweeper(
+    args: list[str], cwd: Path, timeout: float, env: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "sweeper.cli", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def test_a_gpu_space_with_real_training_on_a_cpu_machine_exits_2_naming_the_key(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run = _sweeper(["run", "text_chinchilla", "--trainable", "torch", "--budget", "1e21",
-                    "--tracking-uri", uri], tmp_path, timeout=240)
+    run = _sweeper(
+        ["run", "text_chinchilla", "--trainable", "torch", "--budget", "1e21", "--tracking-uri", uri],
+        tmp_path,
+        timeout=240,
+    )
     assert run.returncode == 2, run.stderr[-2000:]
     assert "ray.gpus_per_trial: got 1.0" in run.stderr
     assert "--set ray.gpus_per_trial=0" in run.stderr
@@ -41,17 +52,47 @@ def test_a_gpu_space_with_real_training_on_a_cpu_machine_exits_2_naming_the_key(
 
 
 def test_too_many_cpus_per_trial_exits_2_with_the_largest_node(tmp_path):
-    run = _sweeper(["run", "tiny", "--budget", "2e12", "--set", "ray.cpus_per_trial=4096",
-                    "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"], tmp_path, timeout=240)
+    run = _sweeper(
+        [
+            "run",
+            "tiny",
+            "--budget",
+            "2e12",
+            "--set",
+            "ray.cpus_per_trial=4096",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path}/mlflow.db",
+        ],
+        tmp_path,
+        timeout=240,
+    )
     assert run.returncode == 2, run.stderr[-2000:]
     assert "ray.cpus_per_trial: got 4096.0" in run.stderr and "the most CPUs on one node" in run.stderr
 
 
 def test_a_simulated_sweep_of_a_gpu_space_finishes_on_cpus(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run = _sweeper(["run", "tiny", "--trainable", "simulated", "--budget", "2e12", "--n-bootstrap", "10",
-                    "--set", "ray.gpus_per_trial=4", "--set", "ray.cpus_per_trial=64",
-                    "--tracking-uri", uri, "--quiet"], tmp_path, timeout=600)
+    run = _sweeper(
+        [
+            "run",
+            "tiny",
+            "--trainable",
+            "simulated",
+            "--budget",
+            "2e12",
+            "--n-bootstrap",
+            "10",
+            "--set",
+            "ray.gpus_per_trial=4",
+            "--set",
+            "ray.cpus_per_trial=64",
+            "--tracking-uri",
+            uri,
+            "--quiet",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("sweeper-tiny")
@@ -64,11 +105,37 @@ def test_a_trial_that_reserved_a_gpu_torch_cannot_see_is_recorded_failed_not_tra
     # cannot see it. Before, such a trial trained on the CPU and nobody noticed.
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     env = {"RAY_OVERRIDE_RESOURCES": '{"GPU": 1}'}
-    run = _sweeper(["run", "tiny", "--kind", "early_fusion", "--budget", "2e12", "--design", "grid",
-                    "--set", "budgets.slices=[6e10]", "--set", "budgets.min_tokens_per_param=0.1",
-                    "--set", "budgets.min_steps=10", "--set", "model.sizes=[tiny-1,tiny-2,tiny-3]",
-                    "--set", "ray.gpus_per_trial=1", "--set", "ray.max_failures=0", "--n-bootstrap", "10",
-                    "--tracking-uri", uri], tmp_path, timeout=600, env=env)
+    run = _sweeper(
+        [
+            "run",
+            "tiny",
+            "--kind",
+            "early_fusion",
+            "--budget",
+            "2e12",
+            "--design",
+            "grid",
+            "--set",
+            "budgets.slices=[6e10]",
+            "--set",
+            "budgets.min_tokens_per_param=0.1",
+            "--set",
+            "budgets.min_steps=10",
+            "--set",
+            "model.sizes=[tiny-1,tiny-2,tiny-3]",
+            "--set",
+            "ray.gpus_per_trial=1",
+            "--set",
+            "ray.max_failures=0",
+            "--n-bootstrap",
+            "10",
+            "--tracking-uri",
+            uri,
+        ],
+        tmp_path,
+        timeout=600,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("sweeper-tiny")

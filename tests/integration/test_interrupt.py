@@ -13,11 +13,15 @@ from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.integration
 
-SPACE = {"model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
-         "budget": 2e11, "design": "grid",
-         "budgets": {"slices": [5e10], "min_tokens_per_param": 0.5, "min_steps": 20},
-         "training": {"batch_size": 8, "eval_every": 25, "eval_batches": 1, "checkpoint_every": 25},
-         "fit": {"n_bootstrap": 5}, "ray": {"max_concurrent_trials": 2, "cpus_per_trial": 1}}
+SPACE = {
+    "model": {"kind": "early_fusion", "ladder": "tiny", "sizes": ["tiny-1", "tiny-2", "tiny-3"]},
+    "budget": 2e11,
+    "design": "grid",
+    "budgets": {"slices": [5e10], "min_tokens_per_param": 0.5, "min_steps": 20},
+    "training": {"batch_size": 8, "eval_every": 25, "eval_batches": 1, "checkpoint_every": 25},
+    "fit": {"n_bootstrap": 5},
+    "ray": {"max_concurrent_trials": 2, "cpus_per_trial": 1},
+}
 
 
 def trial_runs(client, experiment_id):
@@ -25,10 +29,28 @@ def trial_runs(client, experiment_id):
 
 
 def sweeper_run(tmp_path, address: str, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "sweeper.cli", "run", str(tmp_path / "space.yaml"), "--tracking-uri",
-               f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "interrupt", "--ray-address", address, *extra]
-    return subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "RAY_AIR_NEW_OUTPUT": "0"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "sweeper.cli",
+        "run",
+        str(tmp_path / "space.yaml"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path}/mlflow.db",
+        "--experiment",
+        "interrupt",
+        "--ray-address",
+        address,
+        *extra,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "RAY_AIR_NEW_OUTPUT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_an_interrupted_sweep_says_so_and_resumes_its_trials_from_their_checkpoints(ray_local, tmp_path):
@@ -40,8 +62,11 @@ def test_an_interrupted_sweep_says_so_and_resumes_its_trials_from_their_checkpoi
     while time.time() < deadline and proc.poll() is None and not checkpointed:
         found = client.get_experiment_by_name("interrupt")
         if found is not None:
-            checkpointed = [r for r in trial_runs(client, found.experiment_id) if "sweeper.checkpoint" in r.data.tags
-                            and r.data.tags["sweeper.status"] == "running"]
+            checkpointed = [
+                r
+                for r in trial_runs(client, found.experiment_id)
+                if "sweeper.checkpoint" in r.data.tags and r.data.tags["sweeper.status"] == "running"
+            ]
         time.sleep(0.3)
     assert checkpointed, f"no trial checkpointed before the sweep ended: {proc.poll()}"
     proc.send_signal(signal.SIGINT)
@@ -56,9 +81,11 @@ def test_an_interrupted_sweep_says_so_and_resumes_its_trials_from_their_checkpoi
     parent = client.search_runs([experiment_id], "tags.`sweeper.role` = 'sweep'")[0]
     assert parent.info.status == "KILLED"
     assert parent.data.tags["sweeper.stop_reason"].startswith("interrupted: SIGINT after")
-    stopped = {r.data.tags["sweeper.point_id"]: int(r.data.tags["sweeper.checkpoint_step"])
-               for r in trial_runs(client, experiment_id) if r.data.tags["sweeper.status"] == "stopped"
-               and "sweeper.checkpoint" in r.data.tags}
+    stopped = {
+        r.data.tags["sweeper.point_id"]: int(r.data.tags["sweeper.checkpoint_step"])
+        for r in trial_runs(client, experiment_id)
+        if r.data.tags["sweeper.status"] == "stopped" and "sweeper.checkpoint" in r.data.tags
+    }
     assert stopped and all(step > 0 for step in stopped.values()), stopped
 
     resumed = sweeper_run(tmp_path, address, "--resume")

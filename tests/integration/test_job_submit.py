@@ -27,10 +27,26 @@ pytestmark = pytest.mark.integration
 
 RAY = str(Path(sys.executable).with_name("ray"))
 REPO = Path(__file__).resolve().parents[2]
-TINY_REAL = ["--kind", "early_fusion", "--budget", "2e12", "--set", "budgets.slices=[2e10,4e10,8e10]",
-             "--set", "budgets.min_tokens_per_param=0.1", "--set", "budgets.min_steps=10",
-             "--set", "model.sizes=[tiny-1,tiny-2,tiny-3]", "--set", "training.eval_every=200",
-             "--set", "training.eval_batches=2", "--n-bootstrap", "10"]
+TINY_REAL = [
+    "--kind",
+    "early_fusion",
+    "--budget",
+    "2e12",
+    "--set",
+    "budgets.slices=[2e10,4e10,8e10]",
+    "--set",
+    "budgets.min_tokens_per_param=0.1",
+    "--set",
+    "budgets.min_steps=10",
+    "--set",
+    "model.sizes=[tiny-1,tiny-2,tiny-3]",
+    "--set",
+    "training.eval_every=200",
+    "--set",
+    "training.eval_batches=2",
+    "--n-bootstrap",
+    "10",
+]
 
 
 def _free_ports(n: int) -> list[int]:
@@ -54,36 +70,65 @@ class LocalHead:
         home = root / "home"  # Tune's default storage (~/ray_results) lands here, not in the user's home
         home.mkdir()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-        self.env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0",
-                        HOME=str(home), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                        RAY_AIR_NEW_OUTPUT="0", TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1")
+        self.env.update(
+            RAY_AUTH_MODE="token",
+            RAY_AUTH_TOKEN=secrets.token_hex(32),
+            RAY_USAGE_STATS_ENABLED="0",
+            HOME=str(home),
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            RAY_AIR_NEW_OUTPUT="0",
+            TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1",
+        )
         self.log = open(root / "head.log", "wb")  # noqa: SIM115 - the head writes to it until stop()
         self.proc = subprocess.Popen(
-            [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-             f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent_http}",
-             f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={runtime_env}",
-             f"--metrics-export-port={metrics}", f"--node-manager-port={node_mgr}",
-             f"--object-manager-port={obj_mgr}", f"--temp-dir={root / 'ray'}", "--num-cpus=2",
-             "--disable-usage-stats"],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                RAY,
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address=127.0.0.1",
+                f"--port={gcs}",
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}",
+                f"--ray-client-server-port={client}",
+                f"--dashboard-agent-listen-port={agent_http}",
+                f"--dashboard-agent-grpc-port={agent_grpc}",
+                f"--runtime-env-agent-port={runtime_env}",
+                f"--metrics-export-port={metrics}",
+                f"--node-manager-port={node_mgr}",
+                f"--object-manager-port={obj_mgr}",
+                f"--temp-dir={root / 'ray'}",
+                "--num-cpus=2",
+                "--disable-usage-stats",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def ray(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([RAY, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [RAY, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ray start exited with {self.proc.returncode}: {(self.root / 'head.log').read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"ray start exited with {self.proc.returncode}: "
+                    f"{(self.root / 'head.log').read_text()[-3000:]}"
+                )
             if self.ray("job", "list", "--address", self.dashboard).returncode == 0:
                 return
             time.sleep(2)
         raise TimeoutError(f"the job API at {self.dashboard} did not answer in {timeout:.0f} s")
 
     def stop(self) -> None:
-        """SIGTERM `ray start` (it drains and stops its children), then SIGKILL whatever of our group is left."""
+        """SIGTERM `ray start` (it drains and stops its children), then SIGKILL whatever of our group is
+        left."""
         pgid = self.proc.pid  # start_new_session: the head is its own process-group leader
         self.proc.terminate()
         try:
@@ -130,29 +175,57 @@ def working_dir(head):
 
 def submit(head, working_dir, name: str, sweep_args: list[str], timeout: float = 400) -> dict:
     """`ray job submit` (waits and streams logs); returns the sweep's JSON result printed by the driver."""
-    entry = [sys.executable, "-m", "sweeper.cli", "run", "tiny.yaml", *sweep_args,
-             "--ray-address", "auto", "--format", "json", "--quiet"]
-    done = head.ray("job", "submit", "--address", head.dashboard, "--submission-id", name,
-                    "--working-dir", str(working_dir), "--", *entry, timeout=timeout)
+    entry = [
+        sys.executable,
+        "-m",
+        "sweeper.cli",
+        "run",
+        "tiny.yaml",
+        *sweep_args,
+        "--ray-address",
+        "auto",
+        "--format",
+        "json",
+        "--quiet",
+    ]
+    done = head.ray(
+        "job",
+        "submit",
+        "--address",
+        head.dashboard,
+        "--submission-id",
+        name,
+        "--working-dir",
+        str(working_dir),
+        "--",
+        *entry,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"ray job submit failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     status = head.ray("job", "status", "--address", head.dashboard, name)
     assert f"Job '{name}' succeeded" in status.stdout + status.stderr, status.stdout + status.stderr
     logs = done.stdout
     start = logs.index('{\n  "sweep_id"')
-    return json.loads(logs[start:logs.index("\n}", start) + 2])
+    return json.loads(logs[start : logs.index("\n}", start) + 2])
 
 
 def _children(uri: str, result: dict):
     client = MlflowClient(uri)
     parent = client.get_run(result["parent_run_id"])
-    kids = client.search_runs([result["experiment_id"]], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    kids = client.search_runs(
+        [result["experiment_id"]], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
     return parent, kids
 
 
 def test_simulated_sweep_through_ray_job_submit(head, working_dir):
     uri = f"sqlite:///{head.root}/sim.db"
-    result = submit(head, working_dir, "sweeper-sim", ["--trainable", "simulated", "--budget", "2e14",
-                                                       "--tracking-uri", uri, "--experiment", "job-sim"])
+    result = submit(
+        head,
+        working_dir,
+        "sweeper-sim",
+        ["--trainable", "simulated", "--budget", "2e14", "--tracking-uri", uri, "--experiment", "job-sim"],
+    )
     parent, kids = _children(uri, result)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["source"] == "simulated"
@@ -163,8 +236,12 @@ def test_simulated_sweep_through_ray_job_submit(head, working_dir):
 
 def test_tiny_real_sweep_through_ray_job_submit(head, working_dir):
     uri = f"sqlite:///{head.root}/real.db"
-    result = submit(head, working_dir, "sweeper-real", [*TINY_REAL, "--design", "grid", "--tracking-uri", uri,
-                                                        "--experiment", "job-real"])
+    result = submit(
+        head,
+        working_dir,
+        "sweeper-real",
+        [*TINY_REAL, "--design", "grid", "--tracking-uri", uri, "--experiment", "job-real"],
+    )
     parent, kids = _children(uri, result)
     assert parent.info.status == "FINISHED"
     assert len(kids) == 9 == result["n_ok"]

@@ -16,8 +16,15 @@ def server_sweep(ray_local, mlflow_server):
     here = os.getcwd()
     os.chdir(root)
     try:
-        sweeper = Sweeper("tiny", trainable="simulated", budget=2e14, slices=[4.7e12, 1.9e13], tracking_uri=url,
-                          experiment="server-test", n_bootstrap=10)
+        sweeper = Sweeper(
+            "tiny",
+            trainable="simulated",
+            budget=2e14,
+            slices=[4.7e12, 1.9e13],
+            tracking_uri=url,
+            experiment="server-test",
+            n_bootstrap=10,
+        )
         plan = sweeper.plan()
         result = sweeper.run(progress=lambda line: None)
     finally:
@@ -36,10 +43,16 @@ def test_parent_children_and_refits_are_on_the_server(server_sweep):
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["sweeper.stop_reason"] == "plan complete"
     assert float(parent.data.params["budget"]) == 2e14 and parent.data.params["fit.law"] == "chinchilla"
-    assert {"fit.json", "runs.csv", "plan.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"fit.json", "runs.csv", "plan.json"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)
+    }
 
-    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert sorted(c.data.tags["sweeper.point_id"] for c in children) == sorted(t.point_id for t in plan.trials)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    assert sorted(c.data.tags["sweeper.point_id"] for c in children) == sorted(
+        t.point_id for t in plan.trials
+    )
     by_point = {t.point_id: t for t in plan.trials}
     for child in children:
         planned = by_point[child.data.tags["sweeper.point_id"]]

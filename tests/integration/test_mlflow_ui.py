@@ -12,9 +12,13 @@ from mlflow.tracking import MlflowClient
 
 from sweeper.screenshots import find_chromium, mlflow_runs_view
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed "
-                                 "(scripts/setup installs it: apt-get install chromium)")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        find_chromium() is None,
+        reason="headless Chromium is not installed (scripts/setup installs it: apt-get install chromium)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +28,15 @@ def ui_sweep(ray_local, mlflow_server):
     here = os.getcwd()
     os.chdir(mlflow_server.root)
     try:
-        result = Sweeper("tiny", trainable="simulated", budget=2e14, slices=[4.7e12, 1.9e13],
-                         tracking_uri=mlflow_server.url, experiment="ui-test", n_bootstrap=10).run(progress=lambda _: None)
+        result = Sweeper(
+            "tiny",
+            trainable="simulated",
+            budget=2e14,
+            slices=[4.7e12, 1.9e13],
+            tracking_uri=mlflow_server.url,
+            experiment="ui-test",
+            n_bootstrap=10,
+        ).run(progress=lambda _: None)
     finally:
         os.chdir(here)
     return mlflow_server.url, result
@@ -49,7 +60,9 @@ def test_runs_view_lists_the_trials_under_the_parent(ui_sweep, tmp_path):
     url, result = ui_sweep
     client = MlflowClient(url)
     parent = client.get_run(result.parent_run_id).info.run_name
-    trials = [r.info.run_name for r in client.search_runs([result.experiment_id], "tags.`sweeper.role` = 'trial'")]
+    trials = [
+        r.info.run_name for r in client.search_runs([result.experiment_id], "tags.`sweeper.role` = 'trial'")
+    ]
     shot = tmp_path / "runs.png"
     seen = mlflow_runs_view(url, result.experiment_id, parent, trials, shot)
     assert seen["parent"], "the sweep's parent run is not on the experiment's runs page"

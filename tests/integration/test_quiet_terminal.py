@@ -26,10 +26,14 @@ def run_in_pty(argv: list[str], cwd: Path, timeout_s: float = 900.0) -> tuple[in
     """Run argv with stdin/stdout/stderr on one pseudo-terminal; (exit code, everything it wrote)."""
     leader, follower = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", "TERM": "xterm"}
-    for name in ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT"):  # the tool's defaults, not conftest's
+    for name in (
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
+        "RAY_AIR_NEW_OUTPUT",
+    ):  # the tool's defaults, not conftest's
         env.pop(name, None)
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env, start_new_session=True
+    )
     os.close(follower)
     chunks, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -50,27 +54,52 @@ def run_in_pty(argv: list[str], cwd: Path, timeout_s: float = 900.0) -> tuple[in
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         proc.wait()
-        pytest.fail("sweeper run did not finish in the pseudo-terminal:\n"
-                    + b"".join(chunks).decode("utf-8", "replace")[-3000:])
+        pytest.fail(
+            "sweeper run did not finish in the pseudo-terminal:\n"
+            + b"".join(chunks).decode("utf-8", "replace")[-3000:]
+        )
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 def screen_lines(raw: str) -> list[str]:
     """What the terminal shows: each row's text after its last carriage return, ANSI codes removed."""
     rows = raw.replace("\r\n", "\n").split("\n")
-    return [ANSI.sub("", row.split("\r")[-1]).rstrip() for row in rows if ANSI.sub("", row.split("\r")[-1]).strip()]
+    return [
+        ANSI.sub("", row.split("\r")[-1]).rstrip()
+        for row in rows
+        if ANSI.sub("", row.split("\r")[-1]).strip()
+    ]
 
 
 def test_a_tiny_adaptive_sweep_prints_one_line_per_trial_then_the_summary(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     sweeper = [sys.executable, "-m", "sweeper.cli"]
-    code, raw = run_in_pty(sweeper + ["run", "tiny", "--trainable", "simulated", "--budget", "2e14", "--design",
-                                      "adaptive", "--target-ci", "0.05", "--tracking-uri", uri,
-                                      "--experiment", "pty-test"], cwd=tmp_path)
+    code, raw = run_in_pty(
+        sweeper
+        + [
+            "run",
+            "tiny",
+            "--trainable",
+            "simulated",
+            "--budget",
+            "2e14",
+            "--design",
+            "adaptive",
+            "--target-ci",
+            "0.05",
+            "--tracking-uri",
+            uri,
+            "--experiment",
+            "pty-test",
+        ],
+        cwd=tmp_path,
+    )
     lines = screen_lines(raw)
     assert code == 0, "\n".join(lines[-30:])
     trial_lines = [x for x in lines if re.match(r"^\[\d+(/\d+)?\] \S+ (loss=|no loss)", x)]
-    summary_at = next(i for i, x in enumerate(lines) if x.startswith("point "))  # the summary's run table header
+    summary_at = next(
+        i for i, x in enumerate(lines) if x.startswith("point ")
+    )  # the summary's run table header
     before = lines[:summary_at]
     others = [x for x in before if x not in trial_lines]
     # the log-file line, the sweep's start line, and the status line left on screen when the sweep ends
@@ -86,8 +115,15 @@ def test_a_tiny_adaptive_sweep_prints_one_line_per_trial_then_the_summary(tmp_pa
     assert len(summary) <= n_trials + 40
     # no --target-compute: the prediction is made at 10x the largest slice, and says so
     assert any(x.startswith("prediction at C = ") and "10x the largest slice" in x for x in summary)
-    for noise in ("Token authentication", "Started a local Ray", "tensorboard", "Failed to fetch metrics",
-                  "Warning", "alembic", "constrained_layout"):
+    for noise in (
+        "Token authentication",
+        "Started a local Ray",
+        "tensorboard",
+        "Failed to fetch metrics",
+        "Warning",
+        "alembic",
+        "constrained_layout",
+    ):
         assert noise.lower() not in raw.lower(), f"{noise!r} reached the terminal"
     log = Path(re.search(r"Ray and MLflow logs: (\S+)", raw).group(1))
     assert log.is_file()

@@ -25,7 +25,11 @@ def _kill_after(proc, client, experiment: str, k: int, timeout: float = 120.0) -
     while time.time() < deadline and proc.poll() is None:
         found = client.get_experiment_by_name(experiment)
         if found is not None:
-            done = [r for r in _trial_runs(client, found.experiment_id) if r.data.tags.get("sweeper.status") == "ok"]
+            done = [
+                r
+                for r in _trial_runs(client, found.experiment_id)
+                if r.data.tags.get("sweeper.status") == "ok"
+            ]
             if len(done) >= k:
                 proc.send_signal(signal.SIGKILL)  # no cleanup, no finish_sweep: a crashed driver
                 proc.wait()
@@ -43,11 +47,32 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(ray_local, tmp_p
     uri, experiment = f"sqlite:///{tmp_path}/mlflow.db", "resume-test"
     plan = Sweeper("tiny", tracking_uri=uri, experiment=experiment, **ARGS).plan()
     address = ray_local.get_runtime_context().gcs_address  # the driver joins the test's Ray, not a new one
-    command = [sys.executable, "-m", "sweeper.cli", "run", "tiny", "--trainable", "simulated", "--budget", "2e14",
-               "--set", "budgets.slices=[4.7e+12, 1.9e+13]", "--n-bootstrap", "10", "--tracking-uri", uri,
-               "--experiment", experiment, "--ray-address", address, "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "sweeper.cli",
+        "run",
+        "tiny",
+        "--trainable",
+        "simulated",
+        "--budget",
+        "2e14",
+        "--set",
+        "budgets.slices=[4.7e+12, 1.9e+13]",
+        "--n-bootstrap",
+        "10",
+        "--tracking-uri",
+        uri,
+        "--experiment",
+        experiment,
+        "--ray-address",
+        address,
+        "--quiet",
+    ]
     env = {**os.environ, "RAY_AIR_NEW_OUTPUT": "0"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "run.log", "wb"))
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "run.log", "wb")
+    )
     client = MlflowClient(uri)
     done_at_kill = _kill_after(proc, client, experiment, k=4)
     assert done_at_kill < len(plan.trials), "the sweep finished before it could be interrupted"
@@ -58,7 +83,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(ray_local, tmp_p
     parent = client.search_runs([experiment_id], "tags.`sweeper.role` = 'sweep'")
     assert len(parent) == 1 and parent[0].info.status == "RUNNING"
 
-    result = Sweeper("tiny", tracking_uri=uri, experiment=experiment, resume=True, **ARGS).run(progress=lambda line: None)
+    result = Sweeper("tiny", tracking_uri=uri, experiment=experiment, resume=True, **ARGS).run(
+        progress=lambda line: None
+    )
 
     assert result.parent_run_id == parent[0].info.run_id
     after = _trial_runs(client, experiment_id)

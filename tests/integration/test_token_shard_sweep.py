@@ -37,10 +37,15 @@ def write_corpus(folder: Path, n_shards: int = 2, tokens: int = 60_000) -> Path:
 
 
 def write_space(root: Path, data: dict) -> Path:
-    space = {"model": {"kind": "dense_text", "ladder": "tiny", "sizes": SIZES}, "budget": 2e12, "design": "grid",
-             "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
-             "training": {"mixture": [0, 0, 1], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
-             "fit": {"n_bootstrap": 10}, "data": data}
+    space = {
+        "model": {"kind": "dense_text", "ladder": "tiny", "sizes": SIZES},
+        "budget": 2e12,
+        "design": "grid",
+        "budgets": {"slices": [6e10], "min_tokens_per_param": 0.1, "min_steps": 10},
+        "training": {"mixture": [0, 0, 1], "eval_every": 20, "eval_batches": 2, "batch_size": 8},
+        "fit": {"n_bootstrap": 10},
+        "data": data,
+    }
     path = root / "shards.yaml"
     path.write_text(yaml.safe_dump(space))
     return path
@@ -48,8 +53,13 @@ def write_space(root: Path, data: dict) -> Path:
 
 def plan(space: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "sweeper.cli", "plan", str(space)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", "plan", str(space)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_a_missing_corpus_exits_2_naming_it(tmp_path):
@@ -72,7 +82,9 @@ def test_a_sweep_trains_on_the_shards(ray_local, tmp_path):
     space = write_space(tmp_path, {"source": "token_shards", "path": str(corpus), "val_sequences": 32})
     result = Sweeper(str(space), tracking_uri=uri, experiment="it-shards").run(progress=lambda line: None)
     client = MlflowClient(uri)
-    trials = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    trials = client.search_runs(
+        [result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'"
+    )
     assert len(trials) == 3
     for run in trials:
         metrics = run.data.metrics

@@ -101,7 +101,9 @@ def literal_secret_envs(docs: list[dict]) -> list[str]:
     for where, c in containers(docs):
         for env in c.get("env") or []:
             name, value = env["name"], env.get("value")
-            if SECRET_NAME.search(name) and not ((env.get("valueFrom") or {}).get("secretKeyRef") and value is None):
+            if SECRET_NAME.search(name) and not (
+                (env.get("valueFrom") or {}).get("secretKeyRef") and value is None
+            ):
                 bad.append(f"{where}: env {name} is not a secretKeyRef")
             match = CREDENTIALS_IN_URI.search(value or "")
             if match and not re.fullmatch(r"\$\([A-Z0-9_]+\)", match.group(1)):
@@ -110,11 +112,16 @@ def literal_secret_envs(docs: list[dict]) -> list[str]:
 
 
 def exposed_services(docs: list[dict]) -> list[str]:
-    bad = [f"Service {d['metadata']['name']}: {d['spec'].get('type')}" for d in of_kind(docs, "Service")
-           if (d.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")]
+    bad = [
+        f"Service {d['metadata']['name']}: {d['spec'].get('type')}"
+        for d in of_kind(docs, "Service")
+        if (d.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")
+    ]
     for d in docs:
         spec = d.get("spec") or {}
-        head = (spec.get("rayClusterSpec", spec) if d.get("kind") in ("RayCluster", "RayJob") else {}).get("headGroupSpec")
+        head = (spec.get("rayClusterSpec", spec) if d.get("kind") in ("RayCluster", "RayJob") else {}).get(
+            "headGroupSpec"
+        )
         if head and head.get("serviceType") in ("LoadBalancer", "NodePort"):
             bad.append(f"{d['kind']} {d['metadata']['name']}: head serviceType {head['serviceType']}")
     bad += [f"Ingress {d['metadata']['name']}" for d in of_kind(docs, "Ingress")]
@@ -146,17 +153,29 @@ def gpu_requests(docs: list[dict]) -> list[str]:
 # --------------------------------------------------------------------------- schema + lint
 @pytest.mark.parametrize("target", TARGETS)
 def test_rendered_output_passes_the_shared_validator(target):
-    assert VALIDATOR.is_file(), f"shared validator not found at {VALIDATOR} (shared/ must sit beside the repo)"
-    proc = subprocess.run([sys.executable, str(VALIDATOR), "-"], input=rendered_text(target),
-                          capture_output=True, text=True, timeout=120)
+    assert VALIDATOR.is_file(), (
+        f"shared validator not found at {VALIDATOR} (shared/ must sit beside the repo)"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(VALIDATOR), "-"],
+        input=rendered_text(target),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"{target}:\n{proc.stdout}\n{proc.stderr}"
     summary = proc.stdout.strip().splitlines()[-1]
     assert re.search(r"\b0 errors\b", summary), summary
 
 
 def run_yamllint(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yamllint", "-c", str(K8S / ".yamllint"), "-f", "parsable", *args],
-                          input=stdin, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "yamllint", "-c", str(K8S / ".yamllint"), "-f", "parsable", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_yamllint_sources():
@@ -175,9 +194,15 @@ def test_yamllint_rendered(target):
 def test_credentials_only_from_secrets(target):
     docs = rendered(target)
     assert literal_secret_envs(docs) == []
-    assert of_kind(docs, "Secret") == [], "no Secret may be rendered: create them with kubectl (k8s/README.md)"
-    refs = {env["valueFrom"]["secretKeyRef"]["name"] for _, c in containers(docs) for env in c.get("env") or []
-            if (env.get("valueFrom") or {}).get("secretKeyRef")}
+    assert of_kind(docs, "Secret") == [], (
+        "no Secret may be rendered: create them with kubectl (k8s/README.md)"
+    )
+    refs = {
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for _, c in containers(docs)
+        for env in c.get("env") or []
+        if (env.get("valueFrom") or {}).get("secretKeyRef")
+    }
     assert refs == {"sweeper-postgres"}, refs
 
 
@@ -203,7 +228,9 @@ def test_gpu_overlay_requests_gpus_on_the_worker_group():
     assert int(res["requests"][GPU]) >= 1 and res["limits"][GPU] == res["requests"][GPU]
     assert "H100" in worker["nodeSelector"]["nvidia.com/gpu.product"]
     assert any(t["key"] == GPU for t in worker["tolerations"])
-    assert [g for g in gpu_requests(docs) if "worker group h100" not in g] == [], "only the h100 workers ask for GPUs"
+    assert [g for g in gpu_requests(docs) if "worker group h100" not in g] == [], (
+        "only the h100 workers ask for GPUs"
+    )
 
 
 @pytest.mark.parametrize("target", ["dev", "base"])
@@ -217,9 +244,12 @@ def test_network_policy_keeps_server_inside_the_namespace(target, app, port):
     docs = rendered(target)
     workload = next(d for d in docs if d["kind"] in POD_KINDS and d["metadata"]["name"] == app)
     pod_labels = workload["spec"]["template"]["metadata"]["labels"]
-    policies = [p for p in of_kind(docs, "NetworkPolicy")
-                if p["spec"]["podSelector"].get("matchLabels")
-                and p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()]
+    policies = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels")
+        and p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    ]
     assert policies, f"no NetworkPolicy selects the {app} pods"
     for policy in policies:
         assert "Ingress" in policy["spec"]["policyTypes"]
@@ -293,9 +323,13 @@ def test_pods_run_as_the_service_account_and_non_root(target):
 # --------------------------------------------------------------------------- Dockerfile
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (REPO / "Dockerfile").read_text()
-    joined = re.sub(r"\\\n", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
-    return [(l.split(None, 1)[0].upper(), l.split(None, 1)[1] if " " in l.strip() else "")
-            for l in (x.strip() for x in joined.splitlines()) if l]
+    kept = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    joined = re.sub(r"\\\n", " ", kept)
+    return [
+        (ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln.strip() else "")
+        for ln in (x.strip() for x in joined.splitlines())
+        if ln
+    ]
 
 
 def test_dockerfile_installs_torch_first_then_the_project_as_non_root():
@@ -308,12 +342,15 @@ def test_dockerfile_installs_torch_first_then_the_project_as_non_root():
     assert torch[0] < project[0], "torch must be installed before the project"
     torch_step = steps[torch[0]][1]
     assert "${TORCH_INDEX_URL}" in torch_step and any(
-        i == "ARG" and a.startswith("TORCH_INDEX_URL=") for i, a in steps[: torch[0]])
+        i == "ARG" and a.startswith("TORCH_INDEX_URL=") for i, a in steps[: torch[0]]
+    )
     assert "psycopg2-binary" in steps[project[0]][1]
     users = [a.split(":")[0] for i, a in steps if i == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image must end on a non-root USER"
     ignored = (REPO / ".dockerignore").read_text().split()
-    assert {".git", ".venv", "k8s"} <= set(ignored), "keep the venv, git and deployment files out of the image"
+    assert {".git", ".venv", "k8s"} <= set(ignored), (
+        "keep the venv, git and deployment files out of the image"
+    )
 
 
 # --------------------------------------------------------------------------- the checks can fail
@@ -328,14 +365,23 @@ def test_checks_flag_broken_manifests():
     service = next(d for d in bad if d["kind"] == "Service")
     service["spec"]["type"] = "LoadBalancer"
     cluster = next(d for d in bad if d["kind"] == "RayCluster")
-    cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"][GPU] = 1
+    cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"][
+        GPU
+    ] = 1
     assert len(literal_secret_envs(bad)) == 2
-    assert unbounded_containers(bad) == ["Deployment mlflow Deployment/mlflow mlflow: limits lacks ['cpu', 'memory']"]
+    assert unbounded_containers(bad) == [
+        "Deployment mlflow Deployment/mlflow mlflow: limits lacks ['cpu', 'memory']"
+    ]
     assert len(exposed_services(bad)) == 1
     assert len(gpu_requests(bad)) == 1
 
     cluster["spec"]["workerGroupSpecs"][0]["replicas"] = "1"
-    proc = subprocess.run([sys.executable, str(VALIDATOR), "-"], input=yaml.safe_dump_all(bad),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(VALIDATOR), "-"],
+        input=yaml.safe_dump_all(bad),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "expected integer" in proc.stdout, proc.stdout + proc.stderr
     assert run_yamllint("-", stdin="a: 1\na: 2\n").returncode == 1

@@ -38,8 +38,10 @@ def _jacobian_support(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     batch = next(train_batches(spec, (1, 0, 0), batch_size=8, seed=0))  # caption sequences: images + text
     row = int((batch["segment"] == 2).any(1).nonzero()[0, 0])  # the first sequence holding two images
     first = int(batch["is_image"][:row].sum())  # patches are stored row-major
-    batch = {**{k: v[row:row + 1] for k, v in batch.items() if k != "patches"},
-             "patches": batch["patches"][first:first + int(batch["is_image"][row].sum())]}
+    batch = {
+        **{k: v[row : row + 1] for k, v in batch.items() if k != "patches"},
+        "patches": batch["patches"][first : first + int(batch["is_image"][row].sum())],
+    }
     segment = batch["segment"]
     # stop after the second image plus a little text: enough for every case, and fast
     t = int((segment[0] == 2).nonzero().max()) + 6

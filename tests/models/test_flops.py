@@ -46,7 +46,11 @@ def test_late_fusion_follows_6_nv_dv_plus_6_n_d():
     enc_attn = enc.n_layers * 4 * cfg.image.n_patches * enc.dim * 3 * comp["image"]
     skipped = 2 * cfg.image.patch_dim * enc.dim * comp["image"]
     n_dec = cfg.n_layers * (4 * cfg.dim**2 + 3 * cfg.dim * cfg.ffn_dim)
-    n_vis = enc.n_layers * (4 * enc.dim**2 + 3 * enc.dim * enc.ffn_dim) + cfg.image.patch_dim * enc.dim + enc.dim * cfg.dim
+    n_vis = (
+        enc.n_layers * (4 * enc.dim**2 + 3 * enc.dim * enc.ffn_dim)
+        + cfg.image.patch_dim * enc.dim
+        + enc.dim * cfg.dim
+    )
     six_nd = 6 * (n_vis * comp["image"] + n_dec)
     assert no_attn - enc_attn + skipped == pytest.approx(six_nd, rel=1e-9)
 

@@ -11,8 +11,15 @@ from models.registry import get_model_spec, ladder
 
 def small_moe(routing="agnostic") -> MoEFFN:
     base = ladder("moe", "tiny")[0].config
-    cfg = MoEConfig(dim=base.dim, n_layers=1, n_heads=base.n_heads, ffn_dim=base.ffn_dim,
-                    vocab_size=base.vocab_size, image=base.image, routing=routing)
+    cfg = MoEConfig(
+        dim=base.dim,
+        n_layers=1,
+        n_heads=base.n_heads,
+        ffn_dim=base.ffn_dim,
+        vocab_size=base.vocab_size,
+        image=base.image,
+        routing=routing,
+    )
     torch.manual_seed(0)
     return MoEFFN(cfg)
 

@@ -59,7 +59,7 @@ def test_slices_are_geometric_and_the_grid_fits_the_total(plan_and_cfg):
     assert all(r == pytest.approx(cfg.budgets.ratio) for r in ratios)
     assert plan.total_flops <= cfg.budget
     # The top slice is as large as the budget allows: one ratio step up would not fit.
-    bigger = make_plan(config(budget=2e14 * cfg.budgets.ratio ** 1.5))
+    bigger = make_plan(config(budget=2e14 * cfg.budgets.ratio**1.5))
     assert max(bigger.slices) > max(plan.slices)
 
 
@@ -69,7 +69,11 @@ def test_each_slice_has_enough_sizes_within_the_tokens_per_param_window(plan_and
         assert len(trials) >= MIN_SIZES_PER_SLICE
         assert len({t.size for t in trials}) == len(trials)
         for t in trials:
-            assert cfg.budgets.min_tokens_per_param <= t.n_tokens / t.n_params <= cfg.budgets.max_tokens_per_param
+            assert (
+                cfg.budgets.min_tokens_per_param
+                <= t.n_tokens / t.n_params
+                <= cfg.budgets.max_tokens_per_param
+            )
 
 
 def test_model_size_subset_is_honoured():
@@ -111,7 +115,10 @@ def test_plan_command_prints_every_trial_and_spends_nothing(capsys, tmp_path, mo
     from sweeper.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["plan", "tiny", "--budget", "2e14", "--kind", "dense_text", "--set", "training.recipe=fixed"]) == 0
+    assert (
+        main(["plan", "tiny", "--budget", "2e14", "--kind", "dense_text", "--set", "training.recipe=fixed"])
+        == 0
+    )
     out = capsys.readouterr().out
     plan = make_plan(config(budget=2e14))
     assert all(t.point_id in out for t in plan.trials)

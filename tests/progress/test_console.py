@@ -28,5 +28,10 @@ def test_terminal_redraws_the_status_line_below_new_lines():
     console.close()
     text = out.getvalue()
     # status drawn, cleared for the trial line, drawn again after it, then ended with a newline
-    assert text == ("\r\033[K1/3 trials | alpha=0.300 [0.2, 0.4]" + "\r\033[K" + "[2/3] b loss=0.9\n"
-                    + "1/3 trials | alpha=0.300 [0.2, 0.4]" + "\n")
+    assert text == (
+        "\r\033[K1/3 trials | alpha=0.300 [0.2, 0.4]"
+        + "\r\033[K"
+        + "[2/3] b loss=0.9\n"
+        + "1/3 trials | alpha=0.300 [0.2, 0.4]"
+        + "\n"
+    )

@@ -9,8 +9,15 @@ from sweeper.progress import duration_text, eta_seconds, status_text
 
 
 def test_status_line_shows_trials_compute_cis_against_target_and_eta():
-    text = status_text(done=12, total=40, spent=6e13, budget=2e14, halfwidths={"a": 0.031, "b": math.inf},
-                       target_ci=0.02, eta=95.0)
+    text = status_text(
+        done=12,
+        total=40,
+        spent=6e13,
+        budget=2e14,
+        halfwidths={"a": 0.031, "b": math.inf},
+        target_ci=0.02,
+        eta=95.0,
+    )
     assert text == "[###.......] 12/40 trials | 6e13/2e14 FLOPs | CI a ±0.031 b ±? (target ±0.02) | ETA 1m35s"
 
 
@@ -45,8 +52,13 @@ def test_eta_of_an_adaptive_sweep_ends_where_the_cis_reach_the_target():
     from sweeper.progress import converge_compute
 
     # half-widths falling as C^-1/2: from 0.08 at 1e12 they reach 0.02 at 16x the compute
-    refits = [SimpleNamespace(flops_spent=c, halfwidths={"a": 0.08 * (c / 1e12) ** -0.5}) for c in (2.5e11, 5e11, 1e12)]
+    refits = [
+        SimpleNamespace(flops_spent=c, halfwidths={"a": 0.08 * (c / 1e12) ** -0.5})
+        for c in (2.5e11, 5e11, 1e12)
+    ]
     assert math.isclose(converge_compute(refits, 0.02), 1.6e13, rel_tol=1e-6)
     assert math.isnan(converge_compute(refits[:2], 0.02))
     # 10 s to spend 1e12: 150 s more to 1.6e13, well before the 2e14 budget
-    assert math.isclose(eta_seconds(10.0, done=5, total=0, spent=1e12, budget=2e14, converge_at=1.6e13), 150.0)
+    assert math.isclose(
+        eta_seconds(10.0, done=5, total=0, spent=1e12, budget=2e14, converge_at=1.6e13), 150.0
+    )

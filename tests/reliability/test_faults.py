@@ -12,8 +12,18 @@ SLICES = [4.7e12, 9.4e12, 1.9e13]
 
 def sweep(tmp_path, monkeypatch, harness, **overrides):
     monkeypatch.chdir(tmp_path)
-    sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14, slices=SLICES,
-                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0, harness=harness, **overrides)
+    sweeper = Sweeper(
+        "tiny",
+        kind="dense_text",
+        trainable="simulated",
+        design="grid",
+        budget=2e14,
+        slices=SLICES,
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        n_bootstrap=0,
+        harness=harness,
+        **overrides,
+    )
     return sweeper.plan(), sweeper.run(progress=lambda line: None)
 
 
@@ -56,11 +66,26 @@ def test_failed_and_diverged_trials_are_recorded_and_excluded(ray_local, tmp_pat
 
 def test_a_killed_training_trial_resumes_from_its_checkpoint(ray_local, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sweeper = Sweeper("tiny", kind="dense_text", trainable="torch", design="grid", budget=2e11, slices=[3e10],
-                      sizes=["tiny-1", "tiny-2", "tiny-3"], tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", n_bootstrap=0,
-                      harness=Harness(fault_rate=1.0, fault_kinds=("kill",)),
-                      **{"budgets.min_tokens_per_param": 0.1, "budgets.min_steps": 10, "training.eval_every": 20,
-                         "training.eval_batches": 1, "training.checkpoint_every": 20, "ray.max_failures": 1})
+    sweeper = Sweeper(
+        "tiny",
+        kind="dense_text",
+        trainable="torch",
+        design="grid",
+        budget=2e11,
+        slices=[3e10],
+        sizes=["tiny-1", "tiny-2", "tiny-3"],
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        n_bootstrap=0,
+        harness=Harness(fault_rate=1.0, fault_kinds=("kill",)),
+        **{
+            "budgets.min_tokens_per_param": 0.1,
+            "budgets.min_steps": 10,
+            "training.eval_every": 20,
+            "training.eval_batches": 1,
+            "training.checkpoint_every": 20,
+            "ray.max_failures": 1,
+        },
+    )
     plan = sweeper.plan()
     assert all(t.steps > 40 for t in plan.trials)  # a checkpoint at step 20 lies well inside every run
     result = sweeper.run(progress=lambda line: None)
@@ -69,6 +94,10 @@ def test_a_killed_training_trial_resumes_from_its_checkpoint(ray_local, tmp_path
     assert sorted(runs) == sorted(t.point_id for t in plan.trials)
     for point, run in runs.items():
         assert run.data.tags["sweeper.status"] == "ok", point
-        assert run.data.metrics["resumed_from_step"] == 20  # SIGKILLed after its first checkpoint, resumed there
+        assert (
+            run.data.metrics["resumed_from_step"] == 20
+        )  # SIGKILLed after its first checkpoint, resumed there
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
-        assert len(steps) == len(set(steps)) and min(steps) == 20  # no step trained twice: not restarted from scratch
+        assert (
+            len(steps) == len(set(steps)) and min(steps) == 20
+        )  # no step trained twice: not restarted from scratch

@@ -7,12 +7,34 @@ from hypothesis import strategies as st
 
 from sweeper.cli import main
 
-KEYS = ["budget", "seed", "design", "trainable", "model", "budgets", "training", "fit", "ray", "tracking", "bogus"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(string.printable, max_size=12))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.sampled_from(["kind", "lr", "slices", "n_slices", "x"]), inner, max_size=3)),
-                      max_leaves=6)
+KEYS = [
+    "budget",
+    "seed",
+    "design",
+    "trainable",
+    "model",
+    "budgets",
+    "training",
+    "fit",
+    "ray",
+    "tracking",
+    "bogus",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(string.printable, max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["kind", "lr", "slices", "n_slices", "x"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -43,15 +65,28 @@ def test_fuzzed_yaml_text_plans_or_fails_cleanly(tmp_path, capsys, text):
     assert run_cli(["plan", str(path)], capsys) in (0, 2)
 
 
-cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**12), st.text(string.printable, max_size=6),
-                  st.just(""))
+cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 10**12),
+    st.text(string.printable, max_size=6),
+    st.just(""),
+)
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(["N", "D", "loss", "params", "tokens", "flops", "target", "x"]), min_size=1, max_size=4, unique=True),
-       st.lists(st.lists(cells, min_size=4, max_size=4), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(["N", "D", "loss", "params", "tokens", "flops", "target", "x"]),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+    st.lists(st.lists(cells, min_size=4, max_size=4), max_size=12),
+)
 def test_fuzzed_csv_fits_or_fails_cleanly(tmp_path, capsys, header, rows):
     path = tmp_path / "runs.csv"
-    lines = [",".join(header)] + [",".join(str(c).replace(",", ";").replace("\n", " ") for c in row[: len(header)]) for row in rows]
+    lines = [",".join(header)] + [
+        ",".join(str(c).replace(",", ";").replace("\n", " ") for c in row[: len(header)]) for row in rows
+    ]
     path.write_text("\n".join(lines) + "\n")
     assert run_cli(["fit", str(path), "--grid", "coarse"], capsys) in (0, 2)

@@ -22,9 +22,19 @@ def finished_children(url: str) -> int:
 
 def test_results_written_after_the_server_returns(ray_local, mlflow_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sweeper = Sweeper("tiny", kind="dense_text", trainable="simulated", design="grid", budget=2e14,
-                      slices=[4.7e12, 9.4e12, 1.9e13], tracking_uri=mlflow_server.url, experiment="outage",
-                      n_bootstrap=0, harness=Harness(delay_s=0.7), **{"ray.max_concurrent_trials": 1})
+    sweeper = Sweeper(
+        "tiny",
+        kind="dense_text",
+        trainable="simulated",
+        design="grid",
+        budget=2e14,
+        slices=[4.7e12, 9.4e12, 1.9e13],
+        tracking_uri=mlflow_server.url,
+        experiment="outage",
+        n_bootstrap=0,
+        harness=Harness(delay_s=0.7),
+        **{"ray.max_concurrent_trials": 1},
+    )
     plan = sweeper.plan()
     events = []
 
@@ -52,15 +62,32 @@ def test_results_written_after_the_server_returns(ray_local, mlflow_server, tmp_
 
 
 def _adaptive(url: str, experiment: str) -> Sweeper:
-    return Sweeper("tiny", kind="dense_text", trainable="simulated", design="adaptive", budget=2e14,
-                   sim_law="E=1.9,A=400,B=2000,alpha=0.34,beta=0.37", noise=0.005, target_ci=0.06, patience=1,
-                   n_bootstrap=10, batch_size=16, tracking_uri=url, experiment=experiment,
-                   **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
-                      "budgets.min_steps": 20, "tracking.outage_timeout_s": 60})
+    return Sweeper(
+        "tiny",
+        kind="dense_text",
+        trainable="simulated",
+        design="adaptive",
+        budget=2e14,
+        sim_law="E=1.9,A=400,B=2000,alpha=0.34,beta=0.37",
+        noise=0.005,
+        target_ci=0.06,
+        patience=1,
+        n_bootstrap=10,
+        batch_size=16,
+        tracking_uri=url,
+        experiment=experiment,
+        **{
+            "budgets.min_tokens_per_param": 2.0,
+            "budgets.max_tokens_per_param": 2000.0,
+            "budgets.min_steps": 20,
+            "tracking.outage_timeout_s": 60,
+        },
+    )
 
 
-def test_with_mlflow_down_the_sampler_buys_exactly_what_the_stop_decision_allows(mlflow_server, tmp_path,
-                                                                                monkeypatch):
+def test_with_mlflow_down_the_sampler_buys_exactly_what_the_stop_decision_allows(
+    mlflow_server, tmp_path, monkeypatch
+):
     """The stop decision reads the ledger, not MLflow: a sweep run wholly during an outage proposes
     the same trials and stops at the same point as one with MLflow up."""
     monkeypatch.chdir(tmp_path)

@@ -8,12 +8,27 @@ from sweeper.tracking import TrialRecorder, client_for, ensure_experiment, start
 
 
 def recorder(uri: str, tmp_path, experiment_id: str, parent: str) -> TrialRecorder:
-    return TrialRecorder(tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent, sweep_id="s1",
-                         design="grid", outbox_dir=tmp_path / "outbox")
+    return TrialRecorder(
+        tracking_uri=uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        sweep_id="s1",
+        design="grid",
+        outbox_dir=tmp_path / "outbox",
+    )
 
 
-POINT = {"point_id": "dense_text/tiny-2/C=1e+11", "kind": "dense_text", "size": "tiny-2", "n_params": 1,
-         "n_params_total": 2, "n_tokens": 3, "budget": 1e11, "steps": 4, "seq_len": 128}
+POINT = {
+    "point_id": "dense_text/tiny-2/C=1e+11",
+    "kind": "dense_text",
+    "size": "tiny-2",
+    "n_params": 1,
+    "n_params_total": 2,
+    "n_tokens": 3,
+    "budget": 1e11,
+    "steps": 4,
+    "seq_len": 128,
+}
 
 
 def test_writes_wait_on_disk_while_mlflow_is_unreachable_then_flush(tmp_path, monkeypatch):
@@ -55,11 +70,24 @@ def test_a_run_left_without_params_by_a_killed_driver_gets_them_on_resume(tmp_pa
     experiment_id = ensure_experiment(client, "half-created", uri)
     parent = start_sweep_run(client, experiment_id, sweep_id="s1", config={"space": "t"}, tags={})
     # The driver died right after create_run: the run has its tags but no params.
-    half = client.create_run(experiment_id, tags={"sweeper.role": "trial", "sweeper.sweep_id": "s1",
-                                                  "sweeper.point_id": POINT["point_id"], "sweeper.status": "running"})
-    resumed = TrialRecorder(tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent, sweep_id="s1",
-                            design="grid", outbox_dir=tmp_path / "outbox",
-                            existing={POINT["point_id"]: (half.info.run_id, "running")})
+    half = client.create_run(
+        experiment_id,
+        tags={
+            "sweeper.role": "trial",
+            "sweeper.sweep_id": "s1",
+            "sweeper.point_id": POINT["point_id"],
+            "sweeper.status": "running",
+        },
+    )
+    resumed = TrialRecorder(
+        tracking_uri=uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        sweep_id="s1",
+        design="grid",
+        outbox_dir=tmp_path / "outbox",
+        existing={POINT["point_id"]: (half.info.run_id, "running")},
+    )
     resumed.outbox.put("create", POINT["point_id"], config={"point": POINT, "seed": 0})
     params = client.get_run(half.info.run_id).data.params
     assert params["n_params"] == "1" and params["n_tokens"] == "3"

@@ -17,8 +17,15 @@ def finished_sweep(ray_local, tmp_path_factory):
     here = os.getcwd()
     os.chdir(root)  # Tune's local storage (.sweeper/) goes to the temporary folder
     try:
-        sweeper = Sweeper("tiny", trainable="simulated", budget=2e14, slices=SLICES, tracking_uri=uri,
-                          experiment="report-test", n_bootstrap=10)
+        sweeper = Sweeper(
+            "tiny",
+            trainable="simulated",
+            budget=2e14,
+            slices=SLICES,
+            tracking_uri=uri,
+            experiment="report-test",
+            n_bootstrap=10,
+        )
         plan = sweeper.plan()
         result = sweeper.run(progress=lambda line: None)
     finally:

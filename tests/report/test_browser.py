@@ -18,25 +18,43 @@ from sweeper.report import build_report
 from sweeper.results import COLUMNS, RunTable
 from sweeper.screenshots import dump_dom, find_chromium, screenshot
 
-needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed "
-                                    "(scripts/setup installs it: apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None,
+    reason="headless Chromium is not installed (scripts/setup installs it: apt-get install chromium)",
+)
 NUMBER = re.compile(r"(?<![\w.\-])-?\d[\d.]*(?:[eE][+-]?\d+)?(?![\w.])")
 FORMATTED = re.compile(r"^-?\d{1,5}(\.\d{1,4})?(e-?\d{1,3})?$")
 LAW = dict(E=1.9, A=400.0, B=2000.0, alpha=0.34, beta=0.37)
 
 
 def adaptive_like_table(n_budgets: int = 36, seed: int = 0) -> RunTable:
-    """Runs the way an adaptive sweep places them: many budgets, one to five sizes on each, near the optimum."""
+    """Runs the way an adaptive sweep places them: many budgets, one to five sizes on each, near the
+    optimum."""
     rng = np.random.default_rng(seed)
     rows = []
     for i, c in enumerate(np.geomspace(3e12, 3e14, n_budgets)):
         n_opt = 0.1 * (c / 6) ** 0.5
         for j, n in enumerate(n_opt * np.exp(rng.uniform(-1.2, 1.2, rng.integers(1, 6)))):
             d = c / (6 * n)
-            loss = (LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]) * np.exp(rng.normal(0, 0.003))
-            rows.append({"sweep_id": "adaptive", "trial_id": f"t{i}-{j}", "point_id": f"early_fusion-c{i}-n{j}",
-                         "model_kind": "early_fusion", "n_params": n, "n_tokens": d, "budget": c, "flops": c,
-                         "loss": loss, "status": "ok", "source": "simulated", "design": "adaptive"})
+            loss = (LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]) * np.exp(
+                rng.normal(0, 0.003)
+            )
+            rows.append(
+                {
+                    "sweep_id": "adaptive",
+                    "trial_id": f"t{i}-{j}",
+                    "point_id": f"early_fusion-c{i}-n{j}",
+                    "model_kind": "early_fusion",
+                    "n_params": n,
+                    "n_tokens": d,
+                    "budget": c,
+                    "flops": c,
+                    "loss": loss,
+                    "status": "ok",
+                    "source": "simulated",
+                    "design": "adaptive",
+                }
+            )
     frame = pd.DataFrame(rows)
     for column, (_, _, dtype) in COLUMNS.items():
         if column not in frame:
@@ -53,8 +71,9 @@ def adaptive_report():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the report renders without a single warning
         fit = fit_law(table.ok().frame, n_bootstrap=10, grid="coarse")
-        report = build_report(table, fit=fit, n_bootstrap=10, meta={"budget": "200000000000000.0"},
-                              target_compute=1e18)
+        report = build_report(
+            table, fit=fit, n_bootstrap=10, meta={"budget": "200000000000000.0"}, target_compute=1e18
+        )
         for name in report.figures:
             report.png(name)
     return report
@@ -84,14 +103,21 @@ def legends_inside_axes(report) -> list[str]:
             if legend is None:
                 continue
             box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
-            if box.x0 < frame.x0 - 1 or box.y0 < frame.y0 - 1 or box.x1 > frame.x1 + 1 or box.y1 > frame.y1 + 1:
+            if (
+                box.x0 < frame.x0 - 1
+                or box.y0 < frame.y0 - 1
+                or box.x1 > frame.x1 + 1
+                or box.y1 > frame.y1 + 1
+            ):
                 outside.append(name)
     return outside
 
 
 def table_numbers(page: str) -> list[str]:
     """Numbers in table cells; point ids (kind/size/C=..., the key MLflow runs are named by) are names."""
-    cells = [c for c in re.findall(r"<td[^>]*>(.*?)</td>", page, flags=re.S) if not re.match(r"^[\w-]+/\S+$", c)]
+    cells = [
+        c for c in re.findall(r"<td[^>]*>(.*?)</td>", page, flags=re.S) if not re.match(r"^[\w-]+/\S+$", c)
+    ]
     return [n for cell in cells for n in NUMBER.findall(re.sub(r"<[^>]+>", " ", cell))]
 
 
@@ -99,8 +125,10 @@ def check_in_browser(report, tmp_path) -> None:
     paths = report.write(tmp_path)
     page = paths["html"].read_text()
     # Report which images decoded, from inside the page, into the DOM Chromium dumps.
-    probe = ("<script>window.addEventListener('load', () => { document.body.dataset.images = "
-             "[...document.images].map(i => i.complete ? i.naturalWidth : 0).join(','); });</script></body>")
+    probe = (
+        "<script>window.addEventListener('load', () => { document.body.dataset.images = "
+        "[...document.images].map(i => i.complete ? i.naturalWidth : 0).join(','); });</script></body>"
+    )
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("</body>", probe))
     dom, console = dump_dom(probed.as_uri(), virtual_time_ms=3000)
@@ -160,5 +188,12 @@ def test_glossary_and_allocation_panels(adaptive_report):
     fig = adaptive_report.figures["optimal_allocation"]
     gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
     for name in ("n_opt", "d_opt"):
-        assert {f"minima:{name}", f"slice_ci:{name}", f"band:{name}", f"band3:{name}",
-                f"approach3:{name}", f"target:{name}", f"extrapolated:{name}"} <= gids, gids
+        assert {
+            f"minima:{name}",
+            f"slice_ci:{name}",
+            f"band:{name}",
+            f"band3:{name}",
+            f"approach3:{name}",
+            f"target:{name}",
+            f"extrapolated:{name}",
+        } <= gids, gids

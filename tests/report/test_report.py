@@ -53,10 +53,16 @@ def test_envelope_contours_and_residuals_plot_the_run_table(finished_sweep, repo
     assert _pairs(env[:, 0], env[:, 1]) == _pairs(frame["flops"], frame["loss"])
     runs = _artist(report.figures["law_contours"], "runs").get_offsets()
     assert _pairs(runs[:, 0], np.log(runs[:, 1])) == _pairs(frame["n_params"], np.log(frame["n_tokens"]))
-    resid = np.concatenate([_artist(report.figures["residuals"], f"residuals:{b:.6g}").get_offsets()[:, 1]
-                            for b in frame["budget"].unique()])
+    resid = np.concatenate(
+        [
+            _artist(report.figures["residuals"], f"residuals:{b:.6g}").get_offsets()[:, 1]
+            for b in frame["budget"].unique()
+        ]
+    )
     fit = finished_sweep[0].fit
-    expected = np.log(frame["loss"]) - np.log(fit.predict(frame["n_params"].to_numpy(), frame["n_tokens"].to_numpy()))
+    expected = np.log(frame["loss"]) - np.log(
+        fit.predict(frame["n_params"].to_numpy(), frame["n_tokens"].to_numpy())
+    )
     assert np.allclose(sorted(resid), sorted(expected), atol=1e-9)
 
 
@@ -66,7 +72,9 @@ def test_ci_convergence_plots_the_refits_logged_to_the_parent(finished_sweep, re
     assert len(history) >= 3
     x, y = _artist(report.figures["ci_convergence"], "halfwidth:a").get_data()
     # an early refit without a bootstrap interval is NaN on both sides, at the same point
-    assert np.allclose(x, history["flops_spent"]) and np.allclose(y, history["ci_halfwidth.a"], equal_nan=True)
+    assert np.allclose(x, history["flops_spent"]) and np.allclose(
+        y, history["ci_halfwidth.a"], equal_nan=True
+    )
 
 
 def test_optimal_allocation_draws_both_approaches(report):
@@ -76,7 +84,9 @@ def test_optimal_allocation_draws_both_approaches(report):
             _artist(fig, gid)
 
 
-def test_report_command_writes_html_with_the_figures_embedded_and_the_fit_table(finished_sweep, report, tmp_path, capsys):
+def test_report_command_writes_html_with_the_figures_embedded_and_the_fit_table(
+    finished_sweep, report, tmp_path, capsys
+):
     result, uri, _ = finished_sweep
     assert main(["report", "--experiment", "report-test", "--tracking-uri", uri, "--out", str(tmp_path)]) == 0
     page = (tmp_path / "report.html").read_text()
@@ -91,7 +101,9 @@ def test_report_command_writes_html_with_the_figures_embedded_and_the_fit_table(
     markdown = (tmp_path / "report.md").read_text()
     assert "| early_fusion | average |" in markdown and "plots/isoflop.png" in markdown
     assert (tmp_path / "plots" / "isoflop.png").stat().st_size > 10_000
-    assert json.loads((tmp_path / "fits.json").read_text())[0]["parametric"]["derived"]["a"] == pytest.approx(a)
+    assert json.loads((tmp_path / "fits.json").read_text())[0]["parametric"]["derived"]["a"] == pytest.approx(
+        a
+    )
 
 
 def test_log_report_artifacts_puts_the_plots_on_the_parent_run(finished_sweep):
@@ -124,8 +136,22 @@ def test_compare_names_a_run_without_a_fit(finished_sweep, capsys):
 
 def test_fit_command_refits_the_experiments_ok_runs(finished_sweep, capsys):
     result, uri, _ = finished_sweep
-    assert main(["fit", "--experiment", "report-test", "--tracking-uri", uri, "--grid", "coarse",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--experiment",
+                "report-test",
+                "--tracking-uri",
+                uri,
+                "--grid",
+                "coarse",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     fit = json.loads(capsys.readouterr().out)
     assert fit["n_runs"] == len(result.runs.ok()) > 0
     assert fit["params"]["alpha"] == pytest.approx(result.fit.params["alpha"], rel=0.05)

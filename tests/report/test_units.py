@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from sweeper.commands.status import estimate_compute_to_converge
-from sweeper.report import refit_history_frame
 from sweeper.ledger import Refit
+from sweeper.report import refit_history_frame
 
 
 def test_compute_to_converge_follows_the_fitted_power_of_compute():
@@ -26,7 +26,10 @@ def pytest_approx(value):
 
 
 def test_refit_history_frame_from_the_in_memory_history():
-    refits = [Refit(n_runs=6 + i, flops_spent=1e12 * (i + 1), halfwidths={"a": 0.1 / (i + 1), "b": 0.2}) for i in range(3)]
+    refits = [
+        Refit(n_runs=6 + i, flops_spent=1e12 * (i + 1), halfwidths={"a": 0.1 / (i + 1), "b": 0.2})
+        for i in range(3)
+    ]
     frame = refit_history_frame(refits)
     assert list(frame["step"]) == [1, 2, 3]
     assert np.allclose(frame["ci_halfwidth.a"], [0.1, 0.05, 0.1 / 3])

@@ -33,14 +33,25 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 @pytest.fixture(scope="module")
 def setting():
-    cfg = load_config("tiny", trainable="simulated", batch_size=16,
-                      **{"budgets.min_tokens_per_param": 2.0, "budgets.max_tokens_per_param": 2000.0,
-                         "budgets.min_steps": 20})
+    cfg = load_config(
+        "tiny",
+        trainable="simulated",
+        batch_size=16,
+        **{
+            "budgets.min_tokens_per_param": 2.0,
+            "budgets.max_tokens_per_param": 2000.0,
+            "budgets.min_steps": 20,
+        },
+    )
     specs = model_specs(cfg)
     first = next(c for c in np.geomspace(1e10, 1e13, 200) if len(slice_trials(specs, c, cfg)) >= 3)
     slices = geometric_slices(float(first) * 9.0, 3, 3.0)
-    plan = Plan(slices=slices, trials=tuple(t for c in slices for t in slice_trials(specs, c, cfg)),
-                budget=float("inf"), max_concurrent_trials=2)
+    plan = Plan(
+        slices=slices,
+        trials=tuple(t for c in slices for t in slice_trials(specs, c, cfg)),
+        budget=float("inf"),
+        max_concurrent_trials=2,
+    )
     candidates = candidate_points(cfg, plan)
     return cfg, plan, candidates
 
@@ -102,7 +113,7 @@ def test_starts_with_the_initial_design_then_uses_the_criterion(setting, run):
     initial = initial_design(plan, candidates)
     proposed, reasons = run
     assert [p.point_id for p in proposed[: len(initial)]] == list(initial)
-    assert "information per FLOP" in reasons[len(initial):]
+    assert "information per FLOP" in reasons[len(initial) :]
 
 
 def true_log_nopt(candidates, budget):
@@ -116,7 +127,8 @@ def true_log_nopt(candidates, budget):
 
 def test_informed_proposals_concentrate_near_the_true_frontier(setting, run):
     _, plan, candidates = setting
-    informed = run[0][len(initial_design(plan, candidates)):]
+    informed = run[0][len(initial_design(plan, candidates)) :]
+
     def dist(p):
         return abs(np.log(p.n_params) - true_log_nopt(candidates, p.budget))
 
@@ -185,8 +197,10 @@ def test_exploration_prefers_cheap_points_but_still_reaches_the_largest_budget(s
     budgets (they hold the most sizes and cost the most)."""
     _, _, candidates = setting
     cost = np.array([p.flops for p in candidates])
-    picks = [FrontierSampler._explore([p.point_id for p in candidates], cost, np.random.default_rng(i))
-             for i in range(400)]
+    picks = [
+        FrontierSampler._explore([p.point_id for p in candidates], cost, np.random.default_rng(i))
+        for i in range(400)
+    ]
     by_id = {p.point_id: p for p in candidates}
     drawn = np.array([by_id[pid].flops for pid in picks])
     assert drawn.mean() < 0.5 * cost.mean()
@@ -207,7 +221,9 @@ def test_a_term_the_fit_switched_off_still_counts_as_unknown():
     assert np.allclose(column, 1.0 / loss, rtol=1e-3)  # d log L / dE = 1/L, on E's unit scale
     observed = np.array([[1e5, 1e6], [3e5, 1e6], [1e5, 3e6], [3e5, 3e6], [2e5, 5e6], [5e5, 2e6]])
     dear = np.array([[1e8, 1e12]])
-    gain = information_gain(law, switched_off, observed, dear, ("a", "b"), predict_at=dear, prediction_weight=1.0)
+    gain = information_gain(
+        law, switched_off, observed, dear, ("a", "b"), predict_at=dear, prediction_weight=1.0
+    )
     assert np.isfinite(gain).all() and gain[0] > 0.1
 
 
@@ -247,7 +263,9 @@ def test_each_quantity_is_scored_against_its_own_target():
     alone = np.log(var[1] / np.maximum(var[1] - reduction[:, 1], targets[1]))
     assert (gain > 0).all() and np.allclose(gain, alone)
     # One shared target below both variances counts progress on a too.
-    shared = information_gain(law, TRUE, observed, candidates, ("a",), predict_at=far, target_var=0.5 * var.min())
+    shared = information_gain(
+        law, TRUE, observed, candidates, ("a",), predict_at=far, target_var=0.5 * var.min()
+    )
     assert (shared >= gain - 1e-12).all() and (shared > gain).any()
 
 

@@ -27,8 +27,13 @@ class KnownFit:
 
 
 def refit(a: float, b: float, *, bootstrapped: bool = True, identified: bool = True) -> Refit:
-    return Refit(n_runs=10, flops_spent=1.0, halfwidths={"a": a, "b": b}, bootstrapped=bootstrapped,
-                 fit=KnownFit(max(a, b), identified))
+    return Refit(
+        n_runs=10,
+        flops_spent=1.0,
+        halfwidths={"a": a, "b": b},
+        bootstrapped=bootstrapped,
+        fit=KnownFit(max(a, b), identified),
+    )
 
 
 def ledger(**kw) -> SweepLedger:
@@ -50,17 +55,22 @@ def test_not_converged_until_patience_refits_are_all_within_target():
 def test_log_L_opt_is_held_to_its_own_target():
     """The prediction's half-width is in log loss: it meets prediction_ci, the exponents target_ci."""
     book = ledger(watch=("a", "log_L_opt"), prediction_ci=0.005, patience=1)
-    book.refits.append(Refit(n_runs=10, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.01},
-                             fit=KnownFit(0.01)))
+    book.refits.append(
+        Refit(n_runs=10, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.01}, fit=KnownFit(0.01))
+    )
     assert book.stop_reason() == ""  # 0.01 is within target_ci 0.02, not within 0.005
-    book.refits.append(Refit(n_runs=11, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.004},
-                             fit=KnownFit(0.01)))
+    book.refits.append(
+        Refit(n_runs=11, flops_spent=1.0, halfwidths={"a": 0.01, "log_L_opt": 0.004}, fit=KnownFit(0.01))
+    )
     assert "log_L_opt=0.0040 <= 0.005" in book.stop_reason() and "a=0.0100 <= 0.02" in book.stop_reason()
 
 
 def test_nan_screened_or_unidentified_refits_never_count_as_converged():
-    for bad in (refit(math.nan, 0.001), refit(0.001, 0.001, bootstrapped=False),
-                refit(0.001, 0.001, identified=False)):
+    for bad in (
+        refit(math.nan, 0.001),
+        refit(0.001, 0.001, bootstrapped=False),
+        refit(0.001, 0.001, identified=False),
+    ):
         book = ledger(patience=1)
         book.refits.append(bad)
         assert book.stop_reason() == ""
@@ -107,8 +117,9 @@ def test_session_refits_from_the_ledger_and_a_run_less_trial_adds_no_refit():
 
     book = ledger()
     logged = []
-    session = SweepSession(book, fit=fit, n_bootstrap=5, law="chinchilla", min_runs=2,
-                           log_refit=lambda r, i: logged.append(i))
+    session = SweepSession(
+        book, fit=fit, n_bootstrap=5, law="chinchilla", min_runs=2, log_refit=lambda r, i: logged.append(i)
+    )
     for i in range(2):
         session.started(f"t{i}", _point(i))
         session.finished(f"t{i}", _point(i), {"loss": 3.0, "flops": 1.0})
@@ -159,8 +170,12 @@ def test_an_unidentified_fit_never_counts_as_converged_however_narrow_its_resamp
     frame = isoflop_design([1e19, 1e20, 1e21])
     frame = frame.assign(loss=2.0 + 0.1 * np.log(frame["n_params"] / 1e8))
     book = ledger(patience=1, target_ci=1e9, watch=("alpha", "beta"), budget=math.inf)
-    session = SweepSession(book, min_runs=6, n_bootstrap=10,
-                           fit=lambda f, nb, previous=None: fit_law(f, grid="coarse", n_bootstrap=nb, seed=0))
+    session = SweepSession(
+        book,
+        min_runs=6,
+        n_bootstrap=10,
+        fit=lambda f, nb, previous=None: fit_law(f, grid="coarse", n_bootstrap=nb, seed=0),
+    )
     for i, row in enumerate(frame.to_dict(orient="records")):
         point = {"point_id": f"p{i}", **{k: row[k] for k in ("n_params", "n_tokens", "flops", "budget")}}
         session.finished(f"t{i}", point, {"loss": float(row["loss"]), "flops": row["flops"]})
@@ -169,7 +184,14 @@ def test_an_unidentified_fit_never_counts_as_converged_however_narrow_its_resamp
 
 
 def test_a_resumed_ledger_holds_the_finished_runs_and_their_compute():
-    finished = pd.DataFrame({"n_params": [1.0, 2.0], "n_tokens": [3.0, 4.0], "loss": [2.0, np.nan],
-                             "flops": [10.0, 5.0], "status": ["ok", "failed"]})
+    finished = pd.DataFrame(
+        {
+            "n_params": [1.0, 2.0],
+            "n_tokens": [3.0, 4.0],
+            "loss": [2.0, np.nan],
+            "flops": [10.0, 5.0],
+            "status": ["ok", "failed"],
+        }
+    )
     book = SweepLedger.resumed(StopRule(watch=("a",), target_ci=0.1, patience=1, budget=100.0), finished)
     assert book.spent == 15.0 and len(book.runs) == 1 and book.n_failed == 1 and book.remaining == 85.0

@@ -19,20 +19,28 @@ from sweeper.flops import TokenCounts
 from sweeper.train.loop import VALIDATION_SEED, TrainHParams, train
 from sweeper.train.metrics import evaluate
 
-MIXTURES = {"text-only": (0.0, 0.0, 1.0), "image-heavy": (1.0, 0.0, 0.0), "interleaved": (0.1, 0.8, 0.1),
-            "default": (0.45, 0.45, 0.10)}
+MIXTURES = {
+    "text-only": (0.0, 0.0, 1.0),
+    "image-heavy": (1.0, 0.0, 0.0),
+    "interleaved": (0.1, 0.8, 0.1),
+    "default": (0.45, 0.45, 0.10),
+}
 STEPS = 3
 
 
 def hparams(mixture) -> TrainHParams:
-    return TrainHParams(lr=1e-3, batch_size=4, mixture=mixture, eval_every=1000, eval_batches=1, eval_batch_size=2)
+    return TrainHParams(
+        lr=1e-3, batch_size=4, mixture=mixture, eval_every=1000, eval_batches=1, eval_batch_size=2
+    )
 
 
 def torch_counted_training_flops(spec, hp: TrainHParams) -> tuple[float, object]:
     """FLOPs torch counts in train() for STEPS steps, less its one final evaluation (counted apart)."""
     with FlopCounterMode(display=False) as whole:
         result = train(spec, hp, n_tokens=STEPS * hp.batch_size * spec.seq_len, seed=0)
-    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size, seed=VALIDATION_SEED)
+    val = validation_sets(
+        spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size, seed=VALIDATION_SEED
+    )
     with FlopCounterMode(display=False) as evaluation:
         evaluate(build_model(spec), val)
     return whole.get_total_flops() - evaluation.get_total_flops(), result

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from models.registry import KINDS, build_model, get_model_spec
-from sweeper.train.loop import (VALIDATION_SEED, TrainHParams, lr_at, make_optimizer, n_steps_for, train)
-from sweeper.train.metrics import evaluate
 from sweeper.data import train_batches, validation_sets
 from sweeper.flops import TokenCounts
+from sweeper.train.loop import VALIDATION_SEED, TrainHParams, lr_at, make_optimizer, n_steps_for, train
+from sweeper.train.metrics import evaluate
 
 HP = TrainHParams(lr=8e-3, batch_size=4, eval_every=1000, eval_batches=1, eval_batch_size=8)
 
@@ -21,7 +21,9 @@ def counted_flops(spec, hp, seed, steps):
 
 def initial_losses(spec, hp, seed):
     torch.manual_seed(seed)  # the same initialisation train() starts from
-    val = validation_sets(spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size, seed=VALIDATION_SEED)
+    val = validation_sets(
+        spec, n_batches=hp.eval_batches, batch_size=hp.eval_batch_size, seed=VALIDATION_SEED
+    )
     return evaluate(build_model(spec), val)[0]
 
 
@@ -92,11 +94,19 @@ def test_lr_at_follows_warmup_stable_decay():
 
 def test_a_run_resumed_from_its_checkpoint_ends_where_the_uninterrupted_run_does():
     spec = get_model_spec("early_fusion", "tiny-1")
-    hp = TrainHParams(lr=8e-3, batch_size=4, eval_every=5, eval_batches=1, eval_batch_size=8, checkpoint_every=10)
+    hp = TrainHParams(
+        lr=8e-3, batch_size=4, eval_every=5, eval_batches=1, eval_batch_size=8, checkpoint_every=10
+    )
     n_tokens = 30 * 4 * spec.seq_len
     whole = train(spec, hp, n_tokens=n_tokens, seed=3)
     saved = []
-    train(spec, hp, n_tokens=n_tokens, seed=3, checkpoint=lambda metrics, state: saved.append(copy.deepcopy(state)))
+    train(
+        spec,
+        hp,
+        n_tokens=n_tokens,
+        seed=3,
+        checkpoint=lambda metrics, state: saved.append(copy.deepcopy(state)),
+    )
     assert [s["step"] for s in saved] == [10, 20]  # every 10 steps, never at the last step
     reports = []
     resumed = train(spec, hp, n_tokens=n_tokens, seed=3, resume=saved[0], report=reports.append)
@@ -112,7 +122,9 @@ def test_a_cooled_evaluation_reports_the_cooled_loss_and_leaves_the_run_untouche
     n_tokens = 50 * 4 * spec.seq_len
     plain = train(spec, hp, n_tokens=n_tokens, seed=0)
     reports = []
-    probed = train(spec, hp, n_tokens=n_tokens, seed=0, report=reports.append, cooled_eval_at=frozenset({20, 45}))
+    probed = train(
+        spec, hp, n_tokens=n_tokens, seed=0, report=reports.append, cooled_eval_at=frozenset({20, 45})
+    )
     assert probed.losses == plain.losses  # weights, optimizer and RNG restored after the probe
     at = {r["step"]: r for r in reports}
     # Step 20 is stable (the cooldown starts at 40): its copy cooled 5 steps (20% of a 25-step run)

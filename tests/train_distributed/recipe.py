@@ -25,6 +25,11 @@ def single_process(kind: str, hp=HP):
     from sweeper.train.loop import train
 
     curve: dict[int, dict] = {}
-    result = train(get_model_spec(kind, SIZE), hp, n_tokens=n_tokens(), seed=SEED,
-                   report=lambda m: curve.__setitem__(m["step"], dict(m)))
+    result = train(
+        get_model_spec(kind, SIZE),
+        hp,
+        n_tokens=n_tokens(),
+        seed=SEED,
+        report=lambda m: curve.__setitem__(m["step"], dict(m)),
+    )
     return curve, result

@@ -30,10 +30,19 @@ def every_run(config: dict) -> None:
     for kind, stage in config["runs"]:
         seen: dict[int, dict] = {}
         hparams = {**config["hparams"], **({"mixture": NO_TEXT} if stage == 3 else {})}
-        run_config = {**config, "point": {**config["point"], "kind": kind}, "hparams": hparams,
-                      "distributed": {"workers": 2, "zero_stage": stage, "micro_batch_size": 1}}
-        run_worker(run_config, rank=ctx.get_world_rank(), world=ctx.get_world_size(),
-                   report=lambda m, _ckpt, seen=seen: seen.__setitem__(m["step"], m), checkpointing=False)
+        run_config = {
+            **config,
+            "point": {**config["point"], "kind": kind},
+            "hparams": hparams,
+            "distributed": {"workers": 2, "zero_stage": stage, "micro_batch_size": 1},
+        }
+        run_worker(
+            run_config,
+            rank=ctx.get_world_rank(),
+            world=ctx.get_world_size(),
+            report=lambda m, _ckpt, seen=seen: seen.__setitem__(m["step"], m),
+            checkpointing=False,
+        )
         curves[f"{kind}/{stage}"] = seen
     if ctx.get_world_rank() == 0:
         with open(config["out"], "w") as f:
@@ -50,12 +59,20 @@ def stage_curves(ray_local, tmp_path_factory):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     root = tmp_path_factory.mktemp("zero")
     out = root / "curves.json"
-    config = {"point": {"kind": KIND, "size": SIZE, "n_tokens": n_tokens()}, "hparams": hp_dict(), "seed": SEED,
-              "runs": [list(r) for r in RUNS], "out": str(out)}
-    TorchTrainer(every_run, train_loop_config=config,
-                 scaling_config=ScalingConfig(num_workers=2, use_gpu=False, resources_per_worker={"CPU": 1}),
-                 torch_config=TorchConfig(backend="gloo"),
-                 run_config=RunConfig(name="zero-stages", storage_path=str(root))).fit()
+    config = {
+        "point": {"kind": KIND, "size": SIZE, "n_tokens": n_tokens()},
+        "hparams": hp_dict(),
+        "seed": SEED,
+        "runs": [list(r) for r in RUNS],
+        "out": str(out),
+    }
+    TorchTrainer(
+        every_run,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=2, use_gpu=False, resources_per_worker={"CPU": 1}),
+        torch_config=TorchConfig(backend="gloo"),
+        run_config=RunConfig(name="zero-stages", storage_path=str(root)),
+    ).fit()
     return {k: {int(s): m for s, m in v.items()} for k, v in json.loads(out.read_text()).items()}
 
 
@@ -75,7 +92,9 @@ def assert_same_trajectory(got: dict, reference, label) -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_matches_single_process_trajectory(stage, stage_curves, reference, reference_no_text):
-    assert_same_trajectory(stage_curves[f"{KIND}/{stage}"], reference_no_text if stage == 3 else reference, stage)
+    assert_same_trajectory(
+        stage_curves[f"{KIND}/{stage}"], reference_no_text if stage == 3 else reference, stage
+    )
 
 
 @pytest.mark.parametrize("kind, stage", OTHER_KINDS)

@@ -11,13 +11,23 @@ from sweeper.tuning.trainable import simulate_tune_point
 def trial_runs(cfg):
     mlflow.set_tracking_uri(cfg.tracking_uri)
     exp = mlflow.get_experiment_by_name(tune_experiment(cfg))
-    return mlflow.search_runs([exp.experiment_id], "tags.`sweeper.role` = 'tune_trial'", output_format="pandas")
+    return mlflow.search_runs(
+        [exp.experiment_id], "tags.`sweeper.role` = 'tune_trial'", output_format="pandas"
+    )
 
 
 def test_asha_stops_poor_trials_early_in_the_trial_records(ray_local, tune_overrides):
-    cfg = load_config("tiny", **tune_overrides, **{
-        "tune.sizes": ["tiny-1"], "tune.tokens_per_param": 10, "tune.n_trials": 8, "tune.grace_frac": 0.2,
-        "tune.space": {"lr": {"dist": "loguniform", "low": 1e-5, "high": 3e-1}}})
+    cfg = load_config(
+        "tiny",
+        **tune_overrides,
+        **{
+            "tune.sizes": ["tiny-1"],
+            "tune.tokens_per_param": 10,
+            "tune.n_trials": 8,
+            "tune.grace_frac": 0.2,
+            "tune.space": {"lr": {"dist": "loguniform", "low": 1e-5, "high": 3e-1}},
+        },
+    )
     result = run_tune(cfg, progress=lambda line: None)
     runs = trial_runs(cfg)
     assert len(runs) == 8
@@ -30,12 +40,16 @@ def test_asha_stops_poor_trials_early_in_the_trial_records(ray_local, tune_overr
     assert (finished["metrics.tokens"] >= n_tokens).all()
     assert result.flops_spent < result.flops_without_stopping
     rung = result.rungs[0]
-    assert rung.n_stopped == len(stopped) and rung.best_loss == pytest.approx(finished["metrics.val_loss"].min())
+    assert rung.n_stopped == len(stopped) and rung.best_loss == pytest.approx(
+        finished["metrics.val_loss"].min()
+    )
     assert rung.near["lr"][0] <= rung.best["lr"] <= rung.near["lr"][1]
 
 
 def sampled_lrs(cfg, sim_law):
-    result = run_tune(cfg, trainable=simulate_tune_point, extra_config={"tune_sim": sim_law}, progress=lambda line: None)
+    result = run_tune(
+        cfg, trainable=simulate_tune_point, extra_config={"tune_sim": sim_law}, progress=lambda line: None
+    )
     runs = trial_runs(cfg)
     runs = runs[runs["tags.sweeper.sweep_id"] == trial_sweep_id(cfg, result)]
     return [round(float(v), 12) for v in runs.sort_values("start_time")["params.search.lr"]]
@@ -46,8 +60,14 @@ def trial_sweep_id(cfg, result):
 
 
 def test_sampler_is_seeded_and_reproducible(ray_local, tune_overrides, sim_law):
-    overrides = {**tune_overrides, "tune.sizes": ["tiny-1"], "tune.n_trials": 5, "tune.scheduler": "none",
-                 "ray.max_concurrent_trials": 1, "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}}}
+    overrides = {
+        **tune_overrides,
+        "tune.sizes": ["tiny-1"],
+        "tune.n_trials": 5,
+        "tune.scheduler": "none",
+        "ray.max_concurrent_trials": 1,
+        "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}},
+    }
     first = sampled_lrs(load_config("tiny", **overrides), sim_law)
     again = sampled_lrs(load_config("tiny", **overrides), sim_law)
     other = sampled_lrs(load_config("tiny", seed=1, **overrides), sim_law)
@@ -80,8 +100,13 @@ def crash_after_first_rung(line: str) -> None:
 def test_a_crashed_tune_job_resumes_with_the_rungs_it_finished(ray_local, tune_overrides, sim_law):
     from mlflow.tracking import MlflowClient
 
-    overrides = {**tune_overrides, "tune.sizes": ["tiny-1", "tiny-2", "tiny-3"], "tune.n_trials": 3,
-                 "tune.scheduler": "none", "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}}}
+    overrides = {
+        **tune_overrides,
+        "tune.sizes": ["tiny-1", "tiny-2", "tiny-3"],
+        "tune.n_trials": 3,
+        "tune.scheduler": "none",
+        "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}},
+    }
     cfg = load_config("tiny", **overrides)
     tune_sim = {"tune_sim": sim_law}
     with pytest.raises(Crash):  # the job dies after its first rung
@@ -91,17 +116,32 @@ def test_a_crashed_tune_job_resumes_with_the_rungs_it_finished(ray_local, tune_o
     client = MlflowClient(cfg.tracking_uri)
     first = client.search_runs([runs["experiment_id"].iloc[0]], "tags.`sweeper.role` = 'tune_rung'")[0]
     # ... and another stopped inside its second rung's search: the state that crash leaves in MLflow.
-    cut = client.create_run(first.info.experiment_id, tags={
-        "mlflow.parentRunId": first.data.tags["mlflow.parentRunId"], "sweeper.role": "tune_rung",
-        "sweeper.sweep_id": job_id, "sweeper.rung": "tiny-2", "sweeper.point_id": "cut-off"}).info.run_id
-    open_trial = client.create_run(first.info.experiment_id, tags={
-        "mlflow.parentRunId": cut, "sweeper.role": "tune_trial", "sweeper.sweep_id": job_id}).info.run_id
+    cut = client.create_run(
+        first.info.experiment_id,
+        tags={
+            "mlflow.parentRunId": first.data.tags["mlflow.parentRunId"],
+            "sweeper.role": "tune_rung",
+            "sweeper.sweep_id": job_id,
+            "sweeper.rung": "tiny-2",
+            "sweeper.point_id": "cut-off",
+        },
+    ).info.run_id
+    open_trial = client.create_run(
+        first.info.experiment_id,
+        tags={"mlflow.parentRunId": cut, "sweeper.role": "tune_trial", "sweeper.sweep_id": job_id},
+    ).info.run_id
 
-    result = run_tune(load_config("tiny", resume=True, **overrides), trainable=simulate_tune_point,
-                      extra_config=tune_sim, progress=lambda line: None)
+    result = run_tune(
+        load_config("tiny", resume=True, **overrides),
+        trainable=simulate_tune_point,
+        extra_config=tune_sim,
+        progress=lambda line: None,
+    )
 
     assert [r.point["size"] for r in result.rungs] == ["tiny-1", "tiny-2", "tiny-3"]
-    assert client.get_run(result.job_run_id).data.tags["sweeper.sweep_id"] == job_id  # the same job, not a new one
+    assert (
+        client.get_run(result.job_run_id).data.tags["sweeper.sweep_id"] == job_id
+    )  # the same job, not a new one
     assert client.get_run(result.job_run_id).info.status == "FINISHED"
     runs = trial_runs(cfg)
     runs = runs[runs["tags.sweeper.sweep_id"] == job_id]
@@ -117,7 +157,14 @@ def test_a_crashed_tune_job_resumes_with_the_rungs_it_finished(ray_local, tune_o
 def test_resume_without_a_tune_job_names_the_fix(tune_overrides):
     from sweeper.errors import SweeperInputError
 
-    cfg = load_config("tiny", resume=True, **{**tune_overrides, "tune.sizes": ["tiny-1"],
-                                              "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}}})
+    cfg = load_config(
+        "tiny",
+        resume=True,
+        **{
+            **tune_overrides,
+            "tune.sizes": ["tiny-1"],
+            "tune.space": {"lr": {"dist": "loguniform", "low": 1e-4, "high": 1e-1}},
+        },
+    )
     with pytest.raises(SweeperInputError, match="no tune job to resume.*run without --resume"):
         run_tune(cfg, progress=lambda line: None)
