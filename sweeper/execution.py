@@ -567,15 +567,13 @@ def finish_sweep(
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
     client.log_metric(parent, "total_flops", table.total_flops)
     client.set_terminated(parent, "FINISHED")
-    return SweepResult(
-        sweep_id=sweep_id,
-        experiment_id=experiment_id,
-        parent_run_id=parent,
-        tracking_uri=redact_uri(cfg.tracking_uri),
+    return sweep_result(
+        cfg,
+        experiment_id,
+        parent,
+        sweep_id,
+        table,
         fit=fit,
-        runs=table,
-        total_flops=table.total_flops,
-        n_trials=len(table),
         converged=converged,
         stop_reason=stop_reason,
         fits_per_target=per_target,
@@ -603,8 +601,8 @@ def end_interrupted(
     done = int(table.frame["status"].isin(FINISHED).sum())
     of = f" of {planned}" if planned else ""
     reason = (
-        f"interrupted: {signal_name} after {done}{of} trials; `sweeper run {cfg.space} --resume` "
-        "continues it, the stopped trials from their last checkpoints"
+        f"interrupted: {signal_name} after {done}{of} trials; run the same command with --resume to "
+        "continue it (the stopped trials from their last checkpoints)"
     )
     client.set_tag(parent, "sweeper.stop_reason", reason)
     set_description(
@@ -613,19 +611,33 @@ def end_interrupted(
         describe(cfg, stop_reason=reason, fit=None, n_trials=len(table), flops=table.total_flops),
     )
     client.set_terminated(parent, "KILLED")
+    return sweep_result(
+        cfg,
+        experiment_id,
+        parent,
+        sweep_id,
+        table,
+        fit=None,
+        converged=False,
+        stop_reason=reason,
+        interrupted=True,
+        fit_error="the sweep was interrupted before its plan was complete",
+    )
+
+
+def sweep_result(
+    cfg: SweepConfig, experiment_id: str, parent: str, sweep_id: str, table: RunTable, **outcome
+) -> SweepResult:
+    """What `Sweeper.run` returns for the sweep whose runs are `table`; `outcome`: its fit, stop reason..."""
     return SweepResult(
         sweep_id=sweep_id,
         experiment_id=experiment_id,
         parent_run_id=parent,
         tracking_uri=redact_uri(cfg.tracking_uri),
-        fit=None,
         runs=table,
         total_flops=table.total_flops,
         n_trials=len(table),
-        converged=False,
-        stop_reason=reason,
-        interrupted=True,
-        fit_error="the sweep was interrupted before its plan was complete",
+        **outcome,
     )
 
 

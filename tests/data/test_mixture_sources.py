@@ -199,4 +199,5 @@ def test_a_sweep_trains_on_pairs_documents_and_text_through_one_bpe(ray_local, t
         )
         spec = with_vocab(get_model_spec("early_fusion", params["size"]), 448)
         assert 0 < counts.image < counts.positions and metrics["skipped_images"] == 0
+        assert metrics["epochs"] > 0  # passes over the most repeated of its sources, as planned
         assert metrics["flops"] == pytest.approx(counts.flops(spec.config, spec.seq_len))
