@@ -17,11 +17,11 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SweeperInputError
 
 MIN_SIZES_PER_SLICE = 3  # a parabola in log N needs three points
-# Wall time a trained sweep spends besides its trials' FLOPs and batches, measured on 2 CPU cores
+# Wall time a trained sweep spends besides its trials' FLOPs and batches, measured on 2 idle CPU cores
 # (benchmarks/data_sources.py): per trial, starting it on a reused Ray actor, building its model and
 # validation batches, its MLflow run; per sweep, the parent run, the final fit and the report.
-TRIAL_OVERHEAD_S = 3.0
-SWEEP_OVERHEAD_S = 20.0
+TRIAL_OVERHEAD_S = 2.0
+SWEEP_OVERHEAD_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
