@@ -122,10 +122,16 @@ def format_plan_json(plan: Plan) -> str:
 
 
 def make_searcher(
-    cfg: SweepConfig, plan: Plan, candidates, base: dict, finished: dict[str, float], ledger: SweepLedger
+    cfg: SweepConfig,
+    plan: Plan,
+    candidates,
+    base: dict,
+    finished: dict[str, float],
+    ledger: SweepLedger,
+    resume_from: dict[str, str] | None = None,
 ):
     """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, both reading the
-    ledger."""
+    ledger. A proposed point in `resume_from` continues from that checkpoint (an interrupted sweep)."""
     from sweeper.samplers.candidates import initial_design
     from sweeper.samplers.frontier import FrontierSampler
     from sweeper.samplers.searcher import PointSearcher
@@ -153,6 +159,7 @@ def make_searcher(
         ledger=ledger,
         finished=finished,
         cooldown_frac=branch,
+        resume_from=resume_from,
     ), len(candidates)
 
 
@@ -396,10 +403,11 @@ def _run_sweep(
     base["branching"] = branching_config(
         cfg, plan.trials if adaptive_candidates is None else adaptive_candidates
     )
+    resume_from = stopped_checkpoints(client, experiment_id, sweep_id) if cfg.resume else {}
     if adaptive:
         ok = before.ok().frame
         searcher = make_searcher(
-            cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger
+            cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger, resume_from
         )
     recorder = TrialRecorder(
         tracking_uri=cfg.tracking_uri,
@@ -445,7 +453,7 @@ def _run_sweep(
                         [recorder, SessionCallback(session)],
                         ConvergenceStopper(ledger),
                         searcher,
-                        resume_from=stopped_checkpoints(client, experiment_id, sweep_id),
+                        resume_from=resume_from,
                     )
                 finally:
                     if started:

@@ -29,8 +29,10 @@ class PointSearcher(Searcher):
         ledger: SweepLedger,
         finished: dict[str, float] | None = None,
         cooldown_frac: float | None = None,
+        resume_from: dict[str, str] | None = None,
     ):
         super().__init__(metric="loss", mode="min")
+        self.resume_from = resume_from or {}  # point_id -> checkpoint of a trial an interruption stopped
         self.by_id = {p.point_id: p for p in candidates}
         self.distribution = CategoricalDistribution([p.point_id for p in candidates])
         self.base_config = base_config
@@ -71,7 +73,11 @@ class PointSearcher(Searcher):
             return Searcher.FINISHED
         self._live[trial_id] = trial
         self.ledger.start(trial_id, point.point_id, cost)
-        return {**self.base_config, "point": point.to_dict()}
+        checkpoint = self.resume_from.get(point.point_id)  # proposed again: continue where it stopped
+        return {
+            **self.base_config,
+            "point": {**point.to_dict(), **({"checkpoint": checkpoint} if checkpoint else {})},
+        }
 
     def _cost(self, point: PlannedTrial, taken) -> float:
         from sweeper.branch_costs import point_cost
