@@ -156,9 +156,11 @@ def test_rows_whose_texts_and_images_are_not_aligned_are_refused_naming_the_row(
         "data": data_section(path, val_sequences=2),
     }
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
     assert main(["plan", str(tmp_path / "space.yaml")]) == 2
     err = capsys.readouterr().err
     assert f"row {k}" in err and "either a text or an image" in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
 
     short = pa.table(
         {
