@@ -153,8 +153,8 @@ def seed_losses(cfg, rung, seeds) -> list[float]:
     """Final validation loss of the rung's point at its best hyperparameters, once per seed."""
 
     from models.registry import get_model_spec
-    from sweeper.api import trial_config
     from sweeper.train.loop import TrainHParams, train
+    from sweeper.trial_config import trial_config
     from sweeper.tuning.trainable import trial_hparams
 
     point = rung.point

@@ -20,7 +20,6 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
-from sweeper.api import SweepResult, trial_config
 from sweeper.config import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
 from sweeper.faults import NO_HARNESS, Harness
@@ -30,7 +29,7 @@ from sweeper.library_logs import quiet_tune_defaults
 from sweeper.plan import Plan, PlannedTrial, plan_cooldown
 from sweeper.progress import ProgressPrinter
 from sweeper.redaction import redact_uri
-from sweeper.results import RunTable
+from sweeper.results import RunTable, SweepResult
 from sweeper.session import SessionCallback, SweepSession
 from sweeper.stopping import ConvergenceStopper
 from sweeper.tracking import (
@@ -45,6 +44,7 @@ from sweeper.tracking import (
     stopped_checkpoints,
     trial_runs_by_point,
 )
+from sweeper.trial_config import trial_config
 
 
 def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:

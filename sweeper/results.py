@@ -139,3 +139,48 @@ def load_run_table(
     *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None
 ) -> RunTable:
     return RunTable.from_mlflow(experiment=experiment, tracking_uri=tracking_uri, sweep_id=sweep_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepResult:
+    sweep_id: str
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    fit: Any  # sweeper.fit.FitResult, or None when too few runs finished to fit
+    runs: RunTable
+    total_flops: float
+    n_trials: int
+    converged: bool
+    stop_reason: str
+    fits_per_target: dict[str, Any] = field(default_factory=dict)
+    fit_error: str = ""  # why there is no fit, when there is none
+    prediction: Any = None  # sweeper.fit.prediction.Prediction: N_opt, D_opt, loss at the target, or None
+    prediction_error: str = ""  # why there is no prediction although there is a fit
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM: --resume continues it (stop_reason says how)
+
+    @property
+    def ci_halfwidth(self) -> dict[str, float]:
+        if self.fit is None:
+            return {}
+        return {name: float(self.fit.ci_halfwidth(name)) for name in self.fit.ci}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sweep_id": self.sweep_id,
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_run_id,
+            "tracking_uri": self.tracking_uri,
+            "total_flops": self.total_flops,
+            "n_trials": self.n_trials,
+            "n_ok": int((self.runs.frame["status"] == "ok").sum()),
+            "converged": self.converged,
+            "stop_reason": self.stop_reason,
+            "ci_halfwidth": self.ci_halfwidth,
+            "fit": self.fit.to_dict() if self.fit is not None else None,
+            "fit_error": self.fit_error or None,
+            "fits_per_target": {t: f.to_dict() for t, f in self.fits_per_target.items()},
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
+            "prediction_error": self.prediction_error or None,
+            "interrupted": self.interrupted,
+        }

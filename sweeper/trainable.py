@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from ray import tune
 
+from sweeper.tuning.recipe import hparams_from
+
 STATE_FILE = "train_state.pt"
 
 
@@ -27,15 +29,6 @@ def load_state(checkpoint) -> dict | None:
 
 def stopped_checkpoint(point: dict):
     return tune.Checkpoint.from_directory(point["checkpoint"]) if point.get("checkpoint") else None
-
-
-def hparams_from(config: dict):
-    """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at
-    its point."""
-    from sweeper.train.loop import TrainHParams
-    from sweeper.tuning.recipe import resolve_hparams
-
-    return TrainHParams(**resolve_hparams(config))
 
 
 def is_distributed(config: dict, spec) -> bool:

@@ -240,8 +240,8 @@ def run_worker(
 
 
 def hparams_from(config: dict) -> TrainHParams:
-    # One recipe resolution for both trainables.
-    from sweeper.trainable import hparams_from as resolved
+    # One recipe resolution for every trainable.
+    from sweeper.tuning.recipe import hparams_from as resolved
 
     return resolved(config)
 

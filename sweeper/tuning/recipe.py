@@ -167,3 +167,11 @@ def resolve_hparams(config: dict, spec=None) -> dict:
     if out.get("warmup_steps") is not None and not math.isfinite(float(out["warmup_steps"])):
         out["warmup_steps"] = None
     return out
+
+
+def hparams_from(config: dict):
+    """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at
+    its point. One recipe resolution for every trainable (single-process, branched, distributed)."""
+    from sweeper.config import TrainHParams
+
+    return TrainHParams(**resolve_hparams(config))

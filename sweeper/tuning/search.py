@@ -369,9 +369,9 @@ def tune_rung(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from sweeper.api import trial_config
     from sweeper.execution import trial_dirname
     from sweeper.resources import trial_request
+    from sweeper.trial_config import trial_config
     from sweeper.tuning.recorder import TuneRecorder
     from sweeper.tuning.space import search_space
     from sweeper.tuning.trainable import tune_point
