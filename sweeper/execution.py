@@ -417,7 +417,8 @@ def _run_sweep(
         design=cfg.design,
         existing=existing,
     )
-    interruption = Interruption(tune_loop=not runs_in_process(cfg, harness))
+    in_process = runs_in_process(cfg, harness)
+    interruption = Interruption(tune_loop=not in_process)
     if searcher is not None or todo:
         session = SweepSession(
             ledger,
@@ -432,7 +433,6 @@ def _run_sweep(
             # a resumed sweep numbers its refits after the ones already logged
             log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before),
         )
-        in_process = runs_in_process(cfg, harness)
         with interruption:
             if in_process:
                 run_in_process(
