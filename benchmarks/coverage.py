@@ -7,7 +7,7 @@ exponents, repeated data after Muennighoff et al., an N exponent that curves wit
 counts how often the truth lies inside the intervals of
 
 - a and b, from the Chinchilla fit the sweep reports (as reported: widened by
-  sweeper.ledger.STOPPING_CI_WIDENING for a sweep that stopped on them; and the bootstrap's own);
+  sweeper.sweep.ledger.STOPPING_CI_WIDENING for a sweep that stopped on them; and the bootstrap's own);
 - N_opt(C*), L_opt(C*) and the local exponents a, b at C*, from the prediction (sweeper.fit.prediction)
   at C* = 100x the largest slice.
 
@@ -17,8 +17,8 @@ often the fit is unidentified (false alarms on exact forms), and for other forms
 inside or the prediction says it is not trusted.
 
 The grid design's sweep runs every planned trial, so its runs are the plan with the simulated trainable's
-losses (sweeper.simulated.simulated_loss, the same draws the driver makes), fitted once. The adaptive one
-runs through the product's driver (sweeper.forecast.simulate_sweep).
+losses (sweeper.trial.simulated.simulated_loss, the same draws the driver makes), fitted once. The adaptive
+one runs through the product's driver (sweeper.sweep.forecast.simulate_sweep).
 
     .venv/bin/python benchmarks/coverage.py --sweeps-per-design 210 [--designs grid,adaptive] [--workers 2]
 """
@@ -35,13 +35,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from truths import EXACT, OTHER_FORMS, placed, true_prediction  # noqa: E402
 
-from sweeper.config import load_config  # noqa: E402
+from sweeper.config.schema import load_config  # noqa: E402
 from sweeper.fit import fit_law  # noqa: E402
 from sweeper.fit.derived import closed_form  # noqa: E402
 from sweeper.fit.prediction import predict  # noqa: E402
-from sweeper.forecast import simulate_sweep  # noqa: E402
-from sweeper.plan import make_plan, model_specs  # noqa: E402
-from sweeper.simulated import simulated_loss  # noqa: E402
+from sweeper.plan.trials import make_plan, model_specs  # noqa: E402
+from sweeper.sweep.forecast import simulate_sweep  # noqa: E402
+from sweeper.trial.simulated import simulated_loss  # noqa: E402
 
 LAWS = (*EXACT, *OTHER_FORMS)
 # fit.a, fit.b: the Chinchilla fit's a and b as the sweep reports them; a, b: the prediction's local exponents

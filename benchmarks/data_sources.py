@@ -181,8 +181,8 @@ def main() -> None:
     import ray
 
     from sweeper import Sweeper
-    from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import make_plan
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="sweeper-data-") as tmp:

@@ -9,7 +9,7 @@ image-caption pairs written with webdataset's TarWriter), then prints per DataLo
   - the token-shard loader's tokens/s at the tiny and the 275M rung's geometry,
   - the webdataset image-caption loader's tokens/s (decode, resize, patch, pack) at both,
   - the trainer's consumption: the tiny rung measured here; the 275M rung measured where a
-    GPU is, else what one H100 consumes at 40% MFU (FLOPs per token from sweeper.flops),
+    GPU is, else what one H100 consumes at 40% MFU (FLOPs per token from models.flops),
   - the ratio loader / trainer. Goal: >= 3x at the 275M rung on one H100,
   - how the webdataset loader scales with workers on this machine's cores: each worker lays out
     the other workers' sequences from their captions alone and decodes only its own images.
@@ -101,12 +101,12 @@ def main() -> None:
     torch.set_num_threads(1)
     from gpu_check import write_token_shards
 
+    from models.flops import training_flops_per_token
     from models.registry import get_model_spec
     from sweeper.data.captions import CaptionShards
     from sweeper.data.packing import DocumentBatches
     from sweeper.data.shards import TokenShards, shard_batches
     from sweeper.data.tokenizer import CharTokenizer
-    from sweeper.flops import training_flops_per_token
 
     rungs = {"tiny": get_model_spec("early_fusion", "tiny-5"), "275M": get_model_spec("early_fusion", "275M")}
     b = args.batch_size

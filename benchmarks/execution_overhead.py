@@ -1,6 +1,6 @@
 """Execution overhead, measured in one run on this machine:
 
-1. the same tiny training as a bare process, as a Ray Tune trial (sweeper.trainable.train_point)
+1. the same tiny training as a bare process, as a Ray Tune trial (sweeper.trial.trainable.train_point)
    and as a Ray Train TorchTrainer trial inside Tune (2 CPU workers, DeepSpeed ZeRO-0, gloo);
    wall time end to end and after start-up (the trial's own clock), and the ratios to bare;
 2. compute saved by cooldown branching against independent runs: on the tiny plan's grid, on its
@@ -82,8 +82,8 @@ def as_tune_trial(function, config: dict, resources: dict, storage: str) -> tupl
 def branching_numbers() -> tuple[float, float]:
     """Share of compute saved: the tiny plan with training.branching on (its points on their size's
     shared recipe, as `sweeper run` trains them), and its adaptive candidate set."""
-    from sweeper.config import load_config
-    from sweeper.plan import grid_cost, make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import grid_cost, make_plan
     from sweeper.samplers.candidates import candidate_points
 
     cfg = load_config("tiny", **{"training.branching": True})
@@ -127,7 +127,7 @@ def main() -> None:
     import ray
 
     from sweeper.train.distributed import train_point_distributed
-    from sweeper.trainable import train_point
+    from sweeper.trial.trainable import train_point
 
     spec, hp, n_tokens = recipe(args.steps)
     config = trial_config(spec, hp, n_tokens)

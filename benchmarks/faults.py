@@ -26,7 +26,7 @@ SLICES = [4.7e12, 9.4e12, 1.9e13]
 
 def run(root: str, name: str, rate: float, seed: int):
     from sweeper import Sweeper
-    from sweeper.faults import Harness
+    from sweeper.trial.faults import Harness
 
     sweeper = Sweeper(
         "tiny",
@@ -50,7 +50,7 @@ def run(root: str, name: str, rate: float, seed: int):
 def main() -> None:
     import ray
 
-    from sweeper.faults import fault_for
+    from sweeper.trial.faults import fault_for
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=0.3)

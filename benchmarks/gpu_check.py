@@ -99,8 +99,8 @@ def loader_rate(batches, n: int) -> float:
 
 def train_rate(spec, batches, *, steps: int, warmup: int, lr: float) -> dict:
     """Train `spec` on CUDA in bf16 autocast with fused AdamW (the loop's own pieces); timed after warmup."""
+    from models.flops import TokenCounts
     from models.registry import build_model
-    from sweeper.flops import TokenCounts
     from sweeper.train.loop import TrainHParams, make_optimizer, train_step
 
     hp = TrainHParams(lr=lr, batch_size=1)

@@ -53,7 +53,7 @@ def main() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
 
-    from sweeper.config import load_config
+    from sweeper.config.schema import load_config
     from sweeper.tuning.search import run_tune
 
     tmp = tempfile.mkdtemp(prefix="hparam-bench-")
@@ -154,7 +154,7 @@ def seed_losses(cfg, rung, seeds) -> list[float]:
 
     from models.registry import get_model_spec
     from sweeper.train.loop import TrainHParams, train
-    from sweeper.trial_config import trial_config
+    from sweeper.trial.spec import trial_config
     from sweeper.tuning.trainable import trial_hparams
 
     point = rung.point

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweeper.config import SweepConfig, load_config
+from sweeper.config.schema import SweepConfig, load_config
 from sweeper.fit.derived import closed_form, optimum_at
-from sweeper.plan import Plan, PlannedTrial, make_plan, model_specs, slice_trials
+from sweeper.plan.trials import Plan, PlannedTrial, make_plan, model_specs, slice_trials
 
 SPACES = ("tiny", "text_chinchilla", "early_fusion", "late_fusion", "moe")
 SHAPES = {

@@ -1,6 +1,6 @@
 """Adaptive design vs uniform isoFLOP grid on the ladders users run: equal compute and equal precision.
 
-Both designs run through the product's own driver (sweeper.forecast.simulate_sweep: the
+Both designs run through the product's own driver (sweeper.sweep.forecast.simulate_sweep: the
 searcher, FrontierSampler, session, ledger and stop rule of `sweeper run`, in process), with
 losses from the simulated law plus lognormal noise seeded by (seed, point), so both designs see
 the same noise at the same point. Ladders and laws: benchmarks/ladders.py (the tiny ladder and
@@ -35,7 +35,7 @@ the prediction at H as the grid; and "x bound" the adaptive design's compute ove
 design needs to be as precise as the one it stopped with (design_bound.py's `bound_matching`: 1 is
 optimal); "in@stop" how often the stopped sweep's reported intervals on a and b hold the truth
 (stopping when an interval happens to be narrow under-covers; the widening answers it).
-Intervals are as reported: widened by sweeper.ledger.STOPPING_CI_WIDENING in both designs.
+Intervals are as reported: widened by sweeper.sweep.ledger.STOPPING_CI_WIDENING in both designs.
 
     .venv/bin/python benchmarks/sweep_efficiency.py [--seeds 10] [--spaces tiny text_chinchilla]
         [--targets reported|linearised] [--target-percentile 80]
@@ -58,10 +58,10 @@ from scipy.stats import norm  # noqa: E402
 
 from sweeper.fit import get_law  # noqa: E402
 from sweeper.fit.objective import HUBER_DELTA  # noqa: E402
-from sweeper.forecast import simulate_sweep  # noqa: E402
-from sweeper.ledger import STOPPING_CI_WIDENING  # noqa: E402
 from sweeper.samplers.candidates import candidate_points  # noqa: E402
-from sweeper.simulated import law_loss  # noqa: E402
+from sweeper.sweep.forecast import simulate_sweep  # noqa: E402
+from sweeper.sweep.ledger import STOPPING_CI_WIDENING  # noqa: E402
+from sweeper.trial.simulated import law_loss  # noqa: E402
 
 TIGHT = 1e-9  # a target no screen passes: refits stay linearised until the final bootstrap
 PRECISION = (*WATCH, "log_L_opt")  # what the equal-precision runs watch

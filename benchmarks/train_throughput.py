@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py                       # every kind, tiny-5, this CPU
     python benchmarks/train_throughput.py --device cuda --dtype bf16 --kind early_fusion --size 275M
 
-FLOP/s uses the exact training FLOPs of the batches actually run (sweeper.flops,
+FLOP/s uses the exact training FLOPs of the batches actually run (models.flops,
 held to torch's FlopCounterMode by the tests). MFU = achieved / peak dense
 bf16 FLOP/s of the GPU. Data is generated before timing, so this measures the
 training step (forward, backward, clip, AdamW), the thing the FLOP model counts.
@@ -17,9 +17,9 @@ import time
 
 import torch
 
+from models.flops import batch_composition, training_flops_per_token
 from models.registry import KINDS, build_model, get_model_spec
 from sweeper.data import train_batches
-from sweeper.flops import batch_composition, training_flops_per_token
 from sweeper.train.loop import TrainHParams, make_optimizer, train_step
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}  # dense, no sparsity

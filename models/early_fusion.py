@@ -6,7 +6,7 @@ tokenizer) is linearly projected to the model width and takes a position in
 the same sequence as the text. Only text positions are predicted: the loss
 is next-token cross-entropy on positions whose target is a text token, and
 the output head is applied to those positions only (so image positions cost
-no vocabulary matmul; sweeper.flops counts exactly that).
+no vocabulary matmul; models.flops counts exactly that).
 
 Late fusion and MoE subclass it and override `embed_images` / `make_ffn`.
 """

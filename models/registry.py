@@ -141,10 +141,10 @@ def flops_per_token_at(config: TextConfig, seq_len: int, mixture=None) -> float:
     """Training FLOPs per token of the generated data at `mixture` (a name, weights, or None: 45/45/10).
 
     Image patches and text positions cost different work, so this moves with the mixture; the
-    train loop counts a trial's real batches (sweeper.flops.TokenCounts) for the C it reports.
+    train loop counts a trial's real batches (models.flops.TokenCounts) for the C it reports.
     """
+    from models.flops import mixture_composition, training_flops_per_token
     from sweeper.data import TARGETS, DataConfig, mixture_for, token_composition
-    from sweeper.flops import mixture_composition, training_flops_per_token
 
     dcfg = DataConfig(seq_len=seq_len, image=getattr(config, "image", None))
     weights = dict(zip(TARGETS, mixture_for(dcfg, mixture)))

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeper.config import SweepConfig, load_config
-from sweeper.faults import NO_HARNESS, Harness
-from sweeper.plan import Plan, make_plan
-from sweeper.results import SweepResult
-from sweeper.trial_config import trial_config
+from sweeper.config.schema import SweepConfig, load_config
+from sweeper.plan.trials import Plan, make_plan
+from sweeper.tracking.run_table import SweepResult
+from sweeper.trial.faults import NO_HARNESS, Harness
+from sweeper.trial.spec import trial_config
 
 __all__ = ["Sweeper", "SweepResult", "trial_config"]  # re-exported: the public result and trial contract
 
@@ -25,16 +25,16 @@ class Sweeper:
 
     def __init__(self, space: str = "tiny", *, harness: Harness = NO_HARNESS, **overrides: Any):
         self.config: SweepConfig = load_config(space, **overrides)
-        self.harness = harness  # tests and benchmarks only: injected faults and delays (sweeper.faults)
+        self.harness = harness  # tests and benchmarks only: injected faults and delays (sweeper.trial.faults)
 
     def plan(self) -> Plan:
         return make_plan(self.config)
 
     def run(self, *, sweep_id: str | None = None, progress=None) -> SweepResult:
         # Ray and MLflow load only when a sweep runs, not when the API is imported.
-        from sweeper.execution import run_sweep
         from sweeper.library_logs import LibraryLogs
-        from sweeper.progress import ConsoleProgress
+        from sweeper.report.progress import ConsoleProgress
+        from sweeper.sweep.execution import run_sweep
 
         console = progress or ConsoleProgress()
         try:

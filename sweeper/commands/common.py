@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 import yaml
 
-from sweeper.config import FLAGS, field_at
+from sweeper.config.schema import FLAGS, field_at
 from sweeper.errors import SweeperInputError
 
 
 def schema_flags() -> dict[str, dict[str, Any]]:
-    """argparse settings of the search-space flags (sweeper.config.FLAGS): help, choices and type come from
-    the schema, and the schema checks the value (after YAML parsing, like --set)."""
+    """argparse settings of the search-space flags (sweeper.config.schema.FLAGS): help, choices and type
+    come from the schema, and the schema checks the value (after YAML parsing, like --set)."""
     flags = {}
     for name in FLAGS:
         info = field_at(name)

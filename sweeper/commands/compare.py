@@ -25,7 +25,7 @@ def load_fits(client, run_ids) -> list[tuple[str, str, object]]:
     """(run id, column label, FitResult) for each parent run; a clear error for one without a fit."""
     from mlflow.exceptions import MlflowException
 
-    from sweeper.report import load_fit_json
+    from sweeper.report.sweep_report import load_fit_json
 
     out = []
     for run_id in run_ids:
@@ -48,7 +48,7 @@ def load_fits(client, run_ids) -> list[tuple[str, str, object]]:
 
 
 def _cell(fit, name: str) -> str:
-    from sweeper.report import format_ci_cell
+    from sweeper.report.sweep_report import format_ci_cell
 
     if name not in fit.params and name not in fit.derived:
         return "-"
@@ -73,8 +73,8 @@ def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
 
 
 def run(args) -> int:
-    from sweeper.config import resolve_tracking_uri
-    from sweeper.tracking import client_for
+    from sweeper.config.schema import resolve_tracking_uri
+    from sweeper.tracking.mlflow_runs import client_for
 
     client = client_for(resolve_tracking_uri(args.tracking_uri))
     fits = load_fits(client, args.run_ids)

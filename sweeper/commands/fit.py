@@ -70,7 +70,7 @@ def _load(args) -> tuple:
     if args.experiment and args.file:
         raise SweeperInputError("FILE", args.file, "give a CSV file or --experiment, not both")
     if args.experiment:
-        from sweeper.results import load_run_table
+        from sweeper.tracking.run_table import load_run_table
 
         table = load_run_table(experiment=args.experiment, tracking_uri=args.tracking_uri)
         return table.ok().frame, args.target or "average"  # failed, diverged and stopped runs stay out

@@ -36,14 +36,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from sweeper.config import load_config
-    from sweeper.plan import format_plan, make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import format_plan, make_plan
 
     cfg = load_config(args.space, **overrides_from(args))
     plan = make_plan(cfg)
     outlook = None
     if args.simulate:
-        from sweeper.forecast import forecast
+        from sweeper.sweep.forecast import forecast
 
         outlook = forecast(cfg, n_sweeps=args.simulate)
     if args.format == "json":
@@ -70,7 +70,7 @@ def run(args) -> int:
             print(f"# resolved search space (defaults and extends included)\n{cfg.to_yaml()}")
         print(format_plan(plan))
         if outlook is not None:
-            from sweeper.forecast import format_forecast
+            from sweeper.sweep.forecast import format_forecast
 
             print(format_forecast(outlook))
     return 0

@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from sweeper.report import report_for_experiment
+    from sweeper.report.sweep_report import report_for_experiment
 
     report = report_for_experiment(
         args.experiment,

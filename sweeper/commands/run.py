@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from sweeper.api import Sweeper
-    from sweeper.summary import format_result
+    from sweeper.report.summary import format_result
 
     overrides = overrides_from(args)
     if args.resume:

@@ -1,6 +1,6 @@
 """`sweeper schema`: the JSON Schema of a search space, for editors and CI validation.
 
-Generated from the schema's models (sweeper.config), so it cannot drift from what
+Generated from the schema's models (sweeper.config.schema), so it cannot drift from what
 `load_config` accepts. Wire it into an editor with a first line in the YAML:
 `# yaml-language-server: $schema=./sweeper-space.schema.json`.
 """
@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 def space_schema() -> dict:
     """The JSON Schema every search-space YAML must satisfy: unknown keys are rejected."""
-    from sweeper.config import SweepConfig
+    from sweeper.config.schema import SweepConfig
 
     schema = SweepConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -57,8 +57,8 @@ def estimate_compute_to_converge(history: pd.DataFrame, target_ci: float, *, rec
 
 
 def sweep_status(client, experiment_id: str, parent) -> dict:
-    from sweeper.report import refit_history_from_mlflow
-    from sweeper.tracking import FINISHED
+    from sweeper.report.sweep_report import refit_history_from_mlflow
+    from sweeper.tracking.mlflow_runs import FINISHED
 
     params, tags = parent.data.params, parent.data.tags
     sweep_id = tags.get("sweeper.sweep_id", "")
@@ -114,7 +114,7 @@ def sweep_status(client, experiment_id: str, parent) -> dict:
 
 
 def _planned_count(client, run_id: str) -> int | None:
-    from sweeper.tracking import load_json_artifact
+    from sweeper.tracking.mlflow_runs import load_json_artifact
 
     plan = load_json_artifact(client, run_id, "plan.json")
     return None if plan is None else len(plan["trials"])
@@ -154,8 +154,8 @@ def format_status(s: dict) -> str:
 
 
 def run(args) -> int:
-    from sweeper.report import open_experiment
-    from sweeper.tracking import find_sweep_run
+    from sweeper.report.sweep_report import open_experiment
+    from sweeper.tracking.mlflow_runs import find_sweep_run
 
     experiment = args.experiment or os.environ.get("SWEEPER_EXPERIMENT") or "sweeper-tiny"
     client, experiment_id, _ = open_experiment(args.tracking_uri, experiment)

@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from sweeper.config import load_config
+    from sweeper.config.schema import load_config
 
     overrides = overrides_from(args)
     for flag, key in (("sampler", "tune.sampler"), ("n_trials", "tune.n_trials")):

@@ -2,7 +2,7 @@
 
 Two things the plan needs that a formula cannot give for data it did not write: the share of positions
 that are image patches and scored text targets (training FLOPs per position depend on both, so D for a
-slice's C does too: sweeper.flops), and how fast a trial goes through the corpus (its epochs, since
+slice's C does too: models.flops), and how fast a trial goes through the corpus (its epochs, since
 repeated data bends the law: Muennighoff et al. 2023). The generated source never repeats and its
 composition is known in closed form, so it is not measured.
 """
@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from models.flops import TokenCounts, mixture_composition
 from sweeper.data import TARGETS, data_config, mixture_for
-from sweeper.flops import TokenCounts, mixture_composition
 
 MEASURED_SEQUENCES = 256  # enough that a source's composition is known to about 1%
 

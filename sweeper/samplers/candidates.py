@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweeper.config import SweepConfig
-from sweeper.plan import Plan, PlannedTrial, branchable, model_specs, slice_trials
+from sweeper.config.schema import SweepConfig
+from sweeper.plan.trials import Plan, PlannedTrial, branchable, model_specs, slice_trials
 
 # Candidate budgets per slice ratio. Finer budgets give the sampler more distinct cheap points
 # (each adds information at its own noise draw) before it must climb to dearer budgets:

@@ -44,7 +44,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.plan import PlannedTrial
+from sweeper.plan.trials import PlannedTrial
 
 POINT = "point"
 REMAINING_FLOPS = "remaining_flops"  # study user attribute: the searcher's budget left
@@ -263,7 +263,7 @@ class FrontierSampler(BaseSampler):
         self.fallback = fallback or RandomSampler(seed=seed)
         self.last_reason = ""
         self._fit_cache: tuple[frozenset, object] | None = None  # P asks between two tells share one fit
-        # In a sweep, the ledger's latest refit (sweeper.ledger): the sampler then fits nothing itself.
+        # In a sweep, the ledger's latest refit (sweeper.sweep.ledger): the sampler then fits nothing itself.
         self.latest_fit = latest_fit
 
     def reseed_rng(self) -> None:
@@ -313,7 +313,7 @@ class FrontierSampler(BaseSampler):
         return done, pending, failed
 
     def _cost(self, pid: str, taken) -> float:
-        from sweeper.branch_costs import point_cost
+        from sweeper.plan.branch_costs import point_cost
 
         return point_cost(self.candidates[pid], taken, self.cooldown_frac)
 

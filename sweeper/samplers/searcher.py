@@ -14,9 +14,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from sweeper.ledger import SweepLedger
-from sweeper.plan import PlannedTrial
+from sweeper.plan.trials import PlannedTrial
 from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
+from sweeper.sweep.ledger import SweepLedger
 
 
 class PointSearcher(Searcher):
@@ -80,7 +80,7 @@ class PointSearcher(Searcher):
         }
 
     def _cost(self, point: PlannedTrial, taken) -> float:
-        from sweeper.branch_costs import point_cost
+        from sweeper.plan.branch_costs import point_cost
 
         return point_cost(point, taken, self.cooldown_frac)
 

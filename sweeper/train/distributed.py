@@ -24,8 +24,8 @@ import time
 import torch
 
 # The `distributed:` section of the sweep config is the settings object itself.
-from sweeper.config import DistributedSection as DistributedSettings
-from sweeper.config import zero3_desynchronises
+from sweeper.config.schema import DistributedSection as DistributedSettings
+from sweeper.config.schema import zero3_desynchronises
 from sweeper.data import TARGETS, as_mixture, train_batches, validation_sets
 from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (

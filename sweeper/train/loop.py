@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sweeper.config import TrainHParams
+from models.flops import TokenCounts
+from sweeper.config.schema import TrainHParams
 from sweeper.data import TARGETS
 from sweeper.data.loader import loader_batches
 from sweeper.data.sources import held_out_sets, training_stream
 from sweeper.errors import SweeperInputError
-from sweeper.flops import TokenCounts
 from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier

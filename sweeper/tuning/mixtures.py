@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sweeper.config import SweepConfig
+from sweeper.config.schema import SweepConfig
+from sweeper.config.tune_space import as_mixture_label, mixture_weights
 from sweeper.errors import SweeperInputError
-from sweeper.tuning.space import as_mixture_label, mixture_weights
 
 TARGET_ORDER = ("average", "caption", "interleaved", "text")
 SHOWN = ("E", "A", "B", "alpha", "beta", "a", "b")
@@ -61,9 +61,9 @@ def comparison_table(fits: dict) -> str:
 
 
 def run_mixture_study(cfg: SweepConfig, *, progress: Callable[[str], None] = print) -> MixtureStudy:
-    from sweeper.execution import ensure_ray, run_sweep
-    from sweeper.plan import make_plan
-    from sweeper.tracking import (
+    from sweeper.plan.trials import make_plan
+    from sweeper.sweep.execution import ensure_ray, run_sweep
+    from sweeper.tracking.mlflow_runs import (
         client_for,
         ensure_experiment,
         new_sweep_id,

@@ -25,7 +25,7 @@ LAWS_ARTIFACT = "hparam_laws.json"
 
 @cache
 def train_fields() -> tuple[str, ...]:
-    from sweeper.config import TrainHParams
+    from sweeper.config.schema import TrainHParams
 
     return tuple(TrainHParams.model_fields)
 
@@ -147,7 +147,7 @@ def resolve_hparams(config: dict, spec=None) -> dict:
             from models.registry import get_model_spec
 
             spec = get_model_spec(point["kind"], point["size"])
-        # With branching a point trains on its size's shared recipe (sweeper.plan.share_size_recipes).
+        # With branching a point trains on its size's shared recipe (sweeper.plan.trials.share_size_recipes).
         hp.update(
             recipe_values(
                 recipe,
@@ -172,6 +172,6 @@ def resolve_hparams(config: dict, spec=None) -> dict:
 def hparams_from(config: dict):
     """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at
     its point. One recipe resolution for every trainable (single-process, branched, distributed)."""
-    from sweeper.config import TrainHParams
+    from sweeper.config.schema import TrainHParams
 
     return TrainHParams(**resolve_hparams(config))

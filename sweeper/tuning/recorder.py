@@ -15,7 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from sweeper.tracking import CURVE_KEYS, ROLE, finite_metrics, flatten, point_metrics
+from sweeper.tracking.mlflow_runs import CURVE_KEYS, ROLE, finite_metrics, flatten, point_metrics
 
 STOPPED = "stopped"
 

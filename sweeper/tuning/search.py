@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sweeper.config import SweepConfig
+from sweeper.config.schema import SweepConfig
 from sweeper.errors import SweeperInputError
-from sweeper.plan import PlannedTrial, make_plan, model_specs, select_sizes, trial_at
+from sweeper.plan.trials import PlannedTrial, make_plan, model_specs, select_sizes, trial_at
 from sweeper.tuning.laws import FITTED, RungSummary, fit_hparam_law, summarise_rung
 from sweeper.tuning.recipe import LAWS_ARTIFACT
 
@@ -139,7 +139,7 @@ def run_tune(
     """
     import ray
 
-    from sweeper.execution import ensure_ray
+    from sweeper.sweep.execution import ensure_ray
 
     if trainable is None and cfg.trainable == "simulated":
         from sweeper.tuning.trainable import SIM_DEFAULTS, simulate_tune_point
@@ -183,8 +183,8 @@ def _run_tune(
 ) -> TuneResult:
     import ray
 
-    from sweeper.execution import ensure_ray
-    from sweeper.tracking import client_for, ensure_experiment
+    from sweeper.sweep.execution import ensure_ray
+    from sweeper.tracking.mlflow_runs import client_for, ensure_experiment
 
     client = client_for(cfg.tracking_uri)
     experiment_id = ensure_experiment(client, tune_experiment(cfg), cfg.tracking_uri)
@@ -255,7 +255,13 @@ def open_tune_job(
     (the job stopped inside its search) is marked KILLED, its trial records kept, and
     the rung is searched again.
     """
-    from sweeper.tracking import ROLE, find_sweep_run, load_json_artifact, new_sweep_id, start_sweep_run
+    from sweeper.tracking.mlflow_runs import (
+        ROLE,
+        find_sweep_run,
+        load_json_artifact,
+        new_sweep_id,
+        start_sweep_run,
+    )
 
     if not cfg.resume:
         job_id = sweep_id or new_sweep_id()
@@ -369,11 +375,11 @@ def tune_rung(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from sweeper.execution import trial_dirname
-    from sweeper.resources import trial_request
-    from sweeper.trial_config import trial_config
+    from sweeper.config.tune_space import search_space
+    from sweeper.plan.resources import trial_request
+    from sweeper.sweep.execution import trial_dirname
+    from sweeper.trial.spec import trial_config
     from sweeper.tuning.recorder import TuneRecorder
-    from sweeper.tuning.space import search_space
     from sweeper.tuning.trainable import tune_point
 
     rung_run = client.create_run(

@@ -22,8 +22,8 @@ DIVERGED_LOSS = 99.0  # what the searcher is told for a non-finite loss (NaN wou
 
 def trial_hparams(config: dict, spec=None) -> dict:
     """TrainHParams kwargs: training section, recipe at the rung's point, then this trial's sample."""
+    from sweeper.config.tune_space import apply_sample
     from sweeper.tuning.recipe import resolve_hparams
-    from sweeper.tuning.space import apply_sample
 
     if spec is None:
         from models.registry import get_model_spec
@@ -100,7 +100,7 @@ def simulate_tune_point(config: dict) -> None:
     """Instant: ten evaluations along the rung's tokens, loss from the known surface plus seeded noise."""
     import numpy as np
 
-    from sweeper.simulated import point_rng
+    from sweeper.trial.simulated import point_rng
 
     point, sim = config["point"], config["tune_sim"]
     hp = trial_hparams(config)

@@ -34,7 +34,7 @@ def test_a_bad_format_names_the_flag(capsys):
 
 def test_space_flags_come_from_the_schema(capsys):
     from sweeper.commands.common import overrides_from
-    from sweeper.config import FLAGS, field_at, load_config
+    from sweeper.config.schema import FLAGS, field_at, load_config
 
     with pytest.raises(SystemExit):
         main(["plan", "--help"])

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sweeper.config import SweepConfig, load_config
+from sweeper.config.schema import SweepConfig, load_config
 from sweeper.errors import SweeperInputError
 
 

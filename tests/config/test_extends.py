@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sweeper.cli import main
-from sweeper.config import SPACES_DIR, load_config
+from sweeper.config.schema import SPACES_DIR, load_config
 from sweeper.errors import SweeperInputError
 
 SPACES = sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from sweeper.cli import main
-from sweeper.config import SPACES_DIR, load_config
+from sweeper.config.schema import SPACES_DIR, load_config
 
 SPACES = sorted(SPACES_DIR.glob("*.yaml"))
 

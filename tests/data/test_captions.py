@@ -16,16 +16,16 @@ from PIL import Image
 from training_runs import train_and_resume
 
 from models.config import ImageConfig
+from models.flops import TokenCounts
 from models.registry import get_model_spec
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.data.captions import CaptionShards
 from sweeper.data.images import caption, random_scene, render
 from sweeper.data.shards import IGNORE
 from sweeper.data.sources import held_out_sets, training_stream
 from sweeper.data.tokenizer import CharTokenizer
 from sweeper.errors import SweeperInputError
-from sweeper.flops import TokenCounts
-from sweeper.plan import make_plan
+from sweeper.plan.trials import make_plan
 
 SPEC = get_model_spec("early_fusion", "tiny-2")  # 24 px images, 16 patches, 128 positions
 DRAW = ImageConfig(image_size=48, patch_size=6)  # files at twice the model's size: the loader resizes

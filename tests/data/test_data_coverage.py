@@ -12,12 +12,12 @@ from test_hf_text import corpus_texts, write_jsonl
 from test_interleaved import write_documents
 from test_shards import write_corpus
 
-from sweeper.config import load_config
+from models.flops import TokenCounts
+from sweeper.config.schema import load_config
 from sweeper.data.bpe import train_bpe
 from sweeper.data.sources import documents, for_trials, training_stream
 from sweeper.data.tokenizer import CharTokenizer
-from sweeper.flops import TokenCounts
-from sweeper.plan import data_use, format_plan, make_plan, model_specs
+from sweeper.plan.trials import data_use, format_plan, make_plan, model_specs
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,13 @@ from tokenizers import Tokenizer
 from training_runs import train_and_resume
 
 from models.registry import get_model_spec, with_vocab
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.data.bpe import EOS
 from sweeper.data.documents import text_doc
 from sweeper.data.sources import for_trials, model_vocab, training_stream
 from sweeper.data.text_corpus import tokenized_corpus
 from sweeper.errors import SweeperInputError
-from sweeper.plan import make_plan
+from sweeper.plan.trials import make_plan
 
 REPO = Path(__file__).resolve().parents[2]
 

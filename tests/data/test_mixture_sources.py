@@ -18,7 +18,7 @@ from test_hf_text import corpus_texts, write_jsonl
 from training_runs import train_and_resume
 
 from models.registry import get_model_spec, with_vocab
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.data import TARGETS
 from sweeper.data.bpe import train_bpe
 from sweeper.data.sources import for_trials, held_out_sets, model_vocab, training_stream
@@ -115,8 +115,8 @@ def test_a_sweep_trains_on_pairs_documents_and_text_through_one_bpe(ray_local, t
     from mlflow.tracking import MlflowClient
     from test_interleaved import write_documents
 
+    from models.flops import TokenCounts
     from sweeper import Sweeper
-    from sweeper.flops import TokenCounts
 
     texts = corpus_texts(300)
     jsonl = write_jsonl(tmp_path / "text" / "part-0.jsonl", texts)

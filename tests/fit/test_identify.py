@@ -74,7 +74,7 @@ def test_table_output_of_a_degenerate_fit_says_not_identified(tmp_path, capsys):
 
 def test_summary_of_an_unidentified_fit_shows_no_exponent():
     from sweeper.fit import fit_law
-    from sweeper.summary import format_fit, law_line
+    from sweeper.report.summary import format_fit, law_line
 
     fit = fit_law(_rising_with_n(), grid="coarse", n_bootstrap=10)
     line = law_line(fit)

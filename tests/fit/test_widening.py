@@ -1,4 +1,4 @@
-"""A sweep that stops on its intervals reports them widened (sweeper.ledger.STOPPING_CI_WIDENING)."""
+"""A sweep that stops on its intervals reports them widened (sweeper.sweep.ledger.STOPPING_CI_WIDENING)."""
 
 import json
 
@@ -7,8 +7,8 @@ import numpy as np
 from sweeper.fit import fit_law
 from sweeper.fit.result import FitResult
 from sweeper.fit.synthetic import TABLE2_AVG, draw_losses, isoflop_design
-from sweeper.ledger import STOPPING_CI_WIDENING, widened_for_stopping
-from sweeper.summary import format_fit
+from sweeper.report.summary import format_fit
+from sweeper.sweep.ledger import STOPPING_CI_WIDENING, widened_for_stopping
 
 
 def test_each_side_of_every_interval_grows_by_the_factor_about_the_estimate():

@@ -82,7 +82,7 @@ def test_refit_metrics_are_logged_on_the_parent(adaptive_sweep):
 
 
 def test_the_prediction_at_the_target_is_in_the_result_the_parent_run_and_the_summary(adaptive_sweep):
-    from sweeper.summary import format_result
+    from sweeper.report.summary import format_result
 
     result, uri = adaptive_sweep
     block = result.to_dict()["prediction"]

@@ -10,7 +10,7 @@ import os
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeper.screenshots import find_chromium, mlflow_runs_view
+from sweeper.report.screenshots import find_chromium, mlflow_runs_view
 
 pytestmark = [
     pytest.mark.integration,

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from models.flops import TokenCounts
 from models.registry import get_model_spec
 from sweeper import Sweeper
 from sweeper.data import TOKENIZER
 from sweeper.data.documents import text_doc
-from sweeper.flops import TokenCounts
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from models.flops import batch_composition, training_flops, training_flops_per_token
 from models.registry import KINDS, build_model, ladder
 from sweeper.data import train_batches
-from sweeper.flops import batch_composition, training_flops, training_flops_per_token
 
 
 def measured_flops_per_token(spec, batch) -> float:

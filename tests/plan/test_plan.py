@@ -5,9 +5,9 @@ import math
 import pytest
 
 from models.registry import ladder
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.errors import SweeperInputError
-from sweeper.plan import MIN_SIZES_PER_SLICE, make_plan
+from sweeper.plan.trials import MIN_SIZES_PER_SLICE, make_plan
 
 
 def config(**overrides):

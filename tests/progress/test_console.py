@@ -2,7 +2,7 @@
 
 import io
 
-from sweeper.progress import ConsoleProgress
+from sweeper.report.progress import ConsoleProgress
 
 
 class Terminal(io.StringIO):

@@ -5,7 +5,7 @@ import math
 import warnings
 
 from sweeper.library_logs import LibraryLogs
-from sweeper.progress import duration_text, eta_seconds, status_text
+from sweeper.report.progress import duration_text, eta_seconds, status_text
 
 
 def test_status_line_shows_trials_compute_cis_against_target_and_eta():
@@ -49,7 +49,7 @@ def test_library_logs_go_to_the_file_and_not_the_terminal(tmp_path, capsys):
 def test_eta_of_an_adaptive_sweep_ends_where_the_cis_reach_the_target():
     from types import SimpleNamespace
 
-    from sweeper.progress import converge_compute
+    from sweeper.report.progress import converge_compute
 
     # half-widths falling as C^-1/2: from 0.08 at 1e12 they reach 0.02 at 16x the compute
     refits = [

@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
-from sweeper.faults import Harness, fault_for
+from sweeper.trial.faults import Harness, fault_for
 
 pytestmark = pytest.mark.integration
 SLICES = [4.7e12, 9.4e12, 1.9e13]

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
-from sweeper.faults import Harness
+from sweeper.trial.faults import Harness
 
 pytestmark = pytest.mark.integration
 

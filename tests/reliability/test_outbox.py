@@ -4,7 +4,7 @@ import os
 
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking import TrialRecorder, client_for, ensure_experiment, start_sweep_run
+from sweeper.tracking.mlflow_runs import TrialRecorder, client_for, ensure_experiment, start_sweep_run
 
 
 def recorder(uri: str, tmp_path, experiment_id: str, parent: str) -> TrialRecorder:

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
-from sweeper.redaction import redact, redact_uri
+from sweeper.tracking.redaction import redact, redact_uri
 
 REPO = Path(__file__).resolve().parents[2]
 PLANTED = "pl4nted-S3cret-7781"
@@ -98,7 +98,7 @@ def test_no_unsafe_loading_in_the_sources(pattern, why):
 
 
 def test_local_ray_dashboard_binds_to_loopback_by_default():
-    from sweeper.config import load_config
+    from sweeper.config.schema import load_config
 
     cfg = load_config("tiny")
     assert cfg.ray.dashboard is False and cfg.ray.dashboard_host == "127.0.0.1"

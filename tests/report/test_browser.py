@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeper.report import build_report
-from sweeper.results import COLUMNS, RunTable
-from sweeper.screenshots import dump_dom, find_chromium, screenshot
+from sweeper.report.screenshots import dump_dom, find_chromium, screenshot
+from sweeper.report.sweep_report import build_report
+from sweeper.tracking.run_table import COLUMNS, RunTable
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None,
@@ -81,7 +81,7 @@ def adaptive_report():
 
 @pytest.fixture(scope="module")
 def grid_report(finished_sweep):
-    from sweeper.report import report_for_experiment
+    from sweeper.report.sweep_report import report_for_experiment
 
     _, uri, _ = finished_sweep
     with warnings.catch_warnings():

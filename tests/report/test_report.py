@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeper.cli import main
 from sweeper.fit import isoflop_fit
-from sweeper.report import log_report_artifacts, refit_history_from_mlflow, report_for_experiment
+from sweeper.report.sweep_report import log_report_artifacts, refit_history_from_mlflow, report_for_experiment
 
 FIGURES = {"isoflop", "optimal_allocation", "envelope", "law_contours", "ci_convergence", "residuals"}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from sweeper.commands.status import estimate_compute_to_converge
-from sweeper.ledger import Refit
-from sweeper.report import refit_history_frame
+from sweeper.report.sweep_report import refit_history_frame
+from sweeper.sweep.ledger import Refit
 
 
 def test_compute_to_converge_follows_the_fitted_power_of_compute():

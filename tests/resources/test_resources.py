@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.errors import SweeperInputError
-from sweeper.resources import SIMULATED_CPU, Request, check_feasible, requests_for, trial_request
+from sweeper.plan.resources import SIMULATED_CPU, Request, check_feasible, requests_for, trial_request
 
 LAPTOP = [{"CPU": 2.0, "memory": 8e9}]
 GPU_NODES = [{"CPU": 2.0}, {"CPU": 16.0, "GPU": 8.0}]

@@ -12,8 +12,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.samplers import RandomSampler
 
 from models.registry import ladder
-from sweeper.config import load_config
-from sweeper.plan import Plan, geometric_slices, model_specs, slice_trials
+from sweeper.config.schema import load_config
+from sweeper.plan.trials import Plan, geometric_slices, model_specs, slice_trials
 from sweeper.samplers.candidates import candidate_points, initial_design
 from sweeper.samplers.frontier import (
     POINT,
@@ -22,7 +22,7 @@ from sweeper.samplers.frontier import (
     variance_reductions,
     watched_values,
 )
-from sweeper.simulated import simulated_loss
+from sweeper.trial.simulated import simulated_loss
 
 TRUE = {"E": 1.9, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
 SIM = {"law": "chinchilla", "params": TRUE, "noise": 0.005}
@@ -118,7 +118,7 @@ def test_starts_with_the_initial_design_then_uses_the_criterion(setting, run):
 
 def true_log_nopt(candidates, budget):
     """log N of the ladder size with the lowest true loss on this budget's slice."""
-    from sweeper.simulated import law_loss
+    from sweeper.trial.simulated import law_loss
 
     at = [p for p in candidates if p.budget == budget]
     best = min(at, key=lambda p: law_loss("chinchilla", TRUE, p.n_params, p.n_tokens))

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from sweeper.errors import SweeperInputError
-from sweeper.ledger import STOPPING_CI_WIDENING, Refit, StopRule, SweepLedger
-from sweeper.session import SweepSession
-from sweeper.stopping import ConvergenceStopper
+from sweeper.sweep.ledger import STOPPING_CI_WIDENING, Refit, StopRule, SweepLedger
+from sweeper.sweep.session import SweepSession
+from sweeper.sweep.stopping import ConvergenceStopper
 
 
 @dataclass(frozen=True)

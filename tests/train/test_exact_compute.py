@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 from torch.utils.flop_counter import FlopCounterMode
 
+from models.flops import TokenCounts
 from models.registry import at_mixture, build_model, get_model_spec
 from sweeper.data import train_batches, validation_sets
-from sweeper.flops import TokenCounts
 from sweeper.train.loop import VALIDATION_SEED, TrainHParams, train
 from sweeper.train.metrics import evaluate
 
@@ -94,8 +94,8 @@ def test_on_the_paper_ladder_the_mixture_moves_c_by_about_ten_percent(kind, size
 
 
 def test_a_plan_costs_its_trials_at_the_sweeps_mixture():
-    from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import make_plan
 
     cfg = load_config("tiny", kind="early_fusion", **{"training.mixture": [0.0, 0.0, 1.0]})
     plan = make_plan(cfg)

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
+from models.flops import TokenCounts
 from models.registry import KINDS, build_model, get_model_spec
 from sweeper.data import train_batches, validation_sets
-from sweeper.flops import TokenCounts
 from sweeper.train.loop import VALIDATION_SEED, TrainHParams, lr_at, make_optimizer, n_steps_for, train
 from sweeper.train.metrics import evaluate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.branch_costs import (
+from sweeper.plan.branch_costs import (
     branch_step,
     branched_flops,
     marginal_flops,
@@ -71,15 +71,15 @@ def test_warmup_frac_branches_stay_within_noise(spec):
 
 @pytest.fixture(scope="module")
 def tiny_plan():
-    from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import make_plan
 
     return make_plan(load_config("tiny"))
 
 
 def test_a_branching_plan_affords_more_than_independent_runs_could():
-    from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import make_plan
 
     plain = make_plan(load_config("tiny"))
     branched = make_plan(load_config("tiny", **{"training.branching": True}))
@@ -92,8 +92,8 @@ def test_a_branching_plan_affords_more_than_independent_runs_could():
 
 
 def test_planner_costs_know_a_branch_is_cheaper():
-    from sweeper.config import load_config
-    from sweeper.plan import make_plan
+    from sweeper.config.schema import load_config
+    from sweeper.plan.trials import make_plan
 
     cfg = load_config("tiny")
     plan = make_plan(cfg)
@@ -201,7 +201,7 @@ def test_a_retried_branch_counts_what_it_spent_from_where_it_first_branched(spec
 
 
 def test_point_cost_charges_only_stable_steps_no_other_point_trained(tiny_plan):
-    from sweeper.branch_costs import point_cost
+    from sweeper.plan.branch_costs import point_cost
 
     frac = 0.2
     by_size = {}

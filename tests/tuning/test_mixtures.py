@@ -2,7 +2,7 @@
 
 import mlflow
 
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.tuning.mixtures import run_mixture_study
 
 

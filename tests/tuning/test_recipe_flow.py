@@ -5,8 +5,8 @@ import mlflow
 import pytest
 
 from sweeper.api import Sweeper, trial_config
-from sweeper.config import load_config
-from sweeper.plan import make_plan
+from sweeper.config.schema import load_config
+from sweeper.plan.trials import make_plan
 from sweeper.tuning.laws import predict
 from sweeper.tuning.recipe import resolve_hparams
 from sweeper.tuning.search import run_tune

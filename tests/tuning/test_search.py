@@ -3,7 +3,7 @@
 import mlflow
 import pytest
 
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
 from sweeper.tuning.search import run_tune, tune_experiment
 from sweeper.tuning.trainable import simulate_tune_point
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from sweeper.config import load_config
+from sweeper.config.schema import load_config
+from sweeper.config.tune_space import apply_sample, mixture_weights, search_space
 from sweeper.errors import SweeperInputError
-from sweeper.tuning.space import apply_sample, mixture_weights, search_space
 
 
 def tune_cfg(space, kind="early_fusion", **tune):

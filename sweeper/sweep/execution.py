@@ -20,19 +20,16 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
-from sweeper.config import SweepConfig, sweep_law
+from sweeper.config.schema import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
-from sweeper.faults import NO_HARNESS, Harness
-from sweeper.interruption import Interruption
-from sweeper.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
 from sweeper.library_logs import quiet_tune_defaults
-from sweeper.plan import Plan, PlannedTrial, plan_cooldown
-from sweeper.progress import ProgressPrinter
-from sweeper.redaction import redact_uri
-from sweeper.results import RunTable, SweepResult
-from sweeper.session import SessionCallback, SweepSession
-from sweeper.stopping import ConvergenceStopper
-from sweeper.tracking import (
+from sweeper.plan.trials import Plan, PlannedTrial, plan_cooldown
+from sweeper.report.progress import ProgressPrinter
+from sweeper.sweep.interruption import Interruption
+from sweeper.sweep.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
+from sweeper.sweep.session import SessionCallback, SweepSession
+from sweeper.sweep.stopping import ConvergenceStopper
+from sweeper.tracking.mlflow_runs import (
     FINISHED,
     TrialRecorder,
     client_for,
@@ -44,7 +41,10 @@ from sweeper.tracking import (
     stopped_checkpoints,
     trial_runs_by_point,
 )
-from sweeper.trial_config import trial_config
+from sweeper.tracking.redaction import redact_uri
+from sweeper.tracking.run_table import RunTable, SweepResult
+from sweeper.trial.faults import NO_HARNESS, Harness
+from sweeper.trial.spec import trial_config
 
 
 def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
@@ -53,7 +53,7 @@ def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
     Then check that the cluster can ever grant what the trials will ask for (Ray would wait for
     ever): a SweeperInputError naming the key and the fix, with our Ray shut down again.
     """
-    from sweeper.resources import check_feasible, cluster_nodes, requests_for
+    from sweeper.plan.resources import check_feasible, cluster_nodes, requests_for
 
     started = not ray.is_initialized()
     if started and cfg.ray.address:
@@ -102,7 +102,7 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
 
 def describe(cfg: SweepConfig, **finished) -> str:
     """The parent run's MLflow description: while running, and (with stop_reason, fit, ...) at the end."""
-    from sweeper.summary import sweep_description
+    from sweeper.report.summary import sweep_description
 
     return sweep_description(
         space=cfg.space,
@@ -165,7 +165,7 @@ def make_searcher(
 
 def branching_config(cfg: SweepConfig, trials) -> dict | None:
     """What a trial needs to branch: the snapshot store and each size's shared warmup."""
-    from sweeper.branch_costs import shared_warmups
+    from sweeper.plan.branch_costs import shared_warmups
 
     if plan_cooldown(cfg) is None:
         return None
@@ -183,8 +183,8 @@ def trial_dirname(trial) -> str:
 def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     """A distributed trial only coordinates: its TorchTrainer reserves the workers through ScalingConfig."""
     from models.registry import get_model_spec
-    from sweeper.resources import trial_request
-    from sweeper.trainable import is_distributed
+    from sweeper.plan.resources import trial_request
+    from sweeper.trial.trainable import is_distributed
 
     point = config.get("point") or {}
     distributed = (
@@ -206,8 +206,8 @@ def run_trials(
 ) -> None:
     """The trials through Ray Tune; a point in `resume_from` (point_id -> checkpoint of a stopped trial)
     continues from that checkpoint."""
-    from sweeper.simulated import simulate_point
-    from sweeper.trainable import train_point
+    from sweeper.trial.simulated import simulate_point
+    from sweeper.trial.trainable import train_point
 
     function = simulate_point if cfg.trainable == "simulated" else train_point
     trainable = tune.with_resources(function, lambda config: trial_resources(cfg, config))
@@ -344,7 +344,7 @@ def run_sweep(
     progress: Callable[[str], None],
     harness: Harness = NO_HARNESS,
 ) -> SweepResult:
-    from sweeper.in_process import runs_in_process
+    from sweeper.sweep.in_process import runs_in_process
 
     # A new sweep that needs Ray starts it (and Ray refuses requests it can never grant) before
     # the MLflow parent run exists, so a bad `ray:` section leaves nothing behind. A simulated
@@ -360,7 +360,7 @@ def run_sweep(
 def _run_sweep(
     cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None], harness: Harness
 ) -> SweepResult:
-    from sweeper.in_process import run_in_process, runs_in_process
+    from sweeper.sweep.in_process import run_in_process, runs_in_process
 
     cfg, law_note = sweep_law(cfg)
     client = client_for(cfg.tracking_uri)
@@ -512,7 +512,7 @@ def finish_sweep(
         experiment=cfg.experiment_name, tracking_uri=cfg.tracking_uri, sweep_id=sweep_id
     )
     fit, why = fit_runs(table, cfg)
-    if converged:  # the same runs the stop decision rested on: the same widening (sweeper.ledger)
+    if converged:  # the same runs the stop decision rested on: the same widening (sweeper.sweep.ledger)
         fit = widened_for_stopping(fit)
     prediction, no_prediction = predict_runs(table, cfg, fit)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
@@ -558,7 +558,7 @@ def finish_sweep(
     for target, target_fit in per_target.items():
         client.log_dict(parent, target_fit.to_dict(), f"fits/{target}.json")
     try:  # plots and the HTML report are for people: a plotting error must not fail the sweep
-        from sweeper.report import log_report_artifacts
+        from sweeper.report.sweep_report import log_report_artifacts
 
         log_report_artifacts(
             client,

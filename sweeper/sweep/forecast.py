@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweeper.config import SweepConfig, sweep_law
-from sweeper.ledger import StopRule, SweepLedger, widened_for_stopping
-from sweeper.plan import Plan, make_plan
+from sweeper.config.schema import SweepConfig, sweep_law
+from sweeper.plan.trials import Plan, make_plan
+from sweeper.sweep.ledger import StopRule, SweepLedger, widened_for_stopping
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,11 @@ def simulate_sweep(
     compute at which the stop rule first held is still reported, with the half-widths the whole
     budget buys. Both designs refit and decide through the same session and stop rule.
     """
-    from sweeper.execution import make_searcher, online_fit
-    from sweeper.in_process import run_in_process
     from sweeper.samplers.candidates import candidate_points
-    from sweeper.session import SweepSession
-    from sweeper.trial_config import trial_config
+    from sweeper.sweep.execution import make_searcher, online_fit
+    from sweeper.sweep.in_process import run_in_process
+    from sweeper.sweep.session import SweepSession
+    from sweeper.trial.spec import trial_config
 
     cfg = sweep_law(cfg)[0].replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)

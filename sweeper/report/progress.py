@@ -17,7 +17,7 @@ from typing import TextIO
 
 import numpy as np
 
-from sweeper.numbers import human
+from sweeper.report.formatting import human
 
 
 class ConsoleProgress:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sweeper.numbers import human
+from sweeper.report.formatting import human
 
 
 def format_runs(frame) -> list[str]:
@@ -68,7 +68,7 @@ GREEK = {"alpha": "α", "beta": "β"}
 
 def law_line(fit) -> str:
     """The fitted law in one line: its form, the headline values with their CIs, or why there is none."""
-    from sweeper.numbers import human_ci
+    from sweeper.report.formatting import human_ci
 
     if fit is None:
         return "no fit: not enough finished runs to identify the law"
@@ -98,7 +98,7 @@ def sweep_description(
     prediction=None,
 ) -> str:
     """The parent run's description in the MLflow UI (markdown): what was swept, why it stopped, the law."""
-    from sweeper.numbers import human
+    from sweeper.report.formatting import human
 
     lines = [
         f"**Sweep of `{space}`**: {design} isoFLOP design, {trainable} trials of "

@@ -2,7 +2,7 @@
 
 Trials in flight and finished, the compute they committed and spent, and every
 refit of the law live here. The stopper, the searcher, the sampler, the progress
-lines and the result read it; only the sweep session (sweeper.session) writes
+lines and the result read it; only the sweep session (sweeper.sweep.session) writes
 it. MLflow stays the durable record: a resumed sweep rebuilds its ledger from
 the runs MLflow holds (SweepLedger.resumed).
 """

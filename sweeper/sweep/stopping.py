@@ -1,4 +1,4 @@
-"""When to stop, as a Ray Tune stopper: it asks the ledger (sweeper.ledger.SweepLedger.stop_reason).
+"""When to stop, as a Ray Tune stopper: it asks the ledger (sweeper.sweep.ledger.SweepLedger.stop_reason).
 
 The sampler decides where, the ledger decides when; this class only hands the
 ledger's answer to Tune, which then ends every trial and the search.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ray import tune
 
-from sweeper.ledger import SweepLedger
-from sweeper.tracking import DriverOnly
+from sweeper.sweep.ledger import SweepLedger
+from sweeper.tracking.mlflow_runs import DriverOnly
 
 
 class ConvergenceStopper(DriverOnly, tune.Stopper):

@@ -26,9 +26,9 @@ import pandas as pd
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS
-from sweeper.glossary import glossary_html, glossary_markdown
-from sweeper.numbers import human, human_ci, humanize_text
-from sweeper.results import RunTable
+from sweeper.report.formatting import human, human_ci, humanize_text
+from sweeper.report.glossary import glossary_html, glossary_markdown
+from sweeper.tracking.run_table import RunTable
 
 TABLE_COLUMNS = ("E", "alpha", "beta", "a", "b", "c", "d")  # reference Table 2
 GREEK = {"alpha": "α", "beta": "β"}
@@ -177,7 +177,7 @@ def make_figures(
     target_compute: float | None = None,
 ) -> dict:
     """name -> matplotlib Figure for one kind and target; figures whose fit failed are left out."""
-    from sweeper import plots
+    from sweeper.report import plots
 
     column = TARGET_COLUMNS[fits.target]
     figures = {"isoflop": _quietly(plots.plot_isoflop, frame, column=column)}
@@ -555,7 +555,7 @@ def sweep_meta(run) -> dict:
 def load_fit_json(client, run_id: str):
     """The FitResult a parent run logged as fit.json, or None."""
     from sweeper.fit import FitResult
-    from sweeper.tracking import load_json_artifact
+    from sweeper.tracking.mlflow_runs import load_json_artifact
 
     data = load_json_artifact(client, run_id, "fit.json")
     return None if data is None else FitResult.from_dict(data)
@@ -564,7 +564,7 @@ def load_fit_json(client, run_id: str):
 def load_prediction_json(client, run_id: str):
     """The Prediction a parent run logged as prediction.json, or None."""
     from sweeper.fit.prediction import Prediction
-    from sweeper.tracking import load_json_artifact
+    from sweeper.tracking.mlflow_runs import load_json_artifact
 
     data = load_json_artifact(client, run_id, "prediction.json")
     return None if data is None else Prediction.from_dict(data)
@@ -572,9 +572,9 @@ def load_prediction_json(client, run_id: str):
 
 def open_experiment(tracking_uri: str | None, experiment: str):
     """(client, experiment_id) for an existing experiment; a clear error if there is none."""
-    from sweeper.config import resolve_tracking_uri
-    from sweeper.redaction import redact_uri
-    from sweeper.tracking import client_for
+    from sweeper.config.schema import resolve_tracking_uri
+    from sweeper.tracking.mlflow_runs import client_for
+    from sweeper.tracking.redaction import redact_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     client = client_for(uri)
@@ -598,8 +598,8 @@ def report_for_experiment(
 ) -> Report:
     """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the
     experiment."""
-    from sweeper.redaction import redact_uri
-    from sweeper.tracking import find_sweep_run
+    from sweeper.tracking.mlflow_runs import find_sweep_run
+    from sweeper.tracking.redaction import redact_uri
 
     client, experiment_id, uri = open_experiment(tracking_uri, experiment)
     parent = find_sweep_run(client, experiment_id, sweep_id)

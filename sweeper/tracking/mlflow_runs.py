@@ -22,8 +22,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from sweeper.outbox import MlflowOutbox
-from sweeper.redaction import redact, redact_uri
+from sweeper.tracking.outbox import MlflowOutbox
+from sweeper.tracking.redaction import redact, redact_uri
 
 ROLE = "sweeper.role"
 CURVE_KEYS = (
@@ -247,7 +247,7 @@ class TrialRecorder(DriverOnly, Callback):
 
     A point that already has a child run (a resumed sweep) logs into that run
     again rather than making a duplicate. While MLflow is unreachable the writes
-    wait on local disk (sweeper.outbox) and are flushed in order once it is back.
+    wait on local disk (sweeper.tracking.outbox) and are flushed in order once it is back.
     """
 
     def __init__(
@@ -380,7 +380,7 @@ class TrialRecorder(DriverOnly, Callback):
         self.trial_completed(trial.config["point"]["point_id"], trial.last_result or {})
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        # where --resume continues this trial if the sweep is interrupted (sweeper.interruption)
+        # where --resume continues this trial if the sweep is interrupted (sweeper.sweep.interruption)
         step = (trial.last_result or {}).get("step")
         self.outbox.put(
             "log",

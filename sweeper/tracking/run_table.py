@@ -93,7 +93,7 @@ class RunTable:
     def from_mlflow(
         cls, *, experiment: str, tracking_uri: str | None = None, sweep_id: str | None = None
     ) -> RunTable:
-        from sweeper.tracking import search_trial_runs  # mlflow import only when used
+        from sweeper.tracking.mlflow_runs import search_trial_runs  # mlflow import only when used
 
         return cls(
             frame_from_mlflow(

@@ -3,7 +3,7 @@
 A tool for planning, tests and benchmarks, never a stand-in for training: every
 run it makes is tagged `source=simulated` in MLflow and in reports. It runs
 through the same searcher, ledger and MLflow recorder as real trials: in this process
-(sweeper.in_process), or through Ray Tune when faults or delays are injected.
+(sweeper.sweep.in_process), or through Ray Tune when faults or delays are injected.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def simulated_result(config: dict) -> dict:
 
 
 def simulate_point(config: dict) -> None:
-    """The Ray Tune trainable: the in-process driver (sweeper.in_process) serves simulated sweeps
+    """The Ray Tune trainable: the in-process driver (sweeper.sweep.in_process) serves simulated sweeps
     without faults or delays; this one runs where Ray's machinery is under test."""
-    from sweeper.faults import inject
+    from sweeper.trial.faults import inject
 
     point = config["point"]
     if inject(config.get("faults", {}), point["point_id"]) == "nan":

@@ -44,9 +44,9 @@ def is_distributed(config: dict, spec) -> bool:
 def train_point(config: dict) -> None:
     """Train the model of `config['point']` for exactly its planned tokens."""
     from models.registry import at_mixture, point_spec
-    from sweeper.faults import inject
     from sweeper.train.device import trial_device
     from sweeper.train.loop import train
+    from sweeper.trial.faults import inject
 
     point = config["point"]
     spec = point_spec(point)
@@ -69,7 +69,7 @@ def train_point(config: dict) -> None:
         inject(faults, point["point_id"])  # mid-training, after the first evaluation (tests only)
 
     # Tune's checkpoint when it retries this trial after a crash; else the last one of the trial that an
-    # interrupted sweep stopped (--resume, sweeper.interruption)
+    # interrupted sweep stopped (--resume, sweeper.sweep.interruption)
     resume = load_state(tune.get_checkpoint() or stopped_checkpoint(point))
     hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
     spec = at_mixture(

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from sweeper.fit.derived import compute_of
 from sweeper.fit.isoflop import slice_keys, slice_optima
-from sweeper.numbers import human
+from sweeper.report.formatting import human
 
 SIM_NOTE = "simulated runs (a known law plus noise), not training"
 MAX_LEGEND_BUDGETS = 8  # more distinct budgets (an adaptive sweep has dozens) go on a colourbar
@@ -145,7 +145,7 @@ def plot_optimal_allocation(
 ) -> Figure:
     """N_opt(C) and D_opt(C): each slice's Approach-2 optimum with its bootstrap interval, the Approach-2
     power law and band, Approach 3's law with its bootstrap band, and both extrapolated to target_compute."""
-    from sweeper.bands import isoflop_bootstrap, parametric_band
+    from sweeper.report.bands import isoflop_bootstrap, parametric_band
 
     fig = new_figure(10.4, 4.6)
     axes = fig.subplots(1, 2)

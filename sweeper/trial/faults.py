@@ -42,7 +42,7 @@ class Harness:
         return self.fault_rate > 0 or self.delay_s > 0
 
     def faults(self) -> dict:
-        """What trials receive (sweeper.trial_config); `marker_dir` is added per sweep."""
+        """What trials receive (sweeper.trial.spec); `marker_dir` is added per sweep."""
         return {"rate": self.fault_rate, "kinds": list(self.fault_kinds), "seed": self.fault_seed}
 
 

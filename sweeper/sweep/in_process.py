@@ -13,10 +13,10 @@ import itertools
 
 from ray.tune.search import Searcher
 
-from sweeper.faults import NO_HARNESS, Harness
-from sweeper.plan import PlannedTrial
-from sweeper.session import SweepSession
-from sweeper.simulated import simulated_result
+from sweeper.plan.trials import PlannedTrial
+from sweeper.sweep.session import SweepSession
+from sweeper.trial.faults import NO_HARNESS, Harness
+from sweeper.trial.simulated import simulated_result
 
 
 def run_in_process(
@@ -28,7 +28,7 @@ def run_in_process(
     interrupted=lambda: False,
 ) -> None:
     """Run `todo` in order (grid), or what `searcher` proposes (adaptive), until the ledger stops it
-    or `interrupted()` (a signal: sweeper.interruption)."""
+    or `interrupted()` (a signal: sweeper.sweep.interruption)."""
     planned = iter(todo)
     for number in itertools.count():
         if session.ledger.stop_reason() or interrupted():

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sweeper.config import SweepConfig
-from sweeper.faults import NO_HARNESS, Harness
+from sweeper.config.schema import SweepConfig
+from sweeper.trial.faults import NO_HARNESS, Harness
 
 
 def train_storage_path(storage_path: str | None) -> str:

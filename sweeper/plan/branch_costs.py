@@ -61,7 +61,7 @@ class SizeBranches:
 
 
 def plan_branches(trials: Iterable, cooldown_frac: float) -> list[SizeBranches]:
-    """Group planned trials (sweeper.plan.PlannedTrial) by model size into stable runs + branches."""
+    """Group planned trials (sweeper.plan.trials.PlannedTrial) by model size into stable runs + branches."""
     groups: dict[tuple[str, str], list] = {}
     for t in trials:
         groups.setdefault((t.kind, t.size), []).append(t)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sweeper.errors import SweeperInputError
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
 Positive = Annotated[float, Field(gt=0)]
@@ -329,7 +329,7 @@ class SweepConfig(Section):
     def to_yaml(self) -> str:
         """The fully resolved search space, defaults included: `load_config` of it gives this config back
         (credentials in URIs are masked: they are never written)."""
-        from sweeper.redaction import redact
+        from sweeper.tracking.redaction import redact
 
         return yaml.safe_dump(redact(self.model_dump(mode="json")), sort_keys=False)
 
@@ -632,7 +632,9 @@ def _check_consistency(cfg: SweepConfig) -> None:
             "watched log_L_opt: add log_L_opt to fit.watch (with fit.target_compute) or drop it",
         )
     _check_data(cfg)
-    from sweeper.tuning.space import check_tune_section  # the tune rules live beside the code that samples
+    from sweeper.config.tune_space import (
+        check_tune_section,  # the tune rules live beside the code that samples
+    )
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
 

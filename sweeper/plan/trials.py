@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sweeper.config import SweepConfig
+from sweeper.config.schema import SweepConfig
 from sweeper.errors import SweeperInputError
 
 MIN_SIZES_PER_SLICE = 3  # a parabola in log N needs three points
@@ -112,7 +112,7 @@ def costed_on_data(spec, cfg: SweepConfig):
         return spec
     from dataclasses import replace
 
-    from sweeper.flops import training_flops_per_token
+    from models.flops import training_flops_per_token
 
     image, scored = use.composition
     return replace(
@@ -253,7 +253,7 @@ def _grid_for(slices, specs, cfg) -> list[list[PlannedTrial]] | None:
 
 
 def grid_cost(trials, cooldown_frac: float | None) -> float:
-    from sweeper.branch_costs import branched_flops
+    from sweeper.plan.branch_costs import branched_flops
 
     trials = list(trials)
     return (

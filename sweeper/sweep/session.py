@@ -3,7 +3,7 @@
 One object updates the ledger, refits the law from the ledger's runs (in memory,
 so an MLflow outage cannot stall the stop decision), logs each refit, and prints
 the trial's line. Ray Tune reaches it through SessionCallback; the in-process
-driver for simulated sweeps (sweeper.in_process) calls it directly. MLflow
+driver for simulated sweeps (sweeper.sweep.in_process) calls it directly. MLflow
 writes go through the TrialRecorder, which holds no sweep state, so the order of
 the two callbacks does not matter.
 """
@@ -18,8 +18,8 @@ import pandas as pd
 from ray import tune
 
 from sweeper.errors import SweeperInputError
-from sweeper.ledger import Refit, SweepLedger, widened_for_stopping
-from sweeper.tracking import DriverOnly
+from sweeper.sweep.ledger import Refit, SweepLedger, widened_for_stopping
+from sweeper.tracking.mlflow_runs import DriverOnly
 
 # The bootstrap costs ~50x a point fit; it runs once the linearised (Fisher) half-widths
 # are within this factor of the target, so a sweep far from converging refits cheaply.

@@ -1,0 +1,1 @@
+"""The search-space schema (frozen pydantic models), loading and `extends`, and the tune section's rules."""

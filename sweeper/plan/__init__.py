@@ -1,0 +1,1 @@
+"""Budgets to isoFLOP slices to (N, D) per trial, branching costs, and what trials reserve from Ray."""
