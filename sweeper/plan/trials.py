@@ -232,7 +232,7 @@ def batch_size_at(spec, budget: float, cfg: SweepConfig) -> int:
     """Sequences per step at this size and slice: the recipe's (Table 6, fitted) or the fixed one."""
     if cfg.training.recipe == "fixed":
         return cfg.training.batch_size
-    from sweeper.tuning.recipe import recipe_batch_size
+    from sweeper.train.recipes import recipe_batch_size
 
     return recipe_batch_size(cfg, spec, budget)
 

@@ -410,7 +410,7 @@ def data_params(config: dict, point: dict) -> dict:
 
 def trial_hparams(config: dict) -> dict:
     """The hyperparameters the trial really trains with: the recipe resolved at its point."""
-    from sweeper.tuning.recipe import resolve_hparams
+    from sweeper.train.recipes import resolve_hparams
 
     hp = dict(config.get("hparams", {}))
     return {**hp, **resolve_hparams(config)} if config.get("point") and hp else hp

@@ -141,7 +141,7 @@ def train_size_branched(config: dict) -> None:
     from ray import tune
 
     from models.registry import at_mixture, get_model_spec
-    from sweeper.tuning.recipe import hparams_from
+    from sweeper.train.recipes import hparams_from
 
     points, hp = config["points"], hparams_from(config)
     spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)

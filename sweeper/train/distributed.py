@@ -241,7 +241,7 @@ def run_worker(
 
 def hparams_from(config: dict) -> TrainHParams:
     # One recipe resolution for every trainable.
-    from sweeper.tuning.recipe import hparams_from as resolved
+    from sweeper.train.recipes import hparams_from as resolved
 
     return resolved(config)
 

@@ -21,7 +21,7 @@ def trial_config(cfg: SweepConfig, harness: Harness = NO_HARNESS) -> dict[str, A
     """What every trial receives besides its point: the training recipe, the simulation law, a test's
     faults."""
     from sweeper.data.sources import for_trials
-    from sweeper.tuning.recipe import recipe_spec
+    from sweeper.train.recipes import recipe_spec
 
     # hparams carries recipe/recipe_run, so every trial's MLflow run records them (hp.recipe);
     # "recipe" holds what the trainable needs to apply it per point (fitted laws inlined).

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from ray import tune
 
-from sweeper.tuning.recipe import hparams_from
+from sweeper.train.recipes import hparams_from
 
 STATE_FILE = "train_state.pt"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from sweeper.config.schema import SweepConfig
 from sweeper.errors import SweeperInputError
 from sweeper.plan.trials import PlannedTrial, make_plan, model_specs, select_sizes, trial_at
+from sweeper.train.recipes import LAWS_ARTIFACT
 from sweeper.tuning.laws import FITTED, RungSummary, fit_hparam_law, summarise_rung
-from sweeper.tuning.recipe import LAWS_ARTIFACT
 
 
 @dataclass(frozen=True, kw_only=True)

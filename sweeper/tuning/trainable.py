@@ -23,7 +23,7 @@ DIVERGED_LOSS = 99.0  # what the searcher is told for a non-finite loss (NaN wou
 def trial_hparams(config: dict, spec=None) -> dict:
     """TrainHParams kwargs: training section, recipe at the rung's point, then this trial's sample."""
     from sweeper.config.tune_space import apply_sample
-    from sweeper.tuning.recipe import resolve_hparams
+    from sweeper.train.recipes import resolve_hparams
 
     if spec is None:
         from models.registry import get_model_spec

@@ -1,7 +1,7 @@
 import pytest
 
 from models.registry import KINDS, get_model_spec, ladder
-from sweeper.train.recipes import paper_hparams, paper_warmup_steps, recipe, tiny_hparams
+from sweeper.train.recipes import paper_hparams, paper_warmup_steps, table_recipe, tiny_hparams
 
 
 def test_paper_recipe_values():
@@ -22,7 +22,7 @@ def test_paper_warmup_rule():
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_size_has_a_recipe_and_lr_falls_with_width(kind):
     for name in ("tiny", "paper"):
-        lrs = [recipe(s, 10**9).lr for s in ladder(kind, name)]
+        lrs = [table_recipe(s, 10**9).lr for s in ladder(kind, name)]
         assert lrs == sorted(lrs, reverse=True) and all(lr > 0 for lr in lrs)
 
 

@@ -7,8 +7,8 @@ import pytest
 from sweeper.api import Sweeper, trial_config
 from sweeper.config.schema import load_config
 from sweeper.plan.trials import make_plan
+from sweeper.train.recipes import resolve_hparams
 from sweeper.tuning.laws import predict
-from sweeper.tuning.recipe import resolve_hparams
 from sweeper.tuning.search import run_tune
 from sweeper.tuning.trainable import simulate_tune_point
 
