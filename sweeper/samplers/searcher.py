@@ -2,12 +2,14 @@
 
 Like ray.tune's OptunaSearch it only bridges ask/tell; unlike it, the Optuna
 parameter is a point id and the trial receives the whole planned point, and it
-ends the search once the ledger says stop or the budget cannot pay for another candidate.
-Compute committed to trials in flight is the ledger's, so the searcher never
-buys a point the stop decision would not allow.
+ends the search once the sweep says stop or the budget cannot pay for another candidate.
+It commits each point's compute through the session (the ledger's only writer) before Tune starts
+it, so the searcher never buys a point the stop decision would not allow.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -16,7 +18,19 @@ from ray.tune.search import Searcher
 
 from sweeper.plan.trials import PlannedTrial
 from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
-from sweeper.sweep.ledger import SweepLedger
+
+
+class Budget(Protocol):
+    """What the searcher asks of the sweep (the session, which alone writes the ledger)."""
+
+    @property
+    def remaining(self) -> float: ...
+
+    def stop_reason(self) -> str: ...
+
+    def commit(self, trial_id: str, point_id: str, cost: float) -> None: ...
+
+    def no_candidate(self, reason: str) -> None: ...
 
 
 class PointSearcher(Searcher):
@@ -26,7 +40,7 @@ class PointSearcher(Searcher):
         sampler: optuna.samplers.BaseSampler,
         candidates: tuple[PlannedTrial, ...],
         base_config: dict,
-        ledger: SweepLedger,
+        budget: Budget,
         finished: dict[str, float] | None = None,
         cooldown_frac: float | None = None,
         resume_from: dict[str, str] | None = None,
@@ -36,7 +50,7 @@ class PointSearcher(Searcher):
         self.by_id = {p.point_id: p for p in candidates}
         self.distribution = CategoricalDistribution([p.point_id for p in candidates])
         self.base_config = base_config
-        self.ledger = ledger
+        self.budget = budget
         self.cooldown_frac = cooldown_frac  # set with cooldown branching: points cost what they add
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -50,16 +64,16 @@ class PointSearcher(Searcher):
                 )
 
     def suggest(self, trial_id: str):
-        if self.ledger.stop_reason():
+        if self.budget.stop_reason():
             return Searcher.FINISHED
-        remaining = self.ledger.remaining
+        remaining = self.budget.remaining
         taken = [
             self.by_id[p]
             for t in self.study.get_trials(deepcopy=False)
             if (p := t.params.get(POINT)) in self.by_id
         ]
         if not any(self._cost(p, taken) <= remaining for p in self.by_id.values() if p not in taken):
-            self.ledger.exhausted = self.ledger.exhausted or (
+            self.budget.no_candidate(
                 f"no candidate left that the remaining {max(remaining, 0.0):.3g} FLOPs can pay for"
             )
             return Searcher.FINISHED
@@ -69,10 +83,10 @@ class PointSearcher(Searcher):
         cost = self._cost(point, taken)
         if cost > remaining or any(t.params.get(POINT) == point.point_id for t in self._others(trial)):
             self.study.tell(trial, state=TrialState.FAIL)  # the sampler found nothing affordable and new
-            self.ledger.exhausted = self.ledger.exhausted or "the sampler found no affordable new candidate"
+            self.budget.no_candidate("the sampler found no affordable new candidate")
             return Searcher.FINISHED
         self._live[trial_id] = trial
-        self.ledger.start(trial_id, point.point_id, cost)
+        self.budget.commit(trial_id, point.point_id, cost)
         checkpoint = self.resume_from.get(point.point_id)  # proposed again: continue where it stopped
         return {
             **self.base_config,

@@ -127,11 +127,12 @@ def make_searcher(
     candidates,
     base: dict,
     finished: dict[str, float],
-    ledger: SweepLedger,
+    session: SweepSession,
     resume_from: dict[str, str] | None = None,
 ):
-    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, both reading the
-    ledger. A proposed point in `resume_from` continues from that checkpoint (an interrupted sweep)."""
+    """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, which commits
+    compute through the session. A proposed point in `resume_from` continues from that checkpoint
+    (an interrupted sweep)."""
     from sweeper.samplers.candidates import initial_design
     from sweeper.samplers.frontier import FrontierSampler
     from sweeper.samplers.searcher import PointSearcher
@@ -141,7 +142,7 @@ def make_searcher(
     if cfg.fit.target_compute:  # the sampler watches the prediction where the stopper does
         extra["extrapolate"] = cfg.fit.target_compute / max(p.budget for p in candidates)
     if "log_L_opt" in cfg.fit.watch:  # the stopper waits for the prediction: aim at its targets
-        extra["limit"] = ledger.rule.limit
+        extra["limit"] = session.ledger.rule.limit
     sampler = FrontierSampler(
         candidates=candidates,
         initial=initial_design(plan, candidates),
@@ -149,14 +150,14 @@ def make_searcher(
         watch=cfg.fit.watch,
         seed=cfg.seed,
         cooldown_frac=branch,
-        latest_fit=ledger.latest_fit,
+        latest_fit=session.ledger.latest_fit,
         **extra,
     )
     return PointSearcher(
         sampler=sampler,
         candidates=candidates,
         base_config=base,
-        ledger=ledger,
+        budget=session,
         finished=finished,
         cooldown_frac=branch,
         resume_from=resume_from,
@@ -404,10 +405,23 @@ def _run_sweep(
         cfg, plan.trials if adaptive_candidates is None else adaptive_candidates
     )
     resume_from = stopped_checkpoints(client, experiment_id, sweep_id) if cfg.resume else {}
+    session = SweepSession(
+        ledger,
+        fit=online_fit(cfg),
+        n_bootstrap=cfg.fit.n_bootstrap,
+        law=cfg.fit.law,
+        target_compute=cfg.fit.target_compute,
+        printer=ProgressPrinter(
+            0 if adaptive else len(todo), cfg.budget, progress, target_ci=cfg.fit.target_ci
+        ),
+        warn=progress,
+        # a resumed sweep numbers its refits after the ones already logged
+        log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before),
+    )
     if adaptive:
         ok = before.ok().frame
         searcher = make_searcher(
-            cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), ledger, resume_from
+            cfg, plan, adaptive_candidates, base, dict(zip(ok["point_id"], ok["loss"])), session, resume_from
         )
     recorder = TrialRecorder(
         tracking_uri=cfg.tracking_uri,
@@ -419,20 +433,7 @@ def _run_sweep(
     )
     in_process = runs_in_process(cfg, harness)
     interruption = Interruption(tune_loop=not in_process)
-    if searcher is not None or todo:
-        session = SweepSession(
-            ledger,
-            fit=online_fit(cfg),
-            n_bootstrap=cfg.fit.n_bootstrap,
-            law=cfg.fit.law,
-            target_compute=cfg.fit.target_compute,
-            printer=ProgressPrinter(
-                len(todo) if searcher is None else 0, cfg.budget, progress, target_ci=cfg.fit.target_ci
-            ),
-            warn=progress,
-            # a resumed sweep numbers its refits after the ones already logged
-            log_refit=lambda refit, i: log_refit(client, parent, refit, i + refits_before),
-        )
+    if adaptive or todo:
         with interruption:
             if in_process:
                 run_in_process(

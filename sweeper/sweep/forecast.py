@@ -58,9 +58,6 @@ def simulate_sweep(
     )
     ledger = SweepLedger(rule=rule)
     base = {**trial_config(cfg), "branching": None}
-    searcher = (
-        make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, ledger)[0] if adaptive else None
-    )
     todo = [] if adaptive else sorted(plan.trials, key=lambda t: (t.budget, t.n_params))
     first: list[float] = []
 
@@ -76,6 +73,9 @@ def simulate_sweep(
         target_compute=cfg.fit.target_compute,
         log_refit=watch_first,
         warn=lambda line: None,
+    )
+    searcher = (
+        make_searcher(cfg, plan, candidate_points(cfg, plan), base, {}, session)[0] if adaptive else None
     )
     run_in_process(base, todo, session, None, searcher)
     last = ledger.refits[-1] if ledger.refits else None

@@ -49,6 +49,20 @@ class SweepSession:
         self.target_compute = target_compute  # where a watched log_L_opt predicts
         self.log_refit, self.printer, self.warn, self.min_runs = log_refit, printer, warn, min_runs
 
+    # What the adaptive searcher asks (samplers.searcher.Budget): it commits compute through here.
+    @property
+    def remaining(self) -> float:
+        return self.ledger.remaining
+
+    def stop_reason(self) -> str:
+        return self.ledger.stop_reason()
+
+    def commit(self, trial_id: str, point_id: str, cost: float) -> None:
+        self.ledger.start(trial_id, point_id, cost)
+
+    def no_candidate(self, reason: str) -> None:
+        self.ledger.exhausted = self.ledger.exhausted or reason
+
     def started(self, trial_id: str, point: dict) -> None:
         self.ledger.start(trial_id, point["point_id"], float(point.get("flops", 0.0)))
 
