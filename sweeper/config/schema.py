@@ -329,7 +329,7 @@ class SweepConfig(Section):
     def to_yaml(self) -> str:
         """The fully resolved search space, defaults included: `load_config` of it gives this config back
         (credentials in URIs are masked: they are never written)."""
-        from sweeper.tracking.redaction import redact
+        from sweeper.config.redaction import redact
 
         return yaml.safe_dump(redact(self.model_dump(mode="json")), sort_keys=False)
 

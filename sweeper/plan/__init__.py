@@ -1,1 +1,1 @@
-"""Budgets to isoFLOP slices to (N, D) per trial, branching costs, and what trials reserve from Ray."""
+"""Budgets to isoFLOP slices to (N, D) per trial, and what trials reserve from Ray."""

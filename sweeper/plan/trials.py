@@ -253,7 +253,7 @@ def _grid_for(slices, specs, cfg) -> list[list[PlannedTrial]] | None:
 
 
 def grid_cost(trials, cooldown_frac: float | None) -> float:
-    from sweeper.plan.branch_costs import branched_flops
+    from sweeper.train.branch_costs import branched_flops
 
     trials = list(trials)
     return (

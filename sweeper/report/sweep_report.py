@@ -572,9 +572,9 @@ def load_prediction_json(client, run_id: str):
 
 def open_experiment(tracking_uri: str | None, experiment: str):
     """(client, experiment_id) for an existing experiment; a clear error if there is none."""
+    from sweeper.config.redaction import redact_uri
     from sweeper.config.schema import resolve_tracking_uri
     from sweeper.tracking.mlflow_runs import client_for
-    from sweeper.tracking.redaction import redact_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     client = client_for(uri)
@@ -598,8 +598,8 @@ def report_for_experiment(
 ) -> Report:
     """The report of a sweep (the latest, or `sweep_id`) or, with all_sweeps, of every trial in the
     experiment."""
+    from sweeper.config.redaction import redact_uri
     from sweeper.tracking.mlflow_runs import find_sweep_run
-    from sweeper.tracking.redaction import redact_uri
 
     client, experiment_id, uri = open_experiment(tracking_uri, experiment)
     parent = find_sweep_run(client, experiment_id, sweep_id)

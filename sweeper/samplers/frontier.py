@@ -313,7 +313,7 @@ class FrontierSampler(BaseSampler):
         return done, pending, failed
 
     def _cost(self, pid: str, taken) -> float:
-        from sweeper.plan.branch_costs import point_cost
+        from sweeper.train.branch_costs import point_cost
 
         return point_cost(self.candidates[pid], taken, self.cooldown_frac)
 

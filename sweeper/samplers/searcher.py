@@ -94,7 +94,7 @@ class PointSearcher(Searcher):
         }
 
     def _cost(self, point: PlannedTrial, taken) -> float:
-        from sweeper.plan.branch_costs import point_cost
+        from sweeper.train.branch_costs import point_cost
 
         return point_cost(point, taken, self.cooldown_frac)
 

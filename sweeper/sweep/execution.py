@@ -20,6 +20,7 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
+from sweeper.config.redaction import redact_uri
 from sweeper.config.schema import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
 from sweeper.library_logs import quiet_tune_defaults
@@ -41,7 +42,6 @@ from sweeper.tracking.mlflow_runs import (
     stopped_checkpoints,
     trial_runs_by_point,
 )
-from sweeper.tracking.redaction import redact_uri
 from sweeper.tracking.run_table import RunTable, SweepResult
 from sweeper.trial.faults import NO_HARNESS, Harness
 from sweeper.trial.spec import trial_config
@@ -166,7 +166,7 @@ def make_searcher(
 
 def branching_config(cfg: SweepConfig, trials) -> dict | None:
     """What a trial needs to branch: the snapshot store and each size's shared warmup."""
-    from sweeper.plan.branch_costs import shared_warmups
+    from sweeper.train.branch_costs import shared_warmups
 
     if plan_cooldown(cfg) is None:
         return None

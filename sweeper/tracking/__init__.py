@@ -1,1 +1,1 @@
-"""MLflow in and out: parent and child runs, the outbox, RunRecord / RunTable, masking secrets."""
+"""MLflow in and out: parent and child runs, the outbox, RunRecord / RunTable."""

@@ -22,8 +22,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
+from sweeper.config.redaction import redact, redact_uri
 from sweeper.tracking.outbox import MlflowOutbox
-from sweeper.tracking.redaction import redact, redact_uri
 
 ROLE = "sweeper.role"
 CURVE_KEYS = (

@@ -19,7 +19,7 @@ same point as an independent run: C of the (N, D) point for the law.
 Two ways to run it: `train_point_branched`, one Tune trial per point through a
 snapshot store shared by the trials of a size (what `sweeper run` does with
 `training.branching: true`), and `train_branched`, one process training a size's
-stable run and all its branches (benchmarks). Costs live in sweeper.plan.branch_costs.
+stable run and all its branches (benchmarks). Costs live in sweeper.train.branch_costs.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 
 from models.registry import build_model
 from sweeper.data import train_batches
-from sweeper.plan.branch_costs import Branch, branch_step
+from sweeper.train.branch_costs import Branch, branch_step
 from sweeper.train.loop import (
     TrainHParams,
     TrainResult,

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweeper import Sweeper
-from sweeper.tracking.redaction import redact, redact_uri
+from sweeper.config.redaction import redact, redact_uri
 
 REPO = Path(__file__).resolve().parents[2]
 PLANTED = "pl4nted-S3cret-7781"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.plan.branch_costs import (
+from sweeper.train.branch_costs import (
     branch_step,
     branched_flops,
     marginal_flops,
@@ -201,7 +201,7 @@ def test_a_retried_branch_counts_what_it_spent_from_where_it_first_branched(spec
 
 
 def test_point_cost_charges_only_stable_steps_no_other_point_trained(tiny_plan):
-    from sweeper.plan.branch_costs import point_cost
+    from sweeper.train.branch_costs import point_cost
 
     frac = 0.2
     by_size = {}
