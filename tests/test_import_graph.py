@@ -1,5 +1,5 @@
-"""No import circle among the project's modules, counting the imports made inside functions too: a
-circle hidden in a function still ties two modules' jobs together (the layout of issue #33)."""
+"""No import circle among the project's modules and no import that runs up a layer, counting the imports
+made inside functions too: a circle hidden in a function still ties two modules' jobs together (#33)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,47 @@ def test_the_project_has_no_import_circle():
     assert circles(graph) == []
     # and the check sees one when there is one
     assert circles({**graph, "sweeper.errors": graph["sweeper.errors"] | {"sweeper.api"}}) != []
+
+
+# Bottom to top: a module may import its own layer and the ones below it. The model registry costs a
+# spec on the generated data's mixture, so it sits above data; the architectures and FLOP counts below.
+LAYERS = (
+    "sweeper.errors",
+    "sweeper.library_logs",
+    "sweeper.fit",
+    "sweeper.config",
+    "models",
+    "sweeper.data",
+    "models.registry",
+    "sweeper.train",
+    "sweeper.plan",
+    "sweeper.samplers",
+    "sweeper.trial",
+    "sweeper.tracking",
+    "sweeper.report",
+    "sweeper.sweep",
+    "sweeper.tuning",
+    "sweeper.api",
+    "sweeper.commands",
+    "sweeper.cli",
+    "sweeper",
+)
+
+
+def layer(module: str) -> int:
+    """The index of the most specific layer that holds `module`."""
+    held = [i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")]
+    return max(held, key=lambda i: len(LAYERS[i]))
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if layer(b) > layer(a))
+
+
+def test_no_import_runs_up_a_layer():
+    known = modules()
+    graph = {name: imports(path, known) - {name} for name, path in known.items()}
+    assert upward(graph) == []
+    assert upward({**graph, "sweeper.fit.laws": {"sweeper.sweep.ledger"}}) == [
+        "sweeper.fit.laws -> sweeper.sweep.ledger"
+    ]
