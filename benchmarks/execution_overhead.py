@@ -126,8 +126,7 @@ def main() -> None:
 
     import ray
 
-    from sweeper.train.distributed import train_point_distributed
-    from sweeper.trial.trainable import train_point
+    from sweeper.trial.trainable import train_point, train_point_distributed
 
     spec, hp, n_tokens = recipe(args.steps)
     config = trial_config(spec, hp, n_tokens)

@@ -274,6 +274,23 @@ class DataSection(Section):
     )
 
 
+class TasksSection(Section):
+    """Downstream tasks every trained trial is scored on when it ends, as ranked classification (each
+    choice's log-likelihood, as lm-evaluation-harness and OLMo do): the child run gets
+    `task.<name>.accuracy`, `task.<name>.loss` (the right choice's nats per token) and
+    `task.<name>.n_items`."""
+
+    generated: bool = key(
+        True,
+        "score the generated data's own tasks (next word; caption and image match for kinds that see "
+        "images); used when the text comes from the generated language",
+    )
+    n_items: PositiveInt = key(640, "items per generated task (640: a standard error of at most 2 points)")
+    files: dict[str, str] = key(
+        {}, 'text tasks by name: a jsonl file of {"context": ..., "choices": [...], "answer": i} lines'
+    )
+
+
 class TrackingSection(Section):
     uri: str | None = key(None, "MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else ./mlruns's SQLite")
     experiment: str | None = key(None, 'MLflow experiment; None: "sweeper-<space>"')
@@ -303,6 +320,7 @@ class SweepConfig(Section):
     distributed: DistributedSection = DistributedSection()
     data: DataSection = DataSection()
     tune: TuneSection = TuneSection()
+    tasks: TasksSection = TasksSection()
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -44,7 +44,7 @@ from sweeper.tracking.mlflow_runs import (
 )
 from sweeper.tracking.run_table import RunTable, SweepResult
 from sweeper.trial.faults import NO_HARNESS, Harness
-from sweeper.trial.spec import trial_config
+from sweeper.trial.spec import TrialSpec, trial_config
 
 
 def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
@@ -176,7 +176,7 @@ def branching_config(cfg: SweepConfig, trials) -> dict | None:
 
 def trial_dirname(trial) -> str:
     """Short, readable trial directories: the point id, not the whole config."""
-    point = trial.config.get("point", {})
+    point = trial.config.get("point")  # a grid trial's point may still be Tune's unresolved grid_search
     name = point.get("point_id", "trial") if isinstance(point, dict) else "trial"
     return f"{trial.trial_id}-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -187,11 +187,12 @@ def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     from sweeper.plan.resources import trial_request
     from sweeper.trial.trainable import is_distributed
 
-    point = config.get("point") or {}
+    trial = TrialSpec.of(config)
+    point = trial.point
     distributed = (
         cfg.trainable == "torch"
         and bool(point)
-        and is_distributed(config, get_model_spec(point["kind"], point["size"]))
+        and is_distributed(trial, get_model_spec(point["kind"], point["size"]))
     )
     return PlacementGroupFactory([trial_request(cfg, distributed=distributed).bundle()])
 

@@ -43,15 +43,16 @@ def run_in_process(
             if point is None:
                 return
             config = {**base, "point": point.to_dict()}
-        session.started(trial_id, config["point"])
+        point = config["point"]  # the dict this driver built just above
+        session.started(trial_id, point)
         if recorder is not None:
             recorder.trial_started(config, trial_id)
         result = simulated_result(config)
         if recorder is not None:
-            recorder.trial_completed(config["point"]["point_id"], result)
+            recorder.trial_completed(point["point_id"], result)
         if searcher is not None:
             searcher.on_trial_complete(trial_id, result)
-        session.finished(trial_id, config["point"], result)
+        session.finished(trial_id, point, result)
 
 
 def runs_in_process(cfg, harness: Harness = NO_HARNESS) -> bool:

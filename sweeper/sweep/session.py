@@ -20,6 +20,7 @@ from ray import tune
 from sweeper.errors import SweeperInputError
 from sweeper.sweep.ledger import Refit, SweepLedger, widened_for_stopping
 from sweeper.tracking.mlflow_runs import DriverOnly
+from sweeper.trial.spec import TrialSpec
 
 # The bootstrap costs ~50x a point fit; it runs once the linearised (Fisher) half-widths
 # are within this factor of the target, so a sweep far from converging refits cheaply.
@@ -168,10 +169,10 @@ class SessionCallback(DriverOnly, tune.Callback):
         self.session = session
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.session.started(trial.trial_id, trial.config["point"])
+        self.session.started(trial.trial_id, TrialSpec.of(trial.config).point)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.session.finished(trial.trial_id, trial.config["point"], trial.last_result or {})
+        self.session.finished(trial.trial_id, TrialSpec.of(trial.config).point, trial.last_result or {})
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.session.failed(trial.trial_id, trial.config["point"])
+        self.session.failed(trial.trial_id, TrialSpec.of(trial.config).point)

@@ -24,6 +24,7 @@ from ray.tune import Callback
 
 from sweeper.config.redaction import redact, redact_uri
 from sweeper.tracking.outbox import MlflowOutbox
+from sweeper.trial.spec import TrialSpec
 
 ROLE = "sweeper.role"
 CURVE_KEYS = (
@@ -59,7 +60,8 @@ FINISHED = ("ok", "diverged")
 # training; with this tag its UI opens on the runs table, where the trials are.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 NOTE = "mlflow.note.content"  # the run description the MLflow UI shows above a run's details
-EXTRA_PREFIXES = ("moe_", "aux_loss")  # model-specific metrics (MoE routing) logged as they come
+# logged as they come: model-specific metrics (MoE routing), downstream tasks, bits per byte
+EXTRA_PREFIXES = ("moe_", "aux_loss", "task.", "bpb")
 
 
 def metric_keys(result: dict[str, Any], keys) -> tuple[str, ...]:
@@ -271,7 +273,8 @@ class TrialRecorder(DriverOnly, Callback):
         self.in_flight: set[str] = set()
 
     def _create_child(self, config: dict) -> str:
-        point = config["point"]
+        trial = TrialSpec.of(config)
+        point = trial.point
         tags = {
             "mlflow.parentRunId": self.parent_run_id,
             ROLE: "trial",
@@ -279,7 +282,7 @@ class TrialRecorder(DriverOnly, Callback):
             "sweeper.point_id": point["point_id"],
             "sweeper.design": self.design,
             "sweeper.status": "running",
-            "source": config.get("source", "trained"),
+            "source": trial.source,
         }
         # Idempotent: a create whose reply was lost (server going down) must not leave a twin run behind.
         query = (
@@ -305,9 +308,9 @@ class TrialRecorder(DriverOnly, Callback):
                     "seq_len",
                 )
             },
-            "seed": config.get("seed", 0),
-            **flatten("hp", trial_hparams(config)),
-            **data_params(config, point),
+            "seed": trial.seed,
+            **flatten("hp", trial_hparams(trial)),
+            **data_params(trial.data, point),
         }
         self.client.log_batch(
             run.info.run_id,
@@ -319,8 +322,8 @@ class TrialRecorder(DriverOnly, Callback):
 
     # Trial events by point, for the in-process driver; the Tune callbacks below hand theirs here.
     def trial_started(self, config: dict, trial_id: str) -> None:
-        point = config["point"]["point_id"]
-        config = {
+        point = TrialSpec.of(config).point_id
+        config = {  # what the child run records (the outbox keeps it as JSON until MLflow has it)
             k: v for k, v in config.items() if k in ("point", "hparams", "recipe", "seed", "source", "data")
         }
         self.in_flight.add(point)
@@ -374,30 +377,30 @@ class TrialRecorder(DriverOnly, Callback):
         self.trial_started(trial.config, trial.trial_id)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.trial_result(trial.config["point"]["point_id"], result)
+        self.trial_result(TrialSpec.of(trial.config).point_id, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.trial_completed(trial.config["point"]["point_id"], trial.last_result or {})
+        self.trial_completed(TrialSpec.of(trial.config).point_id, trial.last_result or {})
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         # where --resume continues this trial if the sweep is interrupted (sweeper.sweep.interruption)
         step = (trial.last_result or {}).get("step")
         self.outbox.put(
             "log",
-            trial.config["point"]["point_id"],
+            TrialSpec.of(trial.config).point_id,
             tags=[["sweeper.checkpoint", checkpoint.path], ["sweeper.checkpoint_step", str(step)]],
         )
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.trial_failed(trial.config["point"]["point_id"], _error_text(trial))
+        self.trial_failed(TrialSpec.of(trial.config).point_id, _error_text(trial))
 
     def on_experiment_end(self, trials, **info):
         self.sweep_ended()
 
 
-def data_params(config: dict, point: dict) -> dict:
+def data_params(data: dict | None, point: dict) -> dict:
     """What a trial trained on: the source, its files and tokenizer, and the vocabulary the model embeds."""
-    data = config.get("data") or {}
+    data = data or {}
     out = {"data.source": data.get("source", "generated")}
     if out["data.source"] != "generated":
         out.update({f"data.{k}": data[k] for k in ("path", "dataset", "tokenizer") if data.get(k)})
@@ -408,12 +411,10 @@ def data_params(config: dict, point: dict) -> dict:
     return out
 
 
-def trial_hparams(config: dict) -> dict:
+def trial_hparams(trial: TrialSpec) -> dict:
     """The hyperparameters the trial really trains with: the recipe resolved at its point."""
-    from sweeper.train.recipes import resolve_hparams
-
-    hp = dict(config.get("hparams", {}))
-    return {**hp, **resolve_hparams(config)} if config.get("point") and hp else hp
+    hp = dict(trial.hparams)
+    return {**hp, **trial.hparam_values()} if trial.point and hp else hp
 
 
 def _error_text(trial) -> str:

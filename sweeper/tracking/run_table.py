@@ -132,6 +132,11 @@ def frame_from_mlflow(runs: pd.DataFrame) -> pd.DataFrame:
             out[column] = pd.to_numeric(values, errors="coerce").astype(float)
         else:
             out[column] = values.fillna("").astype(str)
+    # downstream tasks (task.<name>.accuracy, .loss, ...) and bits per byte ride along: the two-step
+    # task law and `--target bpb` fit them; their names are the tasks'
+    for source in runs.columns:
+        if source.startswith(("metrics.task.", "metrics.bpb")):
+            out[source.removeprefix("metrics.")] = pd.to_numeric(runs[source], errors="coerce").astype(float)
     return out
 
 

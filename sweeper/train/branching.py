@@ -35,6 +35,7 @@ from models.registry import build_model
 from sweeper.data import train_batches
 from sweeper.train.branch_costs import Branch, branch_step
 from sweeper.train.loop import (
+    LossWatch,
     TrainHParams,
     TrainResult,
     _set_threads,
@@ -84,13 +85,13 @@ def train_branched(
     optimizer = make_optimizer(model, hp, spec)
     stream = train_batches(spec, hp.mixture, hp.batch_size, seed)
     results: dict[str, TrainResult] = {}
-    step, pending, ema = 0, list(branches), (None, None)  # (ema, first loss) carried into each branch
+    step, pending, watch = 0, list(branches), LossWatch()  # its ema and first loss go on in each branch
     reached = 0  # stable steps already charged to a shorter branch
     while pending:
         while pending and pending[0].branch_step == step:
             b = pending.pop(0)
             t0 = time.perf_counter()
-            r = _cooldown(spec, hp, model, optimizer, b, seed, report, ema)
+            r = _cooldown(spec, hp, model, optimizer, b, seed, report, watch)
             # counted on the batches: the stable steps no shorter branch paid for, and its cooldown;
             # the branch replays the stable run's stream, so its own count covers both
             results[b.point_id] = replace(
@@ -106,18 +107,17 @@ def train_branched(
         loss = train_step(model, next(stream), optimizer, hp, lr_at(step - 1, pending[-1].total_steps, hp))[
             "lm_loss"
         ]
-        ema = (loss if ema[0] is None else 0.9 * ema[0] + 0.1 * loss, loss if ema[1] is None else ema[1])
+        watch.update(loss)
     for r in results.values():
         r.extra["stable_wall_time_s"] = time.perf_counter() - started
     return results
 
 
-def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report, carried) -> TrainResult:
+def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report, watch) -> TrainResult:
     """Continue a copy of the stable state from b.branch_step to b.total_steps with its own
     cooldown: `train` resumed from it. A deep copy: the optimiser would otherwise share its
     moment tensors with the stable run, which goes on."""
-    ema, first = carried
-    state = copy.deepcopy(_state(stable_model, stable_optimizer, b.branch_step, ema, first))
+    state = copy.deepcopy(_state(stable_model, stable_optimizer, b.branch_step, watch))
     rng = torch.get_rng_state()  # train() reseeds; the stable run goes on as if no branch had run
     try:
         return train(
@@ -130,38 +130,6 @@ def _cooldown(spec, hp, stable_model, stable_optimizer, b: Branch, seed, report,
         )
     finally:
         torch.set_rng_state(rng)
-
-
-def train_size_branched(config: dict) -> None:
-    """Tune function trainable: one size's stable run + every branch in config["points"].
-
-    Each branch's final result is reported with its `point_id` (and `branch_final: 1`),
-    so the driver can log one MLflow run per (N, D) point from one trial.
-    """
-    from ray import tune
-
-    from models.registry import at_mixture, get_model_spec
-    from sweeper.train.recipes import hparams_from
-
-    points, hp = config["points"], hparams_from(config)
-    spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)
-    results = train_branched(
-        spec,
-        hp,
-        [(p["point_id"], int(p["n_tokens"])) for p in points],
-        seed=int(config.get("seed", 0)),
-        report=lambda pid, m: tune.report({**m, "point_id": pid}),
-    )
-    for pid, r in results.items():
-        tune.report(
-            {
-                **r.final_report(),
-                "point_id": pid,
-                "branch_final": 1,
-                "equivalent_flops": r.extra["equivalent_flops"],
-                "branch_step": r.extra["branch_step"],
-            }
-        )
 
 
 def train_point_branched(
@@ -177,6 +145,7 @@ def train_point_branched(
     resume: dict | None = None,
     device: str = "cpu",
     data=None,
+    tasks=None,
 ) -> tuple[TrainResult, dict]:
     """One (N, D) point as a cooldown branch off its size's shared stable run (sweeper.train.stable_store).
 
@@ -212,6 +181,7 @@ def train_point_branched(
         snapshot=store.save,
         device=device,
         data=data,
+        tasks=tasks,
     )
     # what this point added: the steps after it picked up the shared run, counted on their batches
     spent = result.flops_between(origin, result.steps)

@@ -17,9 +17,11 @@ skips the batches it already trained on.
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -31,13 +33,16 @@ from sweeper.train import deepspeed_engine
 from sweeper.train.loop import (
     VALIDATION_SEED,
     CountedBatches,
+    LossWatch,
     TrainHParams,
     TrainResult,
+    checkpoint_due,
     lr_at,
     make_optimizer,
     n_steps_for,
 )
 from sweeper.train.metrics import evaluate
+from sweeper.train.recipes import hparams_from
 
 IGNORE = -100
 
@@ -146,8 +151,30 @@ def _cast(batch: dict, device, dtype) -> dict:
 # ---- what runs on each Ray Train worker -----------------------------------------------
 
 
-def worker_loop(config: dict) -> None:
-    """train_loop_per_worker: config = {point, hparams, seed, distributed, [stop_at_step, resume_from]}."""
+@dataclass(frozen=True)
+class WorkerRun:
+    """What every Ray Train worker of one run receives (Ray Train carries it as the loop config dict)."""
+
+    point: Mapping[str, Any]  # kind, size, n_tokens (and point_id in a sweep)
+    hparams: Mapping[str, Any]  # the training section; `recipe` is applied at the point on each worker
+    recipe: Mapping[str, Any] | None = None
+    seed: int = 0
+    distributed: Mapping[str, Any] | None = None
+    max_failures: int = 1
+    stop_at_step: int | None = None
+    resume_from: str | None = None
+
+    @classmethod
+    def of(cls, loop_config: Mapping[str, Any]) -> WorkerRun:
+        """The run in Ray Train's loop config (the one place its keys are read; others are ignored)."""
+        return cls(**{f.name: loop_config[f.name] for f in fields(cls) if f.name in loop_config})
+
+    def train_hparams(self) -> TrainHParams:
+        return hparams_from(self.hparams, self.recipe, self.point)
+
+
+def worker_loop(loop_config: dict) -> None:
+    """train_loop_per_worker: the loop config is a WorkerRun's fields."""
     import ray.train
 
     def report(metrics: dict, checkpoint_dir: str | None) -> None:
@@ -155,14 +182,15 @@ def worker_loop(config: dict) -> None:
         ray.train.report(metrics, checkpoint=checkpoint)
 
     resume = ray.train.get_checkpoint()  # set when Ray Train restarted the worker group after a failure
-    if resume is None and config.get("resume_from"):
-        resume = ray.train.Checkpoint(config["resume_from"])
+    run = WorkerRun.of(loop_config)
+    if resume is None and run.resume_from:
+        resume = ray.train.Checkpoint(run.resume_from)
     ctx = ray.train.get_context()
-    run_worker(config, rank=ctx.get_world_rank(), world=ctx.get_world_size(), report=report, resume=resume)
+    run_worker(run, rank=ctx.get_world_rank(), world=ctx.get_world_size(), report=report, resume=resume)
 
 
 def run_worker(
-    config: dict, *, rank: int, world: int, report, resume=None, checkpointing: bool = True
+    run: WorkerRun | Mapping, *, rank: int, world: int, report, resume=None, checkpointing: bool = True
 ) -> dict:
     """One distributed run on this rank (torch.distributed already initialised); returns the final summary.
 
@@ -173,14 +201,15 @@ def run_worker(
     from models.registry import build_model, get_model_spec
 
     started = time.perf_counter()
-    settings = settings_from(config.get("distributed"))
-    point, hp = config["point"], hparams_from(config)
+    run = run if isinstance(run, WorkerRun) else WorkerRun.of(run)
+    settings = settings_from(run.distributed)
+    point, hp = run.point, run.train_hparams()
     spec = get_model_spec(point["kind"], point["size"])
     device = torch.device(f"cuda:{torch.cuda.current_device()}") if settings.use_gpu else torch.device("cpu")
     dtype = torch.bfloat16 if settings.use_gpu else torch.float32
     if not settings.use_gpu:
         torch.set_num_threads(max(1, int(settings.cpus_per_worker)))
-    seed = int(config.get("seed", 0))
+    seed = int(run.seed)
     torch.manual_seed(seed)  # every rank builds identical initial weights, as the single process does
     model = build_model(spec).to(device)
     base_optimizer = make_optimizer(model, hp, spec)
@@ -202,7 +231,7 @@ def run_worker(
         with resume.as_directory() as directory:
             state.update(deepspeed_engine.load(engine, directory).get("sweeper", {}))
     total = n_steps_for(spec, hp, int(point["n_tokens"]))
-    stop_at = int(config.get("stop_at_step") or total)
+    stop_at = int(run.stop_at_step or total)
     tokens_per_step = hp.batch_size * spec.seq_len
     val = {
         t: [_cast(b, device, dtype) for b in bs]
@@ -218,17 +247,18 @@ def run_worker(
     for _ in range(state["step"]):  # the data stream is deterministic: skip what was trained on
         next(batches)
     metrics: dict = {}
+    watch, saved_at = LossWatch(ema=state["ema"], first=state["first"]), state["step"]
     for step in range(state["step"] + 1, min(total, stop_at) + 1):
         lr_mult = lr_at(step - 1, total, hp)
         for group in base_optimizer.param_groups:
             group["lr"] = group["peak_lr"] * lr_mult
         loss = _step(engine, next(batches), rank, world, micro, accum, hp, device, dtype, dist)
-        state["first"] = loss if state["first"] is None else state["first"]
-        state["ema"] = loss if state["ema"] is None else 0.9 * state["ema"] + 0.1 * loss
-        state["diverged"] = not math.isfinite(loss) or loss > state["first"] + 3.0
-        state["step"] = step
+        diverged = watch.update(loss)
+        state.update(watch.state(), diverged=diverged, step=step)
         last = step == total or step == stop_at or state["diverged"]
-        save = checkpointing and (last or (hp.checkpoint_every > 0 and step % hp.checkpoint_every == 0))
+        # the single process's cadence, and the last step too: Ray Train's result carries it
+        save = checkpointing and (last or checkpoint_due(step, saved_at, hp.checkpoint_every))
+        saved_at = step if save else saved_at
         if last or save or step % hp.eval_every == 0:
             metrics = _metrics(engine, val, batches, step, tokens_per_step, hp.lr * lr_mult, state, device)
             if state["step"] == total or state["diverged"]:
@@ -237,13 +267,6 @@ def run_worker(
         if state["diverged"]:
             break
     return metrics
-
-
-def hparams_from(config: dict) -> TrainHParams:
-    # One recipe resolution for every trainable.
-    from sweeper.train.recipes import hparams_from as resolved
-
-    return resolved(config)
 
 
 def _step(engine, batch, rank, world, micro, accum, hp, device, dtype, dist) -> float:
@@ -329,7 +352,7 @@ def make_trainer(
             storage_path=storage_path,
             callbacks=callbacks or [],
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=int(loop_config.get("max_failures", 1))),
+            failure_config=FailureConfig(max_failures=int(WorkerRun.of(loop_config).max_failures)),
         ),
     )
 
@@ -379,26 +402,3 @@ def _hp_dict(hp: TrainHParams) -> dict:
     out = hp.model_dump()
     out["mixture"] = list(hp.mixture) if isinstance(hp.mixture, tuple) else hp.mixture
     return out
-
-
-def train_point_distributed(config: dict) -> None:
-    """Tune function trainable: the point of `config` through TorchTrainer; metrics flow back to Tune."""
-    from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    started = time.perf_counter()
-    settings = settings_from(config.get("distributed"))
-    storage = config.get("train_storage_path") or os.path.expanduser("~/ray_results/sweeper-train")
-    trial = tune.get_context()
-    name = "".join(
-        c if c.isalnum() or c in "-_." else "_"
-        for c in f"{trial.get_experiment_name()}-{trial.get_trial_id()}-{config['point']['point_id']}"
-    )
-    loop_config = {k: config[k] for k in ("point", "hparams", "seed", "max_failures") if k in config}
-    result = make_trainer(
-        loop_config, settings, storage_path=storage, name=name, callbacks=[TuneReportCallback()]
-    ).fit()
-    final = dict(result.metrics or {})
-    final["wall_time_s"] = time.perf_counter() - started
-    final.setdefault("status", "failed" if result.error else "ok")
-    tune.report(final)

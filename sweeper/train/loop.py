@@ -24,8 +24,35 @@ from sweeper.errors import SweeperInputError
 from sweeper.train.device import autocast
 from sweeper.train.metrics import evaluate, moe_metrics
 from sweeper.train.schedules import cooldown_multiplier, cooldown_start, warmup_steps_for, wsd_multiplier
+from sweeper.train.tasks import bits_per_byte_metrics, downstream_metrics
 
 VALIDATION_SEED = 10_007  # the same held-out data for every trial, whatever its training seed
+DIVERGENCE_MARGIN = 3.0  # nats above the first step's loss: the run has diverged
+
+
+@dataclass
+class LossWatch:
+    """The smoothed training loss and the one divergence rule that every step loop (single process,
+    branched, DeepSpeed) applies: a non-finite loss, or one far above the first step's, ends the run."""
+
+    ema: float | None = None
+    first: float | None = None
+    diverged: bool = False
+
+    def update(self, loss: float) -> bool:
+        self.first = loss if self.first is None else self.first
+        self.ema = loss if self.ema is None else 0.9 * self.ema + 0.1 * loss
+        self.diverged = self.diverged or not math.isfinite(loss) or loss > self.first + DIVERGENCE_MARGIN
+        return self.diverged
+
+    def state(self) -> dict:
+        """What a checkpoint keeps, so a resumed run watches from the same first loss."""
+        return {"ema": self.ema, "first": self.first}
+
+
+def checkpoint_due(step: int, saved_at: int, every: int) -> bool:
+    """The one checkpoint cadence: every `every` steps after the last save (0: never)."""
+    return every > 0 and step - saved_at >= every
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +198,7 @@ def train(
     snapshot: Callable[[dict], None] | None = None,
     cooled_eval_at: frozenset[int] = frozenset(),
     data: Mapping | None = None,
+    tasks: Mapping | None = None,
 ) -> TrainResult:
     """Train `spec` on ceil(n_tokens / (batch*seq_len)) steps of the mixture.
 
@@ -205,29 +233,24 @@ def train(
     batches = CountedBatches(
         loader_batches(lambda: training_stream(spec, hp.mixture, hp.batch_size, seed, data), workers), spec
     )
-    ema, first, diverged, metrics, step = None, None, False, {}, 0
+    watch, metrics, step = LossWatch(), {}, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        ema, first, step = resume["ema"], resume["first"], int(resume["step"])
+        watch, step = LossWatch(ema=resume["ema"], first=resume["first"]), int(resume["step"])
         batches.skip(step)  # the data stream is deterministic: continue at the exact sample
     saved_at, probe_flops = step, 0.0
     stable_until = cooldown_start(total, hp.cooldown_frac)
     for step in range(step + 1, total + 1):
         lr_mult = lr_at(step - 1, total, hp)
         stats = train_step(model, _to(next(batches), device), optimizer, hp, lr_mult)
-        loss = stats["lm_loss"]
-        first = loss if first is None else first
-        ema = loss if ema is None else 0.9 * ema + 0.1 * loss
-        if not math.isfinite(loss) or loss > first + 3.0:  # NaN/inf, or far above the starting loss
-            diverged = True
+        diverged = watch.update(stats["lm_loss"])
         if snapshot is not None and step == snapshot_at and not diverged:
-            snapshot(_state(model, optimizer, step, ema, first))
+            snapshot(_state(model, optimizer, step, watch))
         probe = step in cooled_eval_at and step <= stable_until and not diverged
         if diverged or probe or step % hp.eval_every == 0 or step == total:
-            metrics = _report(
-                model, val, step, tokens_per_step, batches.flops_at[step], hp.lr * lr_mult, ema, stats, device
-            )
+            flops, lr = batches.flops_at[step], hp.lr * lr_mult
+            metrics = _report(model, val, step, tokens_per_step, flops, lr, watch.ema, stats, device)
             if probe:
                 cooled, flops = cooled_metrics(
                     model, optimizer, spec, hp, step=step, seed=seed, val=val, device=device, data=data
@@ -237,14 +260,13 @@ def train(
             metrics["flops"] += probe_flops
             due = (
                 checkpoint is not None
-                and hp.checkpoint_every > 0
                 and not diverged
                 and step < total
-                and step - saved_at >= hp.checkpoint_every
+                and checkpoint_due(step, saved_at, hp.checkpoint_every)
             )
             if due:
                 saved_at = step
-                checkpoint(metrics, _state(model, optimizer, step, ema, first))
+                checkpoint(metrics, _state(model, optimizer, step, watch))
             elif report is not None:
                 report(metrics)
         if diverged:
@@ -267,14 +289,17 @@ def train(
         extra["skipped_images"] = batches.batches.skipped_images
     if hasattr(batches.batches, "cut_tokens"):  # caption text beyond its pair's sequence (see DocumentPacker)
         extra["cut_tokens"] = batches.batches.cut_tokens
+    if tasks and not watch.diverged and step == total:  # the finished model, on the tasks users ask about
+        extra.update(downstream_metrics(model, spec, data, tasks, device=device))
+    extra.update(bits_per_byte_metrics(losses, data))
     return TrainResult(
         steps=step,
         n_tokens=step * tokens_per_step,
         flops=batches.flops_at[step] + probe_flops,
         losses=losses,
-        train_loss=float(ema if ema is not None else float("nan")),
+        train_loss=float(watch.ema if watch.ema is not None else float("nan")),
         wall_time_s=time.perf_counter() - start,
-        diverged=diverged,
+        diverged=watch.diverged,
         extra=extra,
         n_image_tokens=batches.counts.image,
         n_scored_tokens=batches.counts.scored,
@@ -322,15 +347,9 @@ def cooled_metrics(
     return cooled, batches.flops_at[-1]
 
 
-def _state(model, optimizer, step: int, ema, first) -> dict:
+def _state(model, optimizer, step: int, watch: LossWatch) -> dict:
     """Everything `train(resume=...)` needs to continue exactly (the data stream is replayed by step)."""
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "step": step,
-        "ema": ema,
-        "first": first,
-    }
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **watch.state()}
 
 
 def _report(model, val, step, tokens_per_step, flops, lr, ema, stats, device) -> dict:

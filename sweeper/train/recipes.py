@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from functools import cache, lru_cache
 
 from sweeper.errors import SweeperInputError
@@ -235,15 +236,15 @@ def recipe_batch_size(cfg, spec, budget: float) -> int:
     return int(values.get("batch_size", cfg.training.batch_size))
 
 
-def resolve_hparams(config: dict, spec=None) -> dict:
-    """TrainHParams keyword arguments for a trial: training section, then the recipe at its point.
+def resolve_hparams(hparams: Mapping, recipe: Mapping | None, point: Mapping | None, spec=None) -> dict:
+    """TrainHParams keyword arguments for a trial: the training section, then the recipe at its point.
 
     The planned batch (point["batch_size"]) wins over the recipe's, so the trial
     trains exactly the steps the plan costed.
     """
-    hp = dict(config["hparams"])
-    recipe = config.get("recipe") or {"name": hp.get("recipe", "fixed"), "run_id": hp.get("recipe_run")}
-    point = config.get("point") or {}
+    hp = dict(hparams)
+    recipe = recipe or {"name": hp.get("recipe", "fixed"), "run_id": hp.get("recipe_run")}
+    point = point or {}
     if recipe.get("name", "fixed") != "fixed" and point:
         if spec is None:
             from models.registry import get_model_spec
@@ -271,7 +272,7 @@ def resolve_hparams(config: dict, spec=None) -> dict:
     return out
 
 
-def hparams_from(config: dict):
+def hparams_from(hparams: Mapping, recipe: Mapping | None, point: Mapping | None) -> TrainHParams:
     """The trial's TrainHParams: the training section with the recipe (fixed/paper/fitted) applied at
     its point. One recipe resolution for every trainable (single-process, branched, distributed)."""
-    return TrainHParams(**resolve_hparams(config))
+    return TrainHParams(**resolve_hparams(hparams, recipe, point))

@@ -15,6 +15,8 @@ import time
 import numpy as np
 from ray import tune
 
+from sweeper.trial.spec import TrialSpec
+
 
 def law_loss(law: str, params: dict[str, float], n_params: float, n_tokens: float) -> float:
     """Noise-free loss of a registered law at (N, D)."""
@@ -35,9 +37,10 @@ def simulated_loss(sim: dict, point: dict, seed: int) -> float:
 
 
 def simulated_result(config: dict) -> dict:
-    """The final report of a simulated trial at `config['point']` (what Tune's trial reports)."""
-    point = config["point"]
-    loss = simulated_loss(config["sim"], point, int(config.get("seed", 0)))
+    """The final report of a simulated trial at its point (what Tune's trial reports)."""
+    trial = TrialSpec.of(config)
+    point = trial.point
+    loss = simulated_loss(trial.sim, point, int(trial.seed))
     return {
         "step": int(point["steps"]),
         "loss": loss,
@@ -53,8 +56,9 @@ def simulate_point(config: dict) -> None:
     without faults or delays; this one runs where Ray's machinery is under test."""
     from sweeper.trial.faults import inject
 
-    point = config["point"]
-    if inject(config.get("faults", {}), point["point_id"]) == "nan":
+    trial = TrialSpec.of(config)
+    point = trial.point
+    if inject(trial.faults, point["point_id"]) == "nan":
         tune.report(
             {
                 "step": int(point["steps"]),
@@ -65,6 +69,6 @@ def simulate_point(config: dict) -> None:
             }
         )
         return
-    if config["sim"].get("delay_s"):
-        time.sleep(float(config["sim"]["delay_s"]))  # lets tests catch a sweep mid-flight
+    if trial.sim.get("delay_s"):
+        time.sleep(float(trial.sim["delay_s"]))  # lets tests catch a sweep mid-flight
     tune.report(simulated_result(config))

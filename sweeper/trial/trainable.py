@@ -6,6 +6,7 @@ elsewhere, and the driver's TrialRecorder turns its reports into MLflow runs.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 from ray import tune
 
-from sweeper.train.recipes import hparams_from
+from sweeper.trial.spec import TrialSpec
 
 STATE_FILE = "train_state.pt"
 
@@ -31,9 +32,9 @@ def stopped_checkpoint(point: dict):
     return tune.Checkpoint.from_directory(point["checkpoint"]) if point.get("checkpoint") else None
 
 
-def is_distributed(config: dict, spec) -> bool:
+def is_distributed(trial: TrialSpec, spec) -> bool:
     """Large enough for the TorchTrainer + DeepSpeed path (see the `distributed:` section)."""
-    section = config.get("distributed") or {}
+    section = trial.distributed or {}
     if not section.get("enabled"):
         return False  # no DeepSpeed import on the single-process path
     from sweeper.train.distributed import settings_from, use_distributed
@@ -42,22 +43,21 @@ def is_distributed(config: dict, spec) -> bool:
 
 
 def train_point(config: dict) -> None:
-    """Train the model of `config['point']` for exactly its planned tokens."""
+    """Train the model of the trial's point for exactly its planned tokens."""
     from models.registry import at_mixture, point_spec
     from sweeper.train.device import trial_device
     from sweeper.train.loop import train
     from sweeper.trial.faults import inject
 
-    point = config["point"]
+    trial = TrialSpec.of(config)
+    point = trial.point
     spec = point_spec(point)
-    if is_distributed(config, spec):
-        from sweeper.train.distributed import train_point_distributed
-
-        return train_point_distributed(config)
+    if is_distributed(trial, spec):
+        return run_distributed(trial)
     # Threads: train() takes Ray's OMP_NUM_THREADS, which Ray sets to the trial's CPUs.
     device = trial_device()  # the GPU Ray assigned, or the CPU; a reserved GPU torch cannot see fails here
     started = time.perf_counter()
-    faults = config.get("faults", {})
+    faults = trial.faults
 
     def report(metrics: dict, state: dict | None = None) -> None:
         if state is None:
@@ -71,11 +71,11 @@ def train_point(config: dict) -> None:
     # Tune's checkpoint when it retries this trial after a crash; else the last one of the trial that an
     # interrupted sweep stopped (--resume, sweeper.sweep.interruption)
     resume = load_state(tune.get_checkpoint() or stopped_checkpoint(point))
-    hp, seed, n_tokens = hparams_from(config), int(config.get("seed", 0)), int(point["n_tokens"])
+    hp, seed, n_tokens = trial.train_hparams(), int(trial.seed), int(point["n_tokens"])
     spec = at_mixture(
         spec, hp.mixture
     )  # FLOPs estimates at this trial's mixture; train() counts the real ones
-    branching, extra = config.get("branching"), {}
+    branching, extra = trial.branching, {}
     if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
         from sweeper.train.branching import train_point_branched
 
@@ -90,7 +90,8 @@ def train_point(config: dict) -> None:
             checkpoint=report,
             resume=resume,
             device=device,
-            data=config.get("data"),
+            data=trial.data,
+            tasks=trial.tasks,
         )
     else:
         result = train(
@@ -102,7 +103,8 @@ def train_point(config: dict) -> None:
             checkpoint=report,
             resume=resume,
             device=device,
-            data=config.get("data"),
+            data=trial.data,
+            tasks=trial.tasks,
         )
     tune.report(
         {
@@ -114,3 +116,72 @@ def train_point(config: dict) -> None:
             **{k: v for k, v in result.extra.items() if isinstance(v, (int, float))},
         }
     )
+
+
+def train_point_distributed(config: dict) -> None:
+    """Tune function trainable: the trial's point through TorchTrainer + DeepSpeed, whatever its size."""
+    run_distributed(TrialSpec.of(config))
+
+
+def run_distributed(trial: TrialSpec) -> None:
+    """One TorchTrainer run of the trial's point inside its Tune trial; metrics flow back to Tune."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from sweeper.train.distributed import make_trainer, settings_from
+
+    started = time.perf_counter()
+    storage = trial.train_storage_path or os.path.expanduser("~/ray_results/sweeper-train")
+    context = tune.get_context()
+    name = "".join(
+        c if c.isalnum() or c in "-_." else "_"
+        for c in f"{context.get_experiment_name()}-{context.get_trial_id()}-{trial.point_id}"
+    )
+    loop_config = {
+        "point": dict(trial.point),
+        "hparams": dict(trial.hparams),
+        "recipe": dict(trial.recipe),  # fitted laws inlined: workers need no MLflow
+        "seed": trial.seed,
+        "max_failures": trial.max_failures,
+    }
+    result = make_trainer(
+        loop_config,
+        settings_from(trial.distributed),
+        storage_path=storage,
+        name=name,
+        callbacks=[TuneReportCallback()],
+    ).fit()
+    final = dict(result.metrics or {})
+    final["wall_time_s"] = time.perf_counter() - started
+    final.setdefault("status", "failed" if result.error else "ok")
+    tune.report(final)
+
+
+def train_size_branched(config: dict) -> None:
+    """Tune function trainable: one size's stable run + every branch in the trial's `points`.
+
+    Each branch's final result is reported with its `point_id` (and `branch_final: 1`),
+    so the driver can log one MLflow run per (N, D) point from one trial.
+    """
+    from models.registry import at_mixture, get_model_spec
+    from sweeper.train.branching import train_branched
+
+    trial = TrialSpec.of(config)
+    points, hp = trial.points, trial.train_hparams()
+    spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)
+    results = train_branched(
+        spec,
+        hp,
+        [(p["point_id"], int(p["n_tokens"])) for p in points],
+        seed=int(trial.seed),
+        report=lambda pid, m: tune.report({**m, "point_id": pid}),
+    )
+    for pid, r in results.items():
+        tune.report(
+            {
+                **r.final_report(),
+                "point_id": pid,
+                "branch_final": 1,
+                "equivalent_flops": r.extra["equivalent_flops"],
+                "branch_step": r.extra["branch_step"],
+            }
+        )

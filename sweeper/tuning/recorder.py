@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from sweeper.tracking.mlflow_runs import CURVE_KEYS, ROLE, finite_metrics, flatten, point_metrics
+from sweeper.trial.spec import TrialSpec
 
 STOPPED = "stopped"
 
@@ -39,9 +40,9 @@ class TuneRecorder(Callback):
     def _create_trial_run(self, trial) -> str:
         from sweeper.tuning.trainable import trial_hparams
 
-        config = trial.config
-        point = config["point"]
-        hp = trial_hparams(config)
+        spec = TrialSpec.of(trial.config)
+        point = spec.point
+        hp = trial_hparams(trial.config)
         hp["batch_tokens"] = hp["batch_size"] * point["seq_len"]
         self._hparams[trial.trial_id] = hp
         self._n_tokens[trial.trial_id] = int(point["n_tokens"])
@@ -50,22 +51,22 @@ class TuneRecorder(Callback):
             ROLE: "tune_trial",
             "sweeper.sweep_id": self.sweep_id,
             "sweeper.point_id": point["point_id"],
-            "sweeper.rung": config.get("rung", point["size"]),
+            "sweeper.rung": spec.rung or point["size"],
             "sweeper.status": "running",
             "sweeper.tune_trial_id": trial.trial_id,
-            "sweeper.recipe": str(config.get("recipe", {}).get("name", "fixed")),
-            "source": config.get("source", "trained"),
+            "sweeper.recipe": spec.recipe_name,
+            "source": spec.source,
         }
         run = self.client.create_run(
             self.experiment_id, run_name=f"{point['size']}-{trial.trial_id}", tags=tags
         )
         params = {
             **{k: point[k] for k in ("kind", "size", "n_params", "n_tokens", "budget", "seq_len")},
-            "seed": config.get("seed", 0),
+            "seed": spec.seed,
             **flatten("hp", hp),
-            **flatten("search", config.get("search", {})),
-            "recipe": config.get("recipe", {}).get("name", "fixed"),
-            "recipe_run": config.get("recipe", {}).get("run_id"),
+            **flatten("search", spec.search),
+            "recipe": spec.recipe_name,
+            "recipe_run": (spec.recipe or {}).get("run_id"),
         }
         self.client.log_batch(
             run.info.run_id,

@@ -15,6 +15,8 @@ import time
 
 from ray import tune
 
+from sweeper.trial.spec import TrialSpec
+
 # The simulated surface's optimum when simulation.params does not set it: lr* = 0.5 C^-0.15.
 SIM_DEFAULTS = {"lr_K": 0.5, "lr_a": -0.15, "lr_k": 0.05}
 DIVERGED_LOSS = 99.0  # what the searcher is told for a non-finite loss (NaN would be dropped)
@@ -23,14 +25,13 @@ DIVERGED_LOSS = 99.0  # what the searcher is told for a non-finite loss (NaN wou
 def trial_hparams(config: dict, spec=None) -> dict:
     """TrainHParams kwargs: training section, recipe at the rung's point, then this trial's sample."""
     from sweeper.config.tune_space import apply_sample
-    from sweeper.train.recipes import resolve_hparams
 
+    trial = TrialSpec.of(config)
     if spec is None:
         from models.registry import get_model_spec
 
-        spec = get_model_spec(config["point"]["kind"], config["point"]["size"])
-    hp = resolve_hparams(config, spec)
-    return apply_sample(hp, config.get("search", {}), seq_len=spec.seq_len)
+        spec = get_model_spec(trial.point["kind"], trial.point["size"])
+    return apply_sample(trial.hparam_values(spec), trial.search, seq_len=spec.seq_len)
 
 
 def _finite(value: float) -> float:
@@ -50,7 +51,8 @@ def tune_point(config: dict) -> None:
     from sweeper.train.device import trial_device
     from sweeper.train.loop import TrainHParams, train
 
-    point = config["point"]
+    trial = TrialSpec.of(config)
+    point = trial.point
     spec = point_spec(point)
     hp = TrainHParams(**trial_hparams(config, spec))
     spec = at_mixture(
@@ -66,11 +68,11 @@ def tune_point(config: dict) -> None:
         spec,
         hp,
         n_tokens=int(point["n_tokens"]),
-        seed=int(config.get("seed", 0)),
+        seed=int(trial.seed),
         report=report,
-        cooled_eval_at=cooled_eval_steps(config.get("cooled_eval_at", {}), hp.batch_size * spec.seq_len),
+        cooled_eval_at=cooled_eval_steps(trial.cooled_eval_at, hp.batch_size * spec.seq_len),
         device=device,
-        data=config.get("data"),
+        data=trial.data,
     )
     tune.report(
         {
@@ -102,13 +104,14 @@ def simulate_tune_point(config: dict) -> None:
 
     from sweeper.trial.simulated import point_rng
 
-    point, sim = config["point"], config["tune_sim"]
+    trial = TrialSpec.of(config)
+    point, sim = trial.point, trial.tune_sim
     hp = trial_hparams(config)
     n_tokens = int(point["n_tokens"])
     tokens_per_step = hp["batch_size"] * point["seq_len"]
     steps = max(1, math.ceil(n_tokens / tokens_per_step))
-    key = f"{point['point_id']}:{sorted(config.get('search', {}).items())}"
-    noise = float(sim.get("noise", 0.0)) * point_rng(int(config.get("seed", 0)), key).standard_normal()
+    key = f"{point['point_id']}:{sorted(trial.search.items())}"
+    noise = float(sim.get("noise", 0.0)) * point_rng(int(trial.seed), key).standard_normal()
     for k in np.unique(np.linspace(steps / 10, steps, 10).round().astype(int)):
         tokens = int(k) * tokens_per_step
         loss = simulated_loss(sim, point, hp, tokens) * math.exp(noise)

@@ -117,7 +117,7 @@ def test_tune_trial_reports_every_branch(ray_local, tmp_path):
 
     from ray import tune
 
-    from sweeper.train.branching import train_size_branched
+    from sweeper.trial.trainable import train_size_branched
 
     finals = []
 

@@ -7,7 +7,7 @@ import pytest
 from sweeper.api import Sweeper, trial_config
 from sweeper.config.schema import load_config
 from sweeper.plan.trials import make_plan
-from sweeper.train.recipes import resolve_hparams
+from sweeper.trial.spec import TrialSpec
 from sweeper.tuning.laws import predict
 from sweeper.tuning.search import run_tune
 from sweeper.tuning.trainable import simulate_tune_point
@@ -57,7 +57,7 @@ def test_fitted_recipe_flows_into_an_isoflop_sweep(ray_local, tune_overrides, si
         expected_batch = max(1, round(float(predict(batch_law, point.budget)) / point.seq_len))
         assert point.batch_size == expected_batch
         assert point.n_tokens == point.steps * point.batch_size * point.seq_len
-        hp = resolve_hparams({**base, "point": point.to_dict()})
+        hp = TrialSpec.of({**base, "point": point.to_dict()}).hparam_values()
         assert hp["lr"] == pytest.approx(float(predict(lr_law, point.budget)))
         assert hp["batch_size"] == expected_batch
 
@@ -96,6 +96,6 @@ def test_paper_recipe_sets_batch_and_lr_per_size():
     base = trial_config(cfg)
     for point in make_plan(cfg).trials:
         spec = get_model_spec(point.kind, point.size)
-        hp = resolve_hparams({**base, "point": point.to_dict()})
+        hp = TrialSpec.of({**base, "point": point.to_dict()}).hparam_values()
         assert hp["lr"] == pytest.approx(tiny_hparams(spec, point.n_tokens).lr)
         assert hp["batch_size"] == point.batch_size
