@@ -72,20 +72,58 @@ def format_side_by_side(fits: list[tuple[str, str, object]]) -> str:
     return "\n".join(lines)
 
 
+def downstream(client, run_id: str, uri: str) -> tuple[dict, object]:
+    """A sweep's task predictions at its target, and its image-text vs text-only trade-off by slice."""
+    from sweeper.report.sweep_report import load_task_predictions
+    from sweeper.report.tasks import tradeoff_table
+    from sweeper.tracking.run_table import RunTable
+
+    run = client.get_run(run_id)
+    experiment = client.get_experiment(run.info.experiment_id).name
+    table = RunTable.from_mlflow(
+        experiment=experiment, tracking_uri=uri, sweep_id=run.data.tags.get("sweeper.sweep_id")
+    )
+    return load_task_predictions(client, run_id), tradeoff_table(table.frame)
+
+
+def format_downstream(label: str, tasks: dict, tradeoff) -> list[str]:
+    from sweeper.report.summary import task_prediction_lines
+
+    lines = [f"\n{label}"]
+    if tasks:
+        lines += task_prediction_lines(tasks)
+    if len(tradeoff):
+        lines += [
+            "image-text vs text-only tasks at each slice's compute-optimal run:",
+            tradeoff.to_string(index=False),
+        ]
+    return lines if len(lines) > 1 else []
+
+
 def run(args) -> int:
     from sweeper.config.schema import resolve_tracking_uri
     from sweeper.tracking.mlflow_runs import client_for
 
-    client = client_for(resolve_tracking_uri(args.tracking_uri))
+    uri = resolve_tracking_uri(args.tracking_uri)
+    client = client_for(uri)
     fits = load_fits(client, args.run_ids)
+    extra = {rid: downstream(client, rid, uri) for rid, _, _ in fits}
     if args.format == "json":
-        print(
-            json.dumps(
-                [{"run_id": rid, "label": label, **fit.to_dict()} for rid, label, fit in fits],
-                indent=2,
-                default=float,
-            )
-        )
+        out = [
+            {
+                "run_id": rid,
+                "label": label,
+                **fit.to_dict(),
+                "task_predictions": {n: p.to_dict() for n, p in extra[rid][0].items()},
+                "task_tradeoff": extra[rid][1].to_dict(orient="records"),
+            }
+            for rid, label, fit in fits
+        ]
+        print(json.dumps(out, indent=2, default=float))
     else:
         print(format_side_by_side(fits))
+        for rid, label, _ in fits:
+            lines = format_downstream(label, *extra[rid])
+            if lines:
+                print("\n".join(lines))
     return 0

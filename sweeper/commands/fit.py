@@ -27,8 +27,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--target",
         default=None,
-        help="loss target: average (default), caption, "
-        "interleaved, text, or a value of the CSV's target column",
+        help="loss target: average (default), caption, interleaved, text, bpb (bits per byte, "
+        "comparable across tokenizers; bpb_text etc. per target), a column, or a value of the CSV's "
+        "target column",
     )
     p.add_argument(
         "--bootstrap",
@@ -60,6 +61,13 @@ def register(subparsers) -> None:
         help="with --target-d: predict the loss of a model of N parameters trained on D tokens",
     )
     p.add_argument("--target-d", type=float, default=None, metavar="D")
+    p.add_argument(
+        "--accuracy-column",
+        default=None,
+        metavar="COL",
+        help="a downstream task's accuracy column: the table's loss is that task's loss, and the "
+        "prediction adds the two-step accuracy (task loss from (N, D), then accuracy as a sigmoid of it)",
+    )
     add_common_options(p)
     p.set_defaults(func=run_fit)
 
@@ -70,9 +78,11 @@ def _load(args) -> tuple:
     if args.experiment and args.file:
         raise SweeperInputError("FILE", args.file, "give a CSV file or --experiment, not both")
     if args.experiment:
+        from sweeper.config.schema import resolve_tracking_uri
         from sweeper.tracking.run_table import load_run_table
 
-        table = load_run_table(experiment=args.experiment, tracking_uri=args.tracking_uri)
+        uri = resolve_tracking_uri(args.tracking_uri)  # the store `sweeper run` wrote, as `report` reads it
+        table = load_run_table(experiment=args.experiment, tracking_uri=uri)
         return table.ok().frame, args.target or "average"  # failed, diverged and stopped runs stay out
     if not args.file:
         raise SweeperInputError("FILE", None, "pass a CSV file of runs or --experiment NAME")
@@ -131,16 +141,66 @@ def run_fit(args) -> int:
             identified=result.identified,
             identification_warnings=result.warnings,
         )
+    task = task_prediction(args, frame) if args.accuracy_column else None
     if args.format == "json":
         out = result.to_dict()
-        if prediction is not None:
-            out["prediction"] = prediction.to_dict()
+        if prediction is not None or task is not None:
+            out["prediction"] = with_accuracy(prediction.to_dict() if prediction else {}, task)
         print(json.dumps(out, indent=2, default=float))
     else:
         print(format_table(result))
         if prediction is not None:
             print("\n".join(prediction.lines()))
+        if task is not None:
+            print("\n".join(task_lines(args.accuracy_column, task)))
     return 0
+
+
+def task_prediction(args, frame):
+    """The two-step accuracy prediction at the command's target (10x the largest slice without one)."""
+    from sweeper.fit.two_step import fit_two_step
+
+    column = args.accuracy_column
+    if column not in frame.columns:
+        raise SweeperInputError(
+            "--accuracy-column",
+            column,
+            f"the table has columns {list(frame.columns)}; name its accuracy column",
+        )
+    if args.target_n is not None and args.target_d is not None:
+        target = {"n": args.target_n, "d": args.target_d}
+    else:
+        target = {"compute": args.target_compute} if args.target_compute else None
+    # from MLflow a task's loss sits beside its accuracy (task.<name>.loss); a CSV's loss column is it
+    loss_column = column.removesuffix(".accuracy") + ".loss" if column.startswith("task.") else "loss"
+    return fit_two_step(
+        frame, column, target, loss_column=loss_column, seed=args.seed, n_boot=args.bootstrap or 200
+    )
+
+
+def with_accuracy(block: dict, task) -> dict:
+    """The prediction block with the task's accuracy, its interval and the two steps behind it."""
+    if task is None:
+        return block
+    out = {**block, "accuracy": task.accuracy, "task": task.to_dict()}
+    out["ci"] = {**block.get("ci", {}), "accuracy": task.to_dict()["ci"]["accuracy"]}
+    for key in ("compute", "loss"):  # without a prediction block of its own: the task's target and loss
+        out.setdefault(key, task.to_dict()[key])
+    out.setdefault("trusted", task.trusted)
+    out["trusted"] = bool(out["trusted"]) and task.trusted
+    out["warnings"] = list(block.get("warnings", [])) + list(task.warnings)
+    return out
+
+
+def task_lines(column: str, task) -> list[str]:
+    d = task.to_dict()
+    where = f"C={d['compute']:.3g}" if d.get("compute") else f"N={d['N']:.3g}, D={d['D']:.3g}"
+    ci = d["ci"]["accuracy"]
+    interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else " (no interval)"
+    acc = "n/a" if d["accuracy"] is None else f"{d['accuracy']:.3f}"
+    return [f"{column} at {where}: {acc}{interval} (two-step: task loss, then a sigmoid)"] + [
+        f"  warning: {w}" for w in d["warnings"]
+    ]
 
 
 def format_table(result) -> str:

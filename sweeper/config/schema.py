@@ -188,6 +188,9 @@ class FitSection(Section):
         None,
         "log_L_opt's own target, in log loss (0.01: the predicted loss within about 1%); None: target_ci",
     )
+    target_ci_task: Positive = key(
+        0.05, "a watched task accuracy's (task.<name>.accuracy) own target, in accuracy (0.05: 5 points)"
+    )
     patience: PositiveInt = key(2, "consecutive converged refits before stopping")
     target_compute: Positive | None = key(
         None,
@@ -636,6 +639,7 @@ def _check_consistency(cfg: SweepConfig) -> None:
                 f"{', '.join(OPTIMUM_LAWS)}, not fit.law={fit.law}: change the law or drop "
                 "log_L_opt",
             )
+    _check_watched_tasks(cfg)
     if (fit.target_n is None) != (fit.target_d is None):
         raise SweeperInputError(
             "fit.target_n" if fit.target_n is None else "fit.target_d",
@@ -655,6 +659,30 @@ def _check_consistency(cfg: SweepConfig) -> None:
     )
 
     check_tune_section(cfg.tune, kind=cfg.model.kind)
+
+
+def _check_watched_tasks(cfg) -> None:
+    """A watched task accuracy must be one the trials score: a task file's, or a generated task."""
+    watched = [w for w in cfg.fit.watch if w.startswith("task.")]
+    if not watched:
+        return
+    if cfg.trainable != "torch":
+        raise SweeperInputError(
+            "fit.watch", list(cfg.fit.watch), "only trained trials score tasks: drop the task or train"
+        )
+    from sweeper.data.tasks import GENERATED_MODALITY
+
+    generated = cfg.tasks.generated and cfg.data.source == "generated" and not cfg.data.tokenizer
+    scored = set(cfg.tasks.files) | (set(GENERATED_MODALITY) if generated else set())
+    for name in watched:
+        parts = name.split(".")
+        if len(parts) != 3 or parts[2] != "accuracy" or parts[1] not in scored:
+            raise SweeperInputError(
+                "fit.watch",
+                name,
+                f"watch a task's accuracy as task.<name>.accuracy, one of {sorted(scored) or 'none'} "
+                "(tasks.files adds more)",
+            )
 
 
 SWEEP_LAWS = ("chinchilla",)  # the laws a sweep's own runs identify

@@ -40,6 +40,8 @@ TASK_SEED = 0
 N_ITEMS = 640
 N_CHOICES = 4
 MODALITIES = ("text", "image-text")
+# the generated tasks' modalities; every task from a jsonl file is text-only
+GENERATED_MODALITY = {"next_word": "text", "caption_match": "image-text", "image_match": "image-text"}
 JSONL_FIX = (
     'write one JSON object per line: {"context": "...", "choices": ["...", "...", ...], "answer": 0} '
     "(answer: the index of the right choice)"
@@ -63,6 +65,11 @@ class Task:
     name: str
     modality: str  # "text" or "image-text"
     items: tuple[Item, ...]
+
+
+def modality_of(name: str) -> str:
+    """A task's modality by its name, as the runs record it (task.<name>.accuracy)."""
+    return GENERATED_MODALITY.get(name, "text")
 
 
 # -- tasks from files ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ out of that slice: they cannot spend the budget meaningfully.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -304,6 +305,19 @@ def choose_slices(specs, cfg: SweepConfig) -> tuple[float, ...]:
     return best
 
 
+def check_tasks(cfg: SweepConfig) -> None:
+    """Read every task file once before anything runs: a missing file or a bad line fails here (exit 2,
+    naming the file and line), not at the end of every trial."""
+    if cfg.trainable == "simulated":
+        return
+    from sweeper.data.tasks import load_jsonl_task
+
+    for name, path in cfg.tasks.files.items():
+        if not Path(path).is_file():
+            raise SweeperInputError(f"tasks.files.{name}", path, "no such file; give a jsonl file's path")
+        load_jsonl_task(path, name)
+
+
 def check_data(cfg: SweepConfig, specs: list) -> None:
     """Open the configured corpus once before anything runs: a missing path, an empty or truncated shard, or
     a token id the models cannot embed fails here (exit 2, naming the file), not in every trial."""
@@ -348,6 +362,7 @@ def _check_source(data: dict, specs, vocab: int) -> None:
 def make_plan(cfg: SweepConfig) -> Plan:
     """The initial grid design: every slice × every size that can fill it."""
     specs = model_specs(cfg)  # opens and checks the corpus (check_data) before anything is planned on it
+    check_tasks(cfg)
     slices = tuple(sorted(cfg.budgets.slices)) or choose_slices(specs, cfg)
     trials: list[PlannedTrial] = []
     for c in slices:

@@ -50,6 +50,8 @@ def format_result(result) -> str:
         lines += [""] + result.prediction.lines()
     elif result.prediction_error:
         lines += ["", f"prediction: none ({result.prediction_error})"]
+    if result.task_predictions:
+        lines += [""] + task_prediction_lines(result.task_predictions)
     lines.append("")
     lines.append(
         f"sweep {result.sweep_id}: {result.n_trials} trials ({', '.join(sources)}), "
@@ -64,6 +66,30 @@ def format_result(result) -> str:
 LAW_FORMS = {"chinchilla": "L = E + A/N^α + B/D^β"}
 LINE_NAMES = ("E", "alpha", "beta", "a", "b")  # what a reader checks first (reference Table 2)
 GREEK = {"alpha": "α", "beta": "β"}
+
+
+def task_prediction_lines(tasks: dict) -> list[str]:
+    """One line per downstream task: the two-step accuracy at the target, its interval, or why none."""
+    lines = ["downstream tasks (two-step: task loss from N and D, then accuracy as a sigmoid of it):"]
+    for name, p in sorted(tasks.items()):
+        d = p.to_dict()
+        if d.get("accuracy") is None:
+            lines.append(f"  {name:<16} no prediction: {'; '.join(d.get('warnings', []))}")
+            continue
+        ci = d["ci"].get("accuracy")
+        shown = (
+            f"{d['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+            if ci and d["trusted"]
+            else f"{d['accuracy']:.3f}"
+        )
+        where = (
+            f"at C={human(d['compute'], 3)}"
+            if d.get("compute")
+            else f"at N={human(d['N'], 3)}, D={human(d['D'], 3)}"
+        )
+        note = "" if d["trusted"] else f" (untrusted: {'; '.join(d['warnings'])})"
+        lines.append(f"  {name:<16} accuracy {shown} {where}{note}")
+    return lines
 
 
 def law_line(fit) -> str:

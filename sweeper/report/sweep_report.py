@@ -28,10 +28,15 @@ from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS
 from sweeper.report.formatting import human, human_ci, humanize_text
 from sweeper.report.glossary import glossary_html, glossary_markdown
+from sweeper.report.tasks import predictions_table, task_figure, task_names, tradeoff_table
 from sweeper.tracking.run_table import RunTable
 
 TABLE_COLUMNS = ("E", "alpha", "beta", "a", "b", "c", "d")  # reference Table 2
 GREEK = {"alpha": "α", "beta": "β"}
+TRADEOFF_NOTE = (
+    "Each slice's compute-optimal run (lowest validation loss): the mean accuracy of its image-text tasks "
+    "and of its text-only tasks, and their ratio; does the gap close as the models grow?"
+)
 FIGURE_TITLES = {
     "isoflop": "isoFLOP curves with fitted parabolas and their minima",
     "optimal_allocation": "N_opt(C) and D_opt(C): each slice's optimum with its 95% interval, "
@@ -41,6 +46,8 @@ FIGURE_TITLES = {
     "law_contours": "fitted law's contours with the runs",
     "ci_convergence": "CI half-width against compute",
     "residuals": "residuals of the parametric fit",
+    "tasks": "downstream tasks: step 1 (task loss against C), step 2 (accuracy against task loss, the "
+    "fitted sigmoid) and the chained prediction at the target (star, with its 95% interval)",
 }
 
 
@@ -255,7 +262,9 @@ class Report:
     fits: list[KindTargetFits]
     figures: dict  # name -> Figure (for the first kind, average target)
     runs: pd.DataFrame
+    runs_all: pd.DataFrame = field(default_factory=pd.DataFrame)  # every column, task metrics included
     prediction: object = None  # sweeper.fit.prediction.Prediction of the sweep, when it made one
+    tasks: dict = field(default_factory=dict)  # task name -> fit.two_step.TaskPrediction at the target
     _png: dict = field(default_factory=dict, repr=False)
 
     def png(self, name: str) -> bytes:
@@ -294,6 +303,7 @@ class Report:
                 _markdown_table(approaches),
                 "",
             ]
+        lines += self._tasks_markdown()
         for name, reason in ((f"{f.kind}/{f.target}/{m}", e) for f in self.fits for m, e in f.errors.items()):
             lines.append(f"- could not fit {name}: {reason}")
         lines += ["", "## Plots", ""] + [
@@ -334,6 +344,7 @@ class Report:
                 "has no interval to compare).</p>",
                 approaches.to_html(index=False, border=0, classes="fits"),
             ]
+        parts += self._tasks_html()
         errors = [
             f"<li>{html.escape(f'{f.kind}/{f.target}/{m}: {e}')}</li>"
             for f in self.fits
@@ -350,6 +361,41 @@ class Report:
             "</details>",
         ]
         return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(parts))
+
+    def _tasks_markdown(self) -> list[str]:
+        lines, tradeoff = [], tradeoff_table(self.runs_all)
+        if self.tasks:
+            lines += [
+                "## Downstream tasks at the target (two-step)",
+                "",
+                _markdown_table(predictions_table(self.tasks)),
+                "",
+            ]
+        if len(tradeoff):
+            lines += [
+                "## Image-text vs text-only tasks across sizes",
+                "",
+                TRADEOFF_NOTE,
+                "",
+                _markdown_table(tradeoff),
+                "",
+            ]
+        return lines
+
+    def _tasks_html(self) -> list[str]:
+        parts, tradeoff = [], tradeoff_table(self.runs_all)
+        if self.tasks:
+            parts += [
+                "<h2>Downstream tasks at the target</h2><p>Two steps: each task's loss from N and D, then "
+                "its accuracy as a sigmoid of that loss; the interval is a joint bootstrap over runs.</p>",
+                humanized(predictions_table(self.tasks)).to_html(index=False, border=0, classes="fits"),
+            ]
+        if len(tradeoff):
+            parts += [
+                f"<h2>Image-text vs text-only tasks across sizes</h2><p>{TRADEOFF_NOTE}</p>",
+                humanized(tradeoff).to_html(index=False, border=0, classes="fits"),
+            ]
+        return parts
 
     def write(self, out_dir) -> dict[str, Path]:
         out = Path(out_dir)
@@ -457,6 +503,7 @@ def build_report(
     target_ci: float | None = None,
     target_compute: float | None = None,
     prediction=None,
+    task_predictions: dict | None = None,
 ) -> Report:
     """Fits and figures for a run table; figures are drawn for the first kind's average loss."""
     fits = compute_fits(table, fit=fit, law=law, n_bootstrap=n_bootstrap, seed=seed)
@@ -485,8 +532,20 @@ def build_report(
             seed=seed,
             target_compute=target_compute,
         )
+    tasks = dict(task_predictions or {})
+    if tasks and task_names(ok):
+        figures["tasks"] = task_figure(ok, tasks)
     runs = frame[[c for c in RUN_COLUMNS if c in frame]].sort_values(["model_kind", "budget", "n_params"])
-    return Report(title=title, meta=meta, fits=fits, figures=figures, runs=runs, prediction=prediction)
+    return Report(
+        title=title,
+        meta=meta,
+        fits=fits,
+        figures=figures,
+        runs=runs,
+        runs_all=frame,
+        prediction=prediction,
+        tasks=tasks,
+    )
 
 
 def log_report_artifacts(
@@ -501,6 +560,7 @@ def log_report_artifacts(
     seed: int = 0,
     target_compute: float | None = None,
     prediction=None,
+    task_predictions: dict | None = None,
 ) -> list[str]:
     """Log the report to a sweep's parent run: plots/*.png, report.html, report.md, fits.json.
 
@@ -525,6 +585,7 @@ def log_report_artifacts(
         target_ci=target_ci,
         target_compute=target_compute,
         prediction=prediction,
+        task_predictions=task_predictions,
         title=f"sweep {run.data.tags.get('sweeper.sweep_id', parent_run_id)}",
         meta=sweep_meta(run),
     )
@@ -568,6 +629,15 @@ def load_prediction_json(client, run_id: str):
 
     data = load_json_artifact(client, run_id, "prediction.json")
     return None if data is None else Prediction.from_dict(data)
+
+
+def load_task_predictions(client, run_id: str) -> dict:
+    """The task predictions a parent run logged as task_predictions.json ({} without)."""
+    from sweeper.fit.two_step import TaskPrediction
+    from sweeper.tracking.mlflow_runs import load_json_artifact
+
+    data = load_json_artifact(client, run_id, "task_predictions.json") or {}
+    return {name: TaskPrediction.from_dict(d) for name, d in data.items()}
 
 
 def open_experiment(tracking_uri: str | None, experiment: str):
@@ -616,6 +686,7 @@ def report_for_experiment(
             "--experiment", experiment, "it has no successful trial runs to report on yet"
         )
     fit = history = prediction = None
+    tasks = {}
     meta = {"experiment": experiment, "tracking": redact_uri(uri)}
     target_ci, boots, target_compute = None, 0, None
     if parent is not None and not all_sweeps:
@@ -624,6 +695,7 @@ def report_for_experiment(
             refit_history_from_mlflow(client, parent.info.run_id),
         )
         prediction = load_prediction_json(client, parent.info.run_id)
+        tasks = load_task_predictions(client, parent.info.run_id)
         meta.update(sweep_meta(parent))
         target_ci = float(parent.data.params.get("fit.target_ci", "nan"))
         boots = int(parent.data.params.get("fit.n_bootstrap", "0"))
@@ -642,6 +714,7 @@ def report_for_experiment(
         target_compute=target_compute,
         law=fit.law if fit is not None else "chinchilla",
         prediction=prediction,
+        task_predictions=tasks,
     )
 
 

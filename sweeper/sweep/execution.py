@@ -27,7 +27,7 @@ from sweeper.library_logs import quiet_tune_defaults
 from sweeper.plan.trials import Plan, PlannedTrial, plan_cooldown
 from sweeper.report.progress import ProgressPrinter
 from sweeper.sweep.interruption import Interruption
-from sweeper.sweep.ledger import STOPPING_CI_WIDENING, StopRule, SweepLedger, widened_for_stopping
+from sweeper.sweep.ledger import STOPPING_CI_WIDENING, SweepLedger, stop_rule, widened_for_stopping
 from sweeper.sweep.session import SessionCallback, SweepSession
 from sweeper.sweep.stopping import ConvergenceStopper
 from sweeper.tracking.mlflow_runs import (
@@ -147,7 +147,9 @@ def make_searcher(
         candidates=candidates,
         initial=initial_design(plan, candidates),
         law=cfg.fit.law,
-        watch=cfg.fit.watch,
+        # the sampler aims at the law's quantities; a watched task follows its task loss, which the
+        # same points inform, so the exponents stand in for it
+        watch=tuple(w for w in cfg.fit.watch if not w.startswith("task.")) or ("a", "b"),
         seed=cfg.seed,
         cooldown_frac=branch,
         latest_fit=session.ledger.latest_fit,
@@ -377,12 +379,9 @@ def _run_sweep(
     refits_before = len(client.get_metric_history(parent, "refit.n_runs"))
     finished = before.frame[before.frame["status"].isin(FINISHED)]
     adaptive = cfg.design == "adaptive"
-    rule = StopRule(
-        watch=cfg.fit.watch,
-        target_ci=cfg.fit.target_ci,
-        patience=cfg.fit.patience,
-        prediction_ci=cfg.fit.target_ci_log_L_opt,
-        budget=cfg.budget if adaptive else math.inf,
+    rule = stop_rule(
+        cfg,
+        adaptive=adaptive,
         on_convergence=adaptive,
         ci_widening=STOPPING_CI_WIDENING if adaptive else 1.0,
     )
@@ -517,6 +516,7 @@ def finish_sweep(
     if converged:  # the same runs the stop decision rested on: the same widening (sweeper.sweep.ledger)
         fit = widened_for_stopping(fit)
     prediction, no_prediction = predict_runs(table, cfg, fit)
+    tasks = predict_task_runs(table, cfg)
     client.set_tag(parent, "sweeper.stop_reason", stop_reason)
     set_description(
         client,
@@ -556,6 +556,8 @@ def finish_sweep(
         log_prediction(client, parent, prediction)
     elif no_prediction:
         client.set_tag(parent, "sweeper.prediction_error", no_prediction[:500])
+    if tasks:
+        log_task_predictions(client, parent, tasks)
     per_target = target_fits(table, cfg)
     for target, target_fit in per_target.items():
         client.log_dict(parent, target_fit.to_dict(), f"fits/{target}.json")
@@ -572,6 +574,7 @@ def finish_sweep(
             seed=cfg.seed,
             target_compute=cfg.fit.target_compute,
             prediction=prediction,
+            task_predictions=tasks,
         )
     except Exception as exc:  # noqa: BLE001
         client.set_tag(parent, "sweeper.report_error", f"{type(exc).__name__}: {exc}"[:500])
@@ -590,7 +593,43 @@ def finish_sweep(
         fit_error=why,
         prediction=prediction,
         prediction_error=no_prediction,
+        task_predictions=tasks,
     )
+
+
+def predict_task_runs(table: RunTable, cfg: SweepConfig) -> dict:
+    """Each scored task's two-step accuracy prediction (sweeper.fit.two_step) at the sweep's target:
+    fit.target_n/target_d, else fit.target_compute, else 10x the largest slice."""
+    from sweeper.fit.two_step import TaskPrediction, predict_tasks
+
+    frame = table.ok().frame
+    if not any(c.startswith("task.") for c in frame.columns):
+        return {}
+    target = cfg.fit
+    if target.target_n:
+        where = {"n": target.target_n, "d": target.target_d}
+    else:
+        where = {"compute": target.target_compute} if target.target_compute else None
+    try:
+        return predict_tasks(frame, where, seed=cfg.seed)
+    except Exception as exc:  # noqa: BLE001 - the trials are recorded; a failed task fit says why, once
+        return {"(every task)": TaskPrediction.none(f"{type(exc).__name__}: {exc}")}
+
+
+def log_task_predictions(client, parent: str, tasks: dict) -> None:
+    """task_predictions.json, and each task's accuracy and interval as metrics where it is trusted."""
+    client.log_dict(parent, {name: p.to_dict() for name, p in tasks.items()}, "task_predictions.json")
+    now, metrics = int(time.time() * 1000), []
+    for name, p in tasks.items():
+        d = p.to_dict()
+        if not d.get("trusted") or d.get("accuracy") is None:
+            continue
+        values = {"accuracy": d["accuracy"]}
+        if d["ci"].get("accuracy"):
+            values["accuracy_lo"], values["accuracy_hi"] = d["ci"]["accuracy"]
+        metrics += [Metric(f"prediction.task.{name}.{k}", float(v), now, 0) for k, v in values.items()]
+    if metrics:
+        client.log_batch(parent, metrics=metrics)
 
 
 def end_interrupted(

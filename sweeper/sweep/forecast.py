@@ -17,7 +17,7 @@ import numpy as np
 
 from sweeper.config.schema import SweepConfig, sweep_law
 from sweeper.plan.trials import Plan, make_plan
-from sweeper.sweep.ledger import StopRule, SweepLedger, widened_for_stopping
+from sweeper.sweep.ledger import SweepLedger, stop_rule, widened_for_stopping
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,7 @@ def simulate_sweep(
     cfg = sweep_law(cfg)[0].replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
     plan = plan or make_plan(cfg)
     adaptive = cfg.design == "adaptive"
-    rule = StopRule(
-        watch=cfg.fit.watch,
-        target_ci=cfg.fit.target_ci,
-        patience=cfg.fit.patience,
-        prediction_ci=cfg.fit.target_ci_log_L_opt,
-        budget=cfg.budget if adaptive else math.inf,
-        on_convergence=stop_on_convergence,
-    )
+    rule = stop_rule(cfg, adaptive=adaptive, on_convergence=stop_on_convergence)
     ledger = SweepLedger(rule=rule)
     base = {**trial_config(cfg), "branching": None}
     todo = [] if adaptive else sorted(plan.trials, key=lambda t: (t.budget, t.n_params))

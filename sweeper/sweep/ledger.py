@@ -48,13 +48,31 @@ class StopRule:
     target_ci: float
     patience: int
     prediction_ci: float | None = None  # log_L_opt's own target (its scale is log loss, not an exponent's)
+    task_ci: float | None = None  # a watched task accuracy's own target (its scale is accuracy)
     budget: float = math.inf
     on_convergence: bool = True  # False for the grid baseline: it runs every planned trial
     ci_widening: float = STOPPING_CI_WIDENING  # applied to every bootstrapped refit (1: none, the grid's)
 
     def limit(self, name: str) -> float:
         """The CI half-width the watched quantity `name` must reach."""
+        if name.startswith("task.") and self.task_ci:
+            return self.task_ci
         return self.prediction_ci if name == "log_L_opt" and self.prediction_ci else self.target_ci
+
+
+def stop_rule(cfg, *, adaptive: bool, on_convergence: bool, ci_widening: float = STOPPING_CI_WIDENING):
+    """The stop rule of a sweep config (the driver's and the forecast's): an adaptive sweep spends at
+    most its budget; a grid runs its plan."""
+    return StopRule(
+        watch=cfg.fit.watch,
+        target_ci=cfg.fit.target_ci,
+        patience=cfg.fit.patience,
+        prediction_ci=cfg.fit.target_ci_log_L_opt,
+        task_ci=cfg.fit.target_ci_task,
+        budget=cfg.budget if adaptive else math.inf,
+        on_convergence=on_convergence,
+        ci_widening=ci_widening,
+    )
 
 
 @dataclass(kw_only=True)
@@ -101,7 +119,10 @@ class SweepLedger:
         if result.get("status", "ok") != "ok" or not isinstance(loss, float) or not math.isfinite(loss):
             self.n_failed += 1
             return False
-        losses = {k: float(v) for k, v in result.items() if k.startswith("loss") and isinstance(v, float)}
+        # the losses, and the downstream tasks' scores a watched task accuracy is fitted from
+        losses = {
+            k: float(v) for k, v in result.items() if k.startswith(("loss", "task.")) and isinstance(v, float)
+        }
         self.runs.append(
             {**point, "flops": float(result.get("flops", point.get("flops", cost))), **losses, "status": "ok"}
         )

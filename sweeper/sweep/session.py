@@ -76,6 +76,14 @@ class SweepSession:
         self.ledger.fail(trial_id)
         self._print(point, {}, "failed")
 
+    def _task_halfwidths(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Watched task accuracies' half-widths, widened like the fit's (the stop selects them too)."""
+        watched = [w for w in self.ledger.rule.watch if w.startswith("task.")]
+        if not watched:
+            return {}
+        widths = task_halfwidths(frame, watched, self.target_compute, self.n_bootstrap)
+        return {k: v * self.ledger.rule.ci_widening for k, v in widths.items()}
+
     def _print(self, point: dict, result: dict, status: str) -> None:
         if self.printer is not None:
             self.printer.trial_finished(point["point_id"], result.get("loss"), status, self.ledger)
@@ -102,12 +110,9 @@ class SweepSession:
         if near and self.n_bootstrap > 0:
             fit = self.fit(frame, self.n_bootstrap, quick)
             fit = widened_for_stopping(fit, ledger.rule.ci_widening)  # a stop decision may rest on them
-            refit = Refit(
-                n_runs=len(frame),
-                flops_spent=ledger.spent,
-                fit=fit,
-                halfwidths={w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch},
-            )
+            widths = {w: float(fit.ci_halfwidth(w)) for w in ledger.rule.watch}
+            widths.update(self._task_halfwidths(frame))
+            refit = Refit(n_runs=len(frame), flops_spent=ledger.spent, fit=fit, halfwidths=widths)
         else:
             refit = Refit(
                 n_runs=len(frame), flops_spent=ledger.spent, fit=quick, halfwidths=widths, bootstrapped=False
@@ -121,6 +126,29 @@ class SweepSession:
                     f"refit {len(ledger.refits)} not logged to MLflow ({type(exc).__name__}); continuing"
                 )
         return refit
+
+
+def task_halfwidths(frame: pd.DataFrame, watched, target_compute, n_bootstrap: int) -> dict[str, float]:
+    """Half-widths of watched task accuracies (task.<name>.accuracy): the two-step prediction's
+    interval at the target (sweeper.fit.two_step); inf where it gives none it vouches for."""
+    from sweeper.fit.two_step import fit_two_step
+
+    out = {}
+    for name in watched:
+        loss_column = name.removesuffix(".accuracy") + ".loss"
+        if name not in frame or loss_column not in frame:
+            out[name] = math.inf
+            continue
+        rows = frame[np.isfinite(frame[name].astype(float)) & np.isfinite(frame[loss_column].astype(float))]
+        try:
+            target = {"compute": target_compute} if target_compute else None
+            p = fit_two_step(rows, name, target, loss_column=loss_column, n_boot=max(n_bootstrap, 50))
+        except SweeperInputError:
+            out[name] = math.inf
+            continue
+        ci = p.ci.get("accuracy")
+        out[name] = 0.5 * (ci[1] - ci[0]) if ci and p.trusted else math.inf
+    return out
 
 
 def screened_halfwidths(

@@ -163,6 +163,7 @@ class SweepResult:
     prediction: Any = None  # sweeper.fit.prediction.Prediction: N_opt, D_opt, loss at the target, or None
     prediction_error: str = ""  # why there is no prediction although there is a fit
     interrupted: bool = False  # stopped by SIGINT/SIGTERM: --resume continues it (stop_reason says how)
+    task_predictions: dict[str, Any] = field(default_factory=dict)  # name -> fit.two_step.TaskPrediction
 
     @property
     def ci_halfwidth(self) -> dict[str, float]:
@@ -188,4 +189,5 @@ class SweepResult:
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "prediction_error": self.prediction_error or None,
             "interrupted": self.interrupted,
+            "task_predictions": {name: p.to_dict() for name, p in self.task_predictions.items()},
         }

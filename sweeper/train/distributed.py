@@ -43,6 +43,7 @@ from sweeper.train.loop import (
 )
 from sweeper.train.metrics import evaluate
 from sweeper.train.recipes import hparams_from
+from sweeper.train.tasks import bits_per_byte_metrics, downstream_metrics
 
 IGNORE = -100
 
@@ -163,6 +164,7 @@ class WorkerRun:
     max_failures: int = 1
     stop_at_step: int | None = None
     resume_from: str | None = None
+    tasks: Mapping[str, Any] | None = None  # the `tasks:` section: scored on every rank at the end
 
     @classmethod
     def of(cls, loop_config: Mapping[str, Any]) -> WorkerRun:
@@ -263,6 +265,7 @@ def run_worker(
             metrics = _metrics(engine, val, batches, step, tokens_per_step, hp.lr * lr_mult, state, device)
             if state["step"] == total or state["diverged"]:
                 metrics = _summary(metrics, state, batches, tokens_per_step, time.perf_counter() - started)
+                metrics.update(_downstream(engine, spec, run, metrics, str(device), state["step"] == total))
             _report(engine, report, metrics, state, save)
         if state["diverged"]:
             break
@@ -307,6 +310,16 @@ def _report(engine, report, metrics: dict, state: dict, save: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="sweeper-ckpt-") as tmp:
         deepspeed_engine.save(engine, tmp, client_state={"sweeper": dict(state)})
         report(metrics, tmp)
+
+
+def _downstream(engine, spec, run: WorkerRun, metrics: dict, device: str, finished: bool) -> dict:
+    """The tasks' scores and bits per byte, as the single process reports them. Every rank scores (a
+    ZeRO-3 forward needs every rank's shard), on the same deterministic items."""
+    losses = {t: metrics[f"loss_{t}"] for t in TARGETS if math.isfinite(metrics.get(f"loss_{t}", math.nan))}
+    out = bits_per_byte_metrics(losses, None)
+    if run.tasks and finished and metrics.get("status") == "ok":
+        out.update(downstream_metrics(engine.module, spec, None, run.tasks, device=device))
+    return out
 
 
 def _summary(metrics: dict, state: dict, batches, tokens_per_step: int, seconds: float) -> dict:

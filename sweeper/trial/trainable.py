@@ -142,6 +142,7 @@ def run_distributed(trial: TrialSpec) -> None:
         "recipe": dict(trial.recipe),  # fitted laws inlined: workers need no MLflow
         "seed": trial.seed,
         "max_failures": trial.max_failures,
+        "tasks": dict(trial.tasks),
     }
     result = make_trainer(
         loop_config,

@@ -23,6 +23,7 @@ from sweeper.data.tasks import (
     generated_tasks,
     image_match_task,
     load_jsonl_task,
+    modality_of,
     next_word_task,
 )
 from sweeper.data.tokenizer import CharTokenizer
@@ -102,6 +103,9 @@ def test_generated_tasks_are_deterministic_and_follow_the_seed():
         assert not _same(make(40), make(40, seed=1))
     assert _same(image_match_task(TINY_IMAGE, 8), image_match_task(TINY_IMAGE, 8))
     assert [t.name for t in generated_tasks(None)] == ["next_word"]
+    # the report reads a task's modality back from its name alone
+    assert all(modality_of(t.name) == t.modality for t in generated_tasks(TINY_IMAGE, n_items=8))
+    assert {t.modality for t in generated_tasks(TINY_IMAGE, n_items=8)} == {"text", "image-text"}
 
 
 def test_task_items_come_from_a_stream_no_training_or_validation_data_uses():
@@ -181,3 +185,16 @@ def test_a_freshly_initialised_model_scores_near_chance():
         assert r["n_items"] == N_ITEMS
         assert _at_chance(r["accuracy"]) and _at_chance(r["accuracy_norm"]), (name, r)
         assert r["loss"] == pytest.approx(math.log(spec.config.vocab_size), rel=0.1)  # uniform over the ids
+
+
+def test_the_plan_refuses_a_task_file_with_a_bad_line_naming_it(tmp_path, capsys):
+    from sweeper.cli import main
+
+    path = tmp_path / "quiz.jsonl"
+    good = json.dumps({"context": "2 + 2 =", "choices": [" 4", " 5"], "answer": 0})
+    path.write_text(good + "\n" + good + "\n" + json.dumps({"context": "x", "choices": [" a"], "answer": 0}))
+    assert main(["plan", "tiny", "--set", f"tasks.files.quiz={path}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3" in err and "choices" in err
+    assert main(["plan", "tiny", "--set", f"tasks.files.quiz={tmp_path / 'none.jsonl'}"]) == 2
+    assert "tasks.files.quiz" in capsys.readouterr().err
