@@ -22,6 +22,7 @@ MIN_SIZES_PER_SLICE = 3  # a parabola in log N needs three points
 # (benchmarks/data_sources.py): per trial, starting it on a reused Ray actor, building its model and
 # validation batches, its MLflow run; per sweep, the parent run, the final fit and the report.
 TRIAL_OVERHEAD_S = 2.0
+TASK_OVERHEAD_S, TASK_SPEEDUP = 1.5, 10.0  # see task_seconds
 SWEEP_OVERHEAD_S = 10.0
 
 
@@ -159,6 +160,23 @@ def select_sizes(specs: list, names, *, field: str, where: str) -> list:
     return [known[n] for n in names]
 
 
+def task_seconds(spec, cfg: SweepConfig) -> float:
+    """Scoring the `tasks:` section at a trial's end: each item's choices, forward only. Measured on the
+    tiny ladder (2 idle cores: 2.4 s for tiny-1, 9.6 s for tiny-6, 3 tasks of 640 items): a fixed
+    TASK_OVERHEAD_S, then forward FLOPs at TASK_SPEEDUP x the assumed training rate (no backward, batches of
+    64 sequences)."""
+    image = getattr(spec.config, "image", None)
+    n_tasks = len(cfg.tasks.files) + (
+        (3 if image is not None else 1)
+        if cfg.tasks.generated and cfg.data.source == "generated" and not cfg.data.tokenizer
+        else 0
+    )
+    if not n_tasks:
+        return 0.0
+    tokens = n_tasks * cfg.tasks.n_items * 4 * min(spec.seq_len, 64 + (image.n_patches if image else 0))
+    return TASK_OVERHEAD_S + tokens * spec.flops_per_token / 3.0 / (TASK_SPEEDUP * cfg.throughput_flops)
+
+
 def trial_at(spec, budget: float, cfg: SweepConfig) -> PlannedTrial | None:
     """The trial spending `budget` at this size, or None if the size cannot fill it."""
     batch_size = batch_size_at(spec, budget, cfg)
@@ -192,7 +210,7 @@ def _trial(spec, budget: float, batch_size: int, steps: int, cfg: SweepConfig, *
         est_seconds=float(
             flops / cfg.throughput_flops
             + (n_tokens / spec.seq_len * use.seconds_per_sequence if use is not None else 0.0)
-            + (TRIAL_OVERHEAD_S if cfg.trainable == "torch" else 0.0)
+            + (TRIAL_OVERHEAD_S + task_seconds(spec, cfg) if cfg.trainable == "torch" else 0.0)
         ),
         batch_size=int(batch_size),
         vocab_size=int(spec.config.vocab_size),
@@ -310,12 +328,21 @@ def check_tasks(cfg: SweepConfig) -> None:
     naming the file and line), not at the end of every trial."""
     if cfg.trainable == "simulated":
         return
-    from sweeper.data.tasks import load_jsonl_task
+    from sweeper.data.tasks import GENERATED_MODALITY, load_jsonl_task
 
     for name, path in cfg.tasks.files.items():
         if not Path(path).is_file():
             raise SweeperInputError(f"tasks.files.{name}", path, "no such file; give a jsonl file's path")
         load_jsonl_task(path, name)
+    generated = cfg.tasks.generated and cfg.data.source == "generated" and not cfg.data.tokenizer
+    scored = set(cfg.tasks.files) | (set(GENERATED_MODALITY) if generated else set())
+    for name in (w for w in cfg.fit.watch if w.startswith("task.")):
+        if name.split(".")[1] not in scored:
+            raise SweeperInputError(
+                "fit.watch",
+                name,
+                f"the trials score the tasks {sorted(scored) or 'none'}; tasks.files adds more",
+            )
 
 
 def check_data(cfg: SweepConfig, specs: list) -> None:

@@ -18,6 +18,7 @@ from ray.tune.search import Searcher
 
 from sweeper.plan.trials import PlannedTrial
 from sweeper.samplers.frontier import POINT, REMAINING_FLOPS
+from sweeper.train.branch_costs import point_cost
 
 
 class Budget(Protocol):
@@ -94,7 +95,6 @@ class PointSearcher(Searcher):
         }
 
     def _cost(self, point: PlannedTrial, taken) -> float:
-        from sweeper.train.branch_costs import point_cost
 
         return point_cost(point, taken, self.cooldown_frac)
 

@@ -20,15 +20,25 @@ from mlflow.entities import Metric
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
+from models.registry import get_model_spec
 from sweeper.config.redaction import redact_uri
 from sweeper.config.schema import SweepConfig, sweep_law
 from sweeper.errors import SweeperInputError
+from sweeper.fit import fit_law
+from sweeper.fit.prediction import predict
+from sweeper.fit.two_step import TaskPrediction, predict_tasks
 from sweeper.library_logs import quiet_tune_defaults
+from sweeper.plan.resources import check_feasible, cluster_nodes, requests_for, trial_request
 from sweeper.plan.trials import Plan, PlannedTrial, plan_cooldown
 from sweeper.report.progress import ProgressPrinter
+from sweeper.report.summary import sweep_description
+from sweeper.samplers.candidates import initial_design
+from sweeper.samplers.frontier import FrontierSampler
+from sweeper.samplers.searcher import PointSearcher
+from sweeper.sweep.in_process import run_in_process, runs_in_process
 from sweeper.sweep.interruption import Interruption
 from sweeper.sweep.ledger import STOPPING_CI_WIDENING, SweepLedger, stop_rule, widened_for_stopping
-from sweeper.sweep.session import SessionCallback, SweepSession
+from sweeper.sweep.session import SessionCallback, SweepSession, sweep_session
 from sweeper.sweep.stopping import ConvergenceStopper
 from sweeper.tracking.mlflow_runs import (
     FINISHED,
@@ -43,8 +53,11 @@ from sweeper.tracking.mlflow_runs import (
     trial_runs_by_point,
 )
 from sweeper.tracking.run_table import RunTable, SweepResult
+from sweeper.train.branch_costs import shared_warmups
 from sweeper.trial.faults import NO_HARNESS, Harness
+from sweeper.trial.simulated import simulate_point
 from sweeper.trial.spec import TrialSpec, trial_config
+from sweeper.trial.trainable import is_distributed, train_point
 
 
 def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
@@ -53,8 +66,6 @@ def ensure_ray(cfg: SweepConfig, *, simulated: bool | None = None) -> bool:
     Then check that the cluster can ever grant what the trials will ask for (Ray would wait for
     ever): a SweeperInputError naming the key and the fix, with our Ray shut down again.
     """
-    from sweeper.plan.resources import check_feasible, cluster_nodes, requests_for
-
     started = not ray.is_initialized()
     if started and cfg.ray.address:
         ray.init(address=cfg.ray.address, log_to_driver=False)
@@ -102,8 +113,6 @@ def open_sweep(client, experiment_id: str, cfg: SweepConfig, plan: Plan, sweep_i
 
 def describe(cfg: SweepConfig, **finished) -> str:
     """The parent run's MLflow description: while running, and (with stop_reason, fit, ...) at the end."""
-    from sweeper.report.summary import sweep_description
-
     return sweep_description(
         space=cfg.space,
         design=cfg.design,
@@ -133,10 +142,6 @@ def make_searcher(
     """The adaptive design: FrontierSampler proposals through a thin Tune Searcher, which commits
     compute through the session. A proposed point in `resume_from` continues from that checkpoint
     (an interrupted sweep)."""
-    from sweeper.samplers.candidates import initial_design
-    from sweeper.samplers.frontier import FrontierSampler
-    from sweeper.samplers.searcher import PointSearcher
-
     branch = plan_cooldown(cfg)
     extra = {}
     if cfg.fit.target_compute:  # the sampler watches the prediction where the stopper does
@@ -168,8 +173,6 @@ def make_searcher(
 
 def branching_config(cfg: SweepConfig, trials) -> dict | None:
     """What a trial needs to branch: the snapshot store and each size's shared warmup."""
-    from sweeper.train.branch_costs import shared_warmups
-
     if plan_cooldown(cfg) is None:
         return None
     store = cfg.training.branch_store or str(Path(".sweeper/stable").resolve())
@@ -185,10 +188,6 @@ def trial_dirname(trial) -> str:
 
 def trial_resources(cfg: SweepConfig, config: dict) -> PlacementGroupFactory:
     """A distributed trial only coordinates: its TorchTrainer reserves the workers through ScalingConfig."""
-    from models.registry import get_model_spec
-    from sweeper.plan.resources import trial_request
-    from sweeper.trial.trainable import is_distributed
-
     trial = TrialSpec.of(config)
     point = trial.point
     distributed = (
@@ -210,9 +209,6 @@ def run_trials(
 ) -> None:
     """The trials through Ray Tune; a point in `resume_from` (point_id -> checkpoint of a stopped trial)
     continues from that checkpoint."""
-    from sweeper.trial.simulated import simulate_point
-    from sweeper.trial.trainable import train_point
-
     function = simulate_point if cfg.trainable == "simulated" else train_point
     trainable = tune.with_resources(function, lambda config: trial_resources(cfg, config))
     if searcher is None:
@@ -258,8 +254,6 @@ def run_trials(
 
 def fit_runs(table: RunTable, cfg: SweepConfig):
     """The law fitted to the finished runs, or None (with why) when there are too few to fit."""
-    from sweeper.fit import fit_law
-
     try:
         return fit_law(
             table.ok().frame,
@@ -276,8 +270,6 @@ def fit_runs(table: RunTable, cfg: SweepConfig):
 def predict_runs(table: RunTable, cfg: SweepConfig, fit) -> tuple[object, str]:
     """The sweep's prediction (sweeper.fit.prediction) at fit.target_n/target_d, else at fit.target_compute,
     else at 10x the largest slice, or None without a fit to vouch for it; and why there is none."""
-    from sweeper.fit.prediction import predict
-
     if fit is None or fit.law != "chinchilla":
         return None, ""
     target = cfg.fit
@@ -295,30 +287,6 @@ def predict_runs(table: RunTable, cfg: SweepConfig, fit) -> tuple[object, str]:
         ), ""
     except Exception as exc:  # noqa: BLE001 - the trials are recorded; a failed prediction says why, once
         return None, f"{type(exc).__name__}: {exc}"
-
-
-def online_fit(cfg: SweepConfig):
-    """The refit after each trial (the session decides when to bootstrap and when to search afresh):
-    from the coarse start grid, or from the previous refit's optimum alone. One more run moves the
-    optimum a little, and a single warm start costs a tenth of the grid."""
-    from sweeper.fit import SearchSettings, fit_law, get_law
-
-    law = get_law(cfg.fit.law)
-
-    def fit(frame, n_bootstrap: int, previous=None):
-        warm = previous is not None and previous.identified and previous.law == law.name
-        return fit_law(
-            frame,
-            law=law,
-            target=cfg.fit.target,
-            n_bootstrap=n_bootstrap,
-            seed=cfg.seed,
-            target_compute=cfg.fit.target_compute,
-            grid=[law.to_theta(previous.params)] if warm else "coarse",
-            settings=SearchSettings(keep=1, n_polish=1) if warm else None,
-        )
-
-    return fit
 
 
 def log_refit(client, parent: str, refit, index: int) -> None:
@@ -348,7 +316,6 @@ def run_sweep(
     progress: Callable[[str], None],
     harness: Harness = NO_HARNESS,
 ) -> SweepResult:
-    from sweeper.sweep.in_process import runs_in_process
 
     # A new sweep that needs Ray starts it (and Ray refuses requests it can never grant) before
     # the MLflow parent run exists, so a bad `ray:` section leaves nothing behind. A simulated
@@ -364,7 +331,6 @@ def run_sweep(
 def _run_sweep(
     cfg: SweepConfig, plan: Plan, *, sweep_id: str | None, progress: Callable[[str], None], harness: Harness
 ) -> SweepResult:
-    from sweeper.sweep.in_process import run_in_process, runs_in_process
 
     cfg, law_note = sweep_law(cfg)
     client = client_for(cfg.tracking_uri)
@@ -405,12 +371,9 @@ def _run_sweep(
         cfg, plan.trials if adaptive_candidates is None else adaptive_candidates
     )
     resume_from = stopped_checkpoints(client, experiment_id, sweep_id) if cfg.resume else {}
-    session = SweepSession(
+    session = sweep_session(
         ledger,
-        fit=online_fit(cfg),
-        n_bootstrap=cfg.fit.n_bootstrap,
-        law=cfg.fit.law,
-        target_compute=cfg.fit.target_compute,
+        cfg,
         printer=ProgressPrinter(
             0 if adaptive else len(todo), cfg.budget, progress, target_ci=cfg.fit.target_ci
         ),
@@ -600,8 +563,6 @@ def finish_sweep(
 def predict_task_runs(table: RunTable, cfg: SweepConfig) -> dict:
     """Each scored task's two-step accuracy prediction (sweeper.fit.two_step) at the sweep's target:
     fit.target_n/target_d, else fit.target_compute, else 10x the largest slice."""
-    from sweeper.fit.two_step import TaskPrediction, predict_tasks
-
     frame = table.ok().frame
     if not any(c.startswith("task.") for c in frame.columns):
         return {}
@@ -718,8 +679,6 @@ def log_prediction(client, parent: str, prediction) -> None:
 
 def target_fits(table: RunTable, cfg: SweepConfig) -> dict:
     """One point fit per measured target (caption, interleaved, text), where identifiable."""
-    from sweeper.fit import fit_law
-
     ok = table.ok().frame
     fits = {}
     for target in ("caption", "interleaved", "text"):

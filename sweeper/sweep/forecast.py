@@ -40,9 +40,9 @@ def simulate_sweep(
     budget buys. Both designs refit and decide through the same session and stop rule.
     """
     from sweeper.samplers.candidates import candidate_points
-    from sweeper.sweep.execution import make_searcher, online_fit
+    from sweeper.sweep.execution import make_searcher
     from sweeper.sweep.in_process import run_in_process
-    from sweeper.sweep.session import SweepSession
+    from sweeper.sweep.session import online_fit, sweep_session
     from sweeper.trial.spec import trial_config
 
     cfg = sweep_law(cfg)[0].replace(seed=cfg.seed if seed is None else seed, trainable="simulated")
@@ -58,12 +58,9 @@ def simulate_sweep(
         if not first and ledger.converged():  # converged() holds whether or not the sweep stops on it
             first.append(refit.flops_spent)
 
-    session = SweepSession(
+    session = sweep_session(
         ledger,
-        fit=online_fit(cfg),
-        n_bootstrap=cfg.fit.n_bootstrap,
-        law=cfg.fit.law,
-        target_compute=cfg.fit.target_compute,
+        cfg,
         log_refit=watch_first,
         warn=lambda line: None,
     )

@@ -18,6 +18,10 @@ import pandas as pd
 from ray import tune
 
 from sweeper.errors import SweeperInputError
+from sweeper.fit import SearchSettings, fit_law, get_law
+from sweeper.fit.derived import trainable_optimum
+from sweeper.fit.two_step import fit_two_step
+from sweeper.samplers.frontier import EXPONENTS, fisher_halfwidths
 from sweeper.sweep.ledger import Refit, SweepLedger, widened_for_stopping
 from sweeper.tracking.mlflow_runs import DriverOnly
 from sweeper.trial.spec import TrialSpec
@@ -30,6 +34,40 @@ SCREEN = 2.0
 FRESH_SEARCH = 10
 
 FitFn = Callable[..., object]  # (ok runs, n_bootstrap, previous FitResult or None) -> FitResult
+
+
+def online_fit(cfg):
+    """The refit after each trial (the session decides when to bootstrap and when to search afresh):
+    from the coarse start grid, or from the previous refit's optimum alone. One more run moves the
+    optimum a little, and a single warm start costs a tenth of the grid."""
+    law = get_law(cfg.fit.law)
+
+    def fit(frame, n_bootstrap: int, previous=None):
+        warm = previous is not None and previous.identified and previous.law == law.name
+        return fit_law(
+            frame,
+            law=law,
+            target=cfg.fit.target,
+            n_bootstrap=n_bootstrap,
+            seed=cfg.seed,
+            target_compute=cfg.fit.target_compute,
+            grid=[law.to_theta(previous.params)] if warm else "coarse",
+            settings=SearchSettings(keep=1, n_polish=1) if warm else None,
+        )
+
+    return fit
+
+
+def sweep_session(ledger: SweepLedger, cfg, **extra) -> SweepSession:
+    """The session of a sweep config (the driver's, and the forecast's simulated sweeps)."""
+    return SweepSession(
+        ledger,
+        fit=online_fit(cfg),
+        n_bootstrap=cfg.fit.n_bootstrap,
+        law=cfg.fit.law,
+        target_compute=cfg.fit.target_compute,
+        **extra,
+    )
 
 
 class SweepSession:
@@ -131,8 +169,6 @@ class SweepSession:
 def task_halfwidths(frame: pd.DataFrame, watched, target_compute, n_bootstrap: int) -> dict[str, float]:
     """Half-widths of watched task accuracies (task.<name>.accuracy): the two-step prediction's
     interval at the target (sweeper.fit.two_step); inf where it gives none it vouches for."""
-    from sweeper.fit.two_step import fit_two_step
-
     out = {}
     for name in watched:
         loss_column = name.removesuffix(".accuracy") + ".loss"
@@ -157,10 +193,6 @@ def screened_halfwidths(
     """Delta-method half-widths of the watched exponents, and of log_L_opt at `target_compute`;
     inf where the fit identifies nothing, 0 for watched quantities the linearisation does not
     cover (the bootstrap decides those)."""
-    from sweeper.fit import get_law
-    from sweeper.fit.derived import trainable_optimum
-    from sweeper.samplers.frontier import EXPONENTS, fisher_halfwidths
-
     if not fit.identified:
         return {w: math.inf for w in watch}
     exponents = [w for w in watch if w in EXPONENTS]

@@ -47,6 +47,7 @@ from sweeper.train.loop import (
     train_step,
 )
 from sweeper.train.schedules import warmup_steps_for
+from sweeper.train.stable_store import StableStore, store_key
 
 
 def shared_warmup(hp: TrainHParams, shortest_steps: int) -> TrainHParams:
@@ -153,7 +154,6 @@ def train_point_branched(
     `resume`, a Tune retry's checkpoint), leaves a snapshot at its branch step for
     longer points, and returns the result with what it really spent.
     """
-    from sweeper.train.stable_store import StableStore, store_key
 
     if hp.warmup_steps is None:
         hp = hp.replace(warmup_steps=int(warmup_steps))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from models.flops import TokenCounts
+from models.registry import build_model
 from sweeper.config.schema import TrainHParams
 from sweeper.data import TARGETS
 from sweeper.data.loader import loader_batches
@@ -212,7 +213,6 @@ def train(
     sweeper.train.device.trial_device().
     `data`: the search space's `data:` section (None: generated data; see sweeper.data.sources).
     """
-    from models.registry import build_model
 
     start = time.perf_counter()
     if device == "cpu":

@@ -19,9 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sweeper.data import data_config
 from sweeper.data.images import patchify
 from sweeper.data.shards import IGNORE
-from sweeper.data.tasks import N_ITEMS, Task
+from sweeper.data.sources import packer_tokenizer
+from sweeper.data.tasks import N_ITEMS, Task, generated_tasks, load_jsonl_task, target_texts
+from sweeper.data.tokenizer import CharTokenizer
 from sweeper.train.device import autocast
 
 
@@ -234,10 +237,6 @@ def task_metrics(results: dict[str, dict], prefix: str = "task_") -> dict[str, f
 def downstream_metrics(model, spec, data: Mapping | None, section: Mapping, device: str = "cpu") -> dict:
     """The `tasks:` section's scores of a finished model, as child-run metrics: task.<name>.accuracy,
     .loss (nats per token of the right choice), .accuracy_stderr and .n_items."""
-    from sweeper.data import data_config
-    from sweeper.data.sources import packer_tokenizer
-    from sweeper.data.tasks import generated_tasks, load_jsonl_task
-
     data = data or {}
     tokenizer = packer_tokenizer(data)
     tasks = [load_jsonl_task(path, name) for name, path in (section.get("files") or {}).items()]
@@ -251,8 +250,6 @@ def downstream_metrics(model, spec, data: Mapping | None, section: Mapping, devi
 
 @functools.cache
 def _generated_bytes_per_token(target: str) -> float:
-    from sweeper.data.tasks import target_texts
-    from sweeper.data.tokenizer import CharTokenizer
 
     return bytes_per_token(CharTokenizer(), target_texts(target))
 

@@ -15,13 +15,13 @@ import time
 import numpy as np
 from ray import tune
 
+from sweeper.fit import get_law
+from sweeper.trial.faults import inject
 from sweeper.trial.spec import TrialSpec
 
 
 def law_loss(law: str, params: dict[str, float], n_params: float, n_tokens: float) -> float:
     """Noise-free loss of a registered law at (N, D)."""
-    from sweeper.fit import get_law
-
     return float(get_law(law).predict(params, np.array([n_params], float), np.array([n_tokens], float))[0])
 
 
@@ -54,8 +54,6 @@ def simulated_result(config: dict) -> dict:
 def simulate_point(config: dict) -> None:
     """The Ray Tune trainable: the in-process driver (sweeper.sweep.in_process) serves simulated sweeps
     without faults or delays; this one runs where Ray's machinery is under test."""
-    from sweeper.trial.faults import inject
-
     trial = TrialSpec.of(config)
     point = trial.point
     if inject(trial.faults, point["point_id"]) == "nan":

@@ -14,6 +14,11 @@ from pathlib import Path
 import torch
 from ray import tune
 
+from models.registry import at_mixture, get_model_spec, point_spec
+from sweeper.train.branching import train_branched, train_point_branched
+from sweeper.train.device import trial_device
+from sweeper.train.loop import train
+from sweeper.trial.faults import inject
 from sweeper.trial.spec import TrialSpec
 
 STATE_FILE = "train_state.pt"
@@ -44,11 +49,6 @@ def is_distributed(trial: TrialSpec, spec) -> bool:
 
 def train_point(config: dict) -> None:
     """Train the model of the trial's point for exactly its planned tokens."""
-    from models.registry import at_mixture, point_spec
-    from sweeper.train.device import trial_device
-    from sweeper.train.loop import train
-    from sweeper.trial.faults import inject
-
     trial = TrialSpec.of(config)
     point = trial.point
     spec = point_spec(point)
@@ -76,36 +76,21 @@ def train_point(config: dict) -> None:
         spec, hp.mixture
     )  # FLOPs estimates at this trial's mixture; train() counts the real ones
     branching, extra = trial.branching, {}
+    # the same run either way: a branch off the size's shared stable run, or a run of its own
+    common = dict(
+        n_tokens=n_tokens, seed=seed, report=report, checkpoint=report, resume=resume, device=device
+    )
+    common.update(data=trial.data, tasks=trial.tasks)
     if branching:  # a cooldown off the shared stable run of this size (sweeper.train.branching)
-        from sweeper.train.branching import train_point_branched
-
         result, extra = train_point_branched(
             spec,
             hp,
-            n_tokens=n_tokens,
-            seed=seed,
             store_root=branching["store"],
             warmup_steps=branching["warmup_steps"][f"{point['kind']}/{point['size']}"],
-            report=report,
-            checkpoint=report,
-            resume=resume,
-            device=device,
-            data=trial.data,
-            tasks=trial.tasks,
+            **common,
         )
     else:
-        result = train(
-            spec,
-            hp,
-            n_tokens=n_tokens,
-            seed=seed,
-            report=report,
-            checkpoint=report,
-            resume=resume,
-            device=device,
-            data=trial.data,
-            tasks=trial.tasks,
-        )
+        result = train(spec, hp, **common)
     tune.report(
         {
             **result.final_report(),
@@ -163,9 +148,6 @@ def train_size_branched(config: dict) -> None:
     Each branch's final result is reported with its `point_id` (and `branch_final: 1`),
     so the driver can log one MLflow run per (N, D) point from one trial.
     """
-    from models.registry import at_mixture, get_model_spec
-    from sweeper.train.branching import train_branched
-
     trial = TrialSpec.of(config)
     points, hp = trial.points, trial.train_hparams()
     spec = at_mixture(get_model_spec(points[0]["kind"], points[0]["size"]), hp.mixture)

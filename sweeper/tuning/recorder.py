@@ -17,6 +17,7 @@ from ray.tune import Callback
 
 from sweeper.tracking.mlflow_runs import CURVE_KEYS, ROLE, finite_metrics, flatten, point_metrics
 from sweeper.trial.spec import TrialSpec
+from sweeper.tuning.trainable import trial_hparams
 
 STOPPED = "stopped"
 
@@ -38,7 +39,6 @@ class TuneRecorder(Callback):
         return run_id
 
     def _create_trial_run(self, trial) -> str:
-        from sweeper.tuning.trainable import trial_hparams
 
         spec = TrialSpec.of(trial.config)
         point = spec.point

@@ -15,6 +15,11 @@ import time
 
 from ray import tune
 
+from models.registry import at_mixture, point_spec
+from sweeper.config.tune_space import apply_sample
+from sweeper.train.device import trial_device
+from sweeper.train.loop import TrainHParams, train
+from sweeper.trial.simulated import point_rng
 from sweeper.trial.spec import TrialSpec
 
 # The simulated surface's optimum when simulation.params does not set it: lr* = 0.5 C^-0.15.
@@ -24,8 +29,6 @@ DIVERGED_LOSS = 99.0  # what the searcher is told for a non-finite loss (NaN wou
 
 def trial_hparams(config: dict, spec=None) -> dict:
     """TrainHParams kwargs: training section, recipe at the rung's point, then this trial's sample."""
-    from sweeper.config.tune_space import apply_sample
-
     trial = TrialSpec.of(config)
     if spec is None:
         from models.registry import get_model_spec
@@ -47,9 +50,6 @@ def cooled_eval_steps(milestones: dict, tokens_per_step: int) -> frozenset[int]:
 
 
 def tune_point(config: dict) -> None:
-    from models.registry import at_mixture, point_spec
-    from sweeper.train.device import trial_device
-    from sweeper.train.loop import TrainHParams, train
 
     trial = TrialSpec.of(config)
     point = trial.point
@@ -101,8 +101,6 @@ def simulated_loss(sim: dict, point: dict, hp: dict, tokens: float) -> float:
 def simulate_tune_point(config: dict) -> None:
     """Instant: ten evaluations along the rung's tokens, loss from the known surface plus seeded noise."""
     import numpy as np
-
-    from sweeper.trial.simulated import point_rng
 
     trial = TrialSpec.of(config)
     point, sim = trial.point, trial.tune_sim

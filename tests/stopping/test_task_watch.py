@@ -45,8 +45,12 @@ def test_the_ledger_keeps_a_trials_task_scores_for_the_refit():
 
 
 def test_only_a_task_the_trials_score_can_be_watched():
+    from sweeper.plan.trials import make_plan
+
     with pytest.raises(SweeperInputError, match="task.quizz.accuracy"):
-        load_config("tiny", fit={"watch": ["a", "task.quizz.accuracy"]})
+        make_plan(load_config("tiny", fit={"watch": ["a", "task.quizz.accuracy"]}))
+    with pytest.raises(SweeperInputError, match="task.<name>.accuracy"):
+        load_config("tiny", fit={"watch": ["a", "task.quiz.loss"]})
     with pytest.raises(SweeperInputError, match="only trained trials"):
         load_config("tiny", trainable="simulated", fit={"watch": ["task.next_word.accuracy"]})
     assert load_config("tiny", tasks={"files": {"quiz": "q.jsonl"}}, fit={"watch": ["task.quiz.accuracy"]})
