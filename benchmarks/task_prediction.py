@@ -182,6 +182,9 @@ def main() -> None:
     )
 
 
+WIDTHS = (16, 13, 9, 10, 18, 9, 9)
+
+
 def held_out_top_slice(experiment: str, tracking_uri: str | None, n_boot: int) -> None:
     """Fit both steps without the top slice, predict its best model's accuracy at its (N, D)."""
     from sweeper.config.schema import resolve_tracking_uri
@@ -197,18 +200,24 @@ def held_out_top_slice(experiment: str, tracking_uri: str | None, n_boot: int) -
         f"{fit_rows['budget'].nunique()} slices (C <= {fit_rows['budget'].max():.3g}); predicted: the top "
         f"slice's best model (C = {top:.3g}, N = {best['n_params']:.3g}, D = {best['n_tokens']:.3g})"
     )
-    print(f"{'task':<16}{'measured':>9}{'predicted':>10}{'95% interval':>18}{'|err| pt':>9}  trusted")
+    head = ("task", "step 1 fits", "measured", "predicted", "95% interval", "|err| pt", "trusted")
+    print(f"{head[0]:<{WIDTHS[0]}}" + "".join(f"{h:>{w}}" for h, w in zip(head[1:], WIDTHS[1:])))
     for column in sorted(c for c in frame.columns if TASK_ACCURACY.match(c)):
         name = TASK_ACCURACY.match(column).group(1)
         target = {"n": float(best["n_params"]), "d": float(best["n_tokens"])}
-        p = fit_two_step(fit_rows, column, target, loss_column=f"task.{name}.loss", n_boot=n_boot).to_dict()
-        measured, ci = float(best[column]), p["ci"]["accuracy"]
-        shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "none"
-        err = "" if p["accuracy"] is None else f"{100 * abs(p['accuracy'] - measured):9.1f}"
-        predicted = "-" if p["accuracy"] is None else f"{p['accuracy']:.3f}"
-        print(f"{name:<16}{measured:>9.3f}{predicted:>10}{shown:>18}{err:>9}  {p['trusted']}")
-        for w in p["warnings"]:
-            print(f"    {w}")
+        for intermediate in ("loss", "choice_loss"):  # the right choice's loss, or the choice's own
+            loss_column = f"task.{name}.{intermediate}"
+            if loss_column not in frame:
+                continue
+            p = fit_two_step(fit_rows, column, target, loss_column=loss_column, n_boot=n_boot).to_dict()
+            measured, ci = float(best[column]), p["ci"]["accuracy"]
+            shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "none"
+            err = "" if p["accuracy"] is None else f"{100 * abs(p['accuracy'] - measured):9.1f}"
+            predicted = "-" if p["accuracy"] is None else f"{p['accuracy']:.3f}"
+            row = (name, intermediate, f"{measured:.3f}", predicted, shown, err.strip(), str(p["trusted"]))
+            print(f"{row[0]:<{WIDTHS[0]}}" + "".join(f"{c:>{w}}" for c, w in zip(row[1:], WIDTHS[1:])))
+            for w in p["warnings"]:
+                print(f"    {w}")
 
 
 if __name__ == "__main__":

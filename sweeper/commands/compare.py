@@ -88,6 +88,7 @@ def downstream(client, run_id: str, uri: str) -> tuple[dict, object]:
 
 def format_downstream(label: str, tasks: dict, tradeoff) -> list[str]:
     from sweeper.report.summary import task_prediction_lines
+    from sweeper.report.sweep_report import humanized
 
     lines = [f"\n{label}"]
     if tasks:
@@ -95,7 +96,7 @@ def format_downstream(label: str, tasks: dict, tradeoff) -> list[str]:
     if len(tradeoff):
         lines += [
             "image-text vs text-only tasks at each slice's compute-optimal run:",
-            tradeoff.to_string(index=False),
+            humanized(tradeoff).to_string(index=False),
         ]
     return lines if len(lines) > 1 else []
 

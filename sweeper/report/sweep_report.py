@@ -368,7 +368,7 @@ class Report:
             lines += [
                 "## Downstream tasks at the target (two-step)",
                 "",
-                _markdown_table(predictions_table(self.tasks)),
+                _markdown_table(humanized(predictions_table(self.tasks))),
                 "",
             ]
         if len(tradeoff):
@@ -377,7 +377,7 @@ class Report:
                 "",
                 TRADEOFF_NOTE,
                 "",
-                _markdown_table(tradeoff),
+                _markdown_table(humanized(tradeoff)),
                 "",
             ]
         return lines

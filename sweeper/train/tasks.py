@@ -193,7 +193,7 @@ def score_task(
 def _metrics(task: Task, requests: list[tuple], scores: torch.Tensor) -> dict[str, float]:
     bounds = np.cumsum([0] + [len(it.choices) for it in task.items])  # jsonl items may differ in width
     correct = norm_correct = n_tokens = n_bytes = 0
-    log_likelihood = 0.0
+    log_likelihood = choice_nll = 0.0
     for item, first, last in zip(task.items, bounds[:-1], bounds[1:]):
         s, a = scores[first:last].numpy(), item.answer
         size = np.array([r[3] for r in requests[first:last]])
@@ -202,6 +202,7 @@ def _metrics(task: Task, requests: list[tuple], scores: torch.Tensor) -> dict[st
         n_tokens += len(requests[first + a][0]) - requests[first + a][1]
         n_bytes += int(size[a])
         log_likelihood += float(s[a])
+        choice_nll += float(np.logaddexp.reduce(s) - s[a])  # -log of the right choice's share of the choices
     n = len(task.items)
     acc, loss = correct / n, -log_likelihood / max(n_tokens, 1)
     return {
@@ -209,6 +210,9 @@ def _metrics(task: Task, requests: list[tuple], scores: torch.Tensor) -> dict[st
         "accuracy_norm": norm_correct / n,
         "accuracy_stderr": math.sqrt(acc * (1 - acc) / max(n - 1, 1)),  # lm-evaluation-harness' stderr
         "loss": loss,
+        # the classification's own cross-entropy: log(choices) at chance, 0 when sure and right; unlike
+        # `loss` it leaves out what the choices share (a caption's template words)
+        "choice_loss": choice_nll / n,
         "bpb": bits_per_byte(loss, n_tokens, max(n_bytes, 1)),
         "n_items": n,
         "n_tokens": n_tokens,
@@ -244,7 +248,7 @@ def downstream_metrics(model, spec, data: Mapping | None, section: Mapping, devi
         tasks += generated_tasks(data_config(spec).image, int(section.get("n_items", N_ITEMS)))
     image = data_config(spec).image
     results = evaluate_tasks(model, tasks, tokenizer, image=image, device=device, max_len=spec.seq_len)
-    keys = ("accuracy", "loss", "accuracy_stderr", "n_items")
+    keys = ("accuracy", "loss", "choice_loss", "accuracy_stderr", "n_items")
     return {f"task.{name}.{k}": float(r[k]) for name, r in results.items() for k in keys}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,6 +105,10 @@ def test_a_half_right_task_has_the_binomial_standard_error():
     r = score_task(NextChar(), Task("half", "text", tuple(items)), TOK)
     assert r["accuracy"] == 0.5
     assert r["accuracy_stderr"] == pytest.approx(math.sqrt(0.25 / 39))
+    # the classification's own cross-entropy: -log of the right choice's share, half the items each way
+    right, wrong = -3 * RIGHT, -(WRONG + 2 * RIGHT)
+    both = float(np.logaddexp(right, wrong))
+    assert r["choice_loss"] == pytest.approx(((both - right) + (both - wrong)) / 2, rel=1e-6)
 
 
 def test_a_context_longer_than_the_model_loses_its_oldest_tokens():
