@@ -73,22 +73,20 @@ def task_prediction_lines(tasks: dict) -> list[str]:
     lines = ["downstream tasks (two-step: task loss from N and D, then accuracy as a sigmoid of it):"]
     for name, p in sorted(tasks.items()):
         d = p.to_dict()
+        why = "; ".join(d.get("warnings", []))
         if d.get("accuracy") is None:
-            lines.append(f"  {name:<16} no prediction: {'; '.join(d.get('warnings', []))}")
+            lines.append(f"  {name:<16} no prediction: {why}")
             continue
-        ci = d["ci"].get("accuracy")
-        shown = (
-            f"{d['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-            if ci and d["trusted"]
-            else f"{d['accuracy']:.3f}"
-        )
+        if not d["trusted"]:  # as a fit table does: the value the fitter found is in the JSON, not an answer
+            lines.append(f"  {name:<16} not trusted: {why}")
+            continue
+        ci = d["ci"]["accuracy"]
         where = (
             f"at C={human(d['compute'], 3)}"
             if d.get("compute")
             else f"at N={human(d['N'], 3)}, D={human(d['D'], 3)}"
         )
-        note = "" if d["trusted"] else f" (untrusted: {'; '.join(d['warnings'])})"
-        lines.append(f"  {name:<16} accuracy {shown} {where}{note}")
+        lines.append(f"  {name:<16} accuracy {d['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] {where}")
     return lines
 
 

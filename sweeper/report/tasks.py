@@ -69,7 +69,7 @@ def predictions_table(predictions: dict) -> pd.DataFrame:
             {
                 "task": name,
                 "modality": modality_of(name),
-                "accuracy": d.get("accuracy"),
+                "accuracy": d.get("accuracy") if d.get("trusted") else None,  # untrusted: no answer
                 "95% interval": f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "none",
                 "task loss": d.get("loss"),
                 "trusted": d.get("trusted", False),

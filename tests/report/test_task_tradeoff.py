@@ -57,9 +57,23 @@ def test_summary_lines_say_each_tasks_accuracy_or_why_there_is_none():
         trusted=True,
         ci={"accuracy": [0.55, 0.66], "loss": [1.1, 1.3]},
     )
-    lines = task_prediction_lines({"next_word": good, "caption_match": TaskPrediction.none("3 rows")})
+    shaky = TaskPrediction(
+        accuracy=0.978,
+        loss=0.18,
+        N=1e6,
+        D=2e7,
+        compute=1.2e14,
+        trusted=False,
+        ci={"accuracy": None, "loss": None},
+        warnings=["18% of bootstrap refits land in a degenerate basin"],
+    )
+    tasks = {"next_word": good, "caption_match": TaskPrediction.none("3 rows"), "image_match": shaky}
+    lines = task_prediction_lines(tasks)
     assert any("next_word" in line and "0.610 [0.550, 0.660]" in line for line in lines)
     assert any("caption_match" in line and "no prediction: 3 rows" in line for line in lines)
+    # an untrusted value is not printed as an answer: only why it is not trusted
+    assert any("image_match" in line and "not trusted: 18%" in line for line in lines)
+    assert not any("0.978" in line for line in lines)
 
 
 def test_predict_tasks_fits_every_scored_task_and_the_figure_draws_them():
