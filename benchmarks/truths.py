@@ -39,10 +39,10 @@ OTHER_FORMS = {
 REDUCIBLE = 0.35  # the reducible loss at (N_mid, D_mid), as a share of E
 
 
-def chinchilla_part(shape: dict, n_mid: float, d_mid: float) -> dict:
-    """A, B such that (n_mid, d_mid) is the Chinchilla part's optimum, its terms REDUCIBLE x E there."""
+def chinchilla_part(shape: dict, n_mid: float, d_mid: float, reducible: float = REDUCIBLE) -> dict:
+    """A, B such that (n_mid, d_mid) is the Chinchilla part's optimum, its terms `reducible` x E there."""
     e, alpha, beta = shape["E"], shape["alpha"], shape["beta"]
-    n_term, d_term = REDUCIBLE * e * beta / (alpha + beta), REDUCIBLE * e * alpha / (alpha + beta)
+    n_term, d_term = reducible * e * beta / (alpha + beta), reducible * e * alpha / (alpha + beta)
     return {"E": e, "A": n_term * n_mid**alpha, "B": d_term * d_mid**beta, "alpha": alpha, "beta": beta}
 
 
@@ -81,22 +81,28 @@ def placed(name: str, n_mid: float, d_mid: float) -> tuple[str, dict]:
     """(registered law name, parameters) of benchmark law `name` with its optimum near (n_mid, d_mid)."""
     if name in EXACT:
         return "chinchilla", chinchilla_part(EXACT[name], n_mid, d_mid)
-    shape = OTHER_FORMS[name]
-    params = chinchilla_part(shape, n_mid, d_mid)
-    if name == "coupled":  # the coupling carries `share` of the reducible loss at the mid point
-        reducible = REDUCIBLE * shape["E"]
+    return placed_form(name, OTHER_FORMS[name], n_mid, d_mid)
+
+
+def placed_form(
+    form: str, shape: dict, n_mid: float, d_mid: float, reducible: float = REDUCIBLE
+) -> tuple[str, dict]:
+    """(registered law name, parameters) of a law of `form` (one of OTHER_FORMS' names) and `shape`,
+    its Chinchilla part's optimum at (n_mid, d_mid) with terms `reducible` x E there."""
+    params = chinchilla_part(shape, n_mid, d_mid, reducible)
+    if form == "coupled":  # the coupling carries `share` of the reducible loss at the mid point
         params.update(
             gamma=shape["gamma"],
             delta=shape["delta"],
-            G=shape["share"] * reducible * n_mid ** shape["gamma"] * d_mid ** shape["delta"],
+            G=shape["share"] * reducible * shape["E"] * n_mid ** shape["gamma"] * d_mid ** shape["delta"],
         )
-    elif name == "repeated":  # unique tokens: `unique` x the mid point's tokens, so big budgets repeat
+    elif form == "repeated":  # unique tokens: `unique` x the mid point's tokens, so big budgets repeat
         params.update(U=shape["unique"] * d_mid, r_star=shape["r_star"])
-    elif name == "power_sum":  # equal to the Chinchilla part at the mid point, bent away from it elsewhere
-        params.update(gamma=shape["gamma"], R0=REDUCIBLE * shape["E"])
-    elif name == "curved":
+    elif form == "power_sum":  # equal to the Chinchilla part at the mid point, bent away from it elsewhere
+        params.update(gamma=shape["gamma"], R0=reducible * shape["E"])
+    elif form == "curved":
         params.update(kappa=shape["kappa"], N_mid=n_mid)
-    return f"truth_{name}", params
+    return f"truth_{form}", params
 
 
 def true_prediction(law: str, params: dict, frame, compute: float) -> dict:
