@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,20 @@ class Task:
     name: str
     modality: str  # "text" or "image-text"
     items: tuple[Item, ...]
+
+
+def generated_text(data: Mapping | None) -> bool:
+    """Whether a trial's text is the generated language (its tasks, and bytes per token, are known)."""
+    data = data or {}
+    return data.get("source", "generated") == "generated" and not data.get("tokenizer")
+
+
+def scored_generated(image, data: Mapping | None, generated: bool = True) -> tuple[str, ...]:
+    """The generated tasks a trial scores: none unless its text is the generated language; the
+    image-text ones only for a model that sees images."""
+    if not (generated and generated_text(data)):
+        return ()
+    return tuple(n for n, m in GENERATED_MODALITY.items() if image is not None or m == "text")
 
 
 def modality_of(name: str) -> str:

@@ -165,12 +165,11 @@ def task_seconds(spec, cfg: SweepConfig) -> float:
     tiny ladder (2 idle cores: 2.4 s for tiny-1, 9.6 s for tiny-6, 3 tasks of 640 items): a fixed
     TASK_OVERHEAD_S, then forward FLOPs at TASK_SPEEDUP x the assumed training rate (no backward, batches of
     64 sequences)."""
+    from sweeper.data.tasks import scored_generated
+
     image = getattr(spec.config, "image", None)
-    n_tasks = len(cfg.tasks.files) + (
-        (3 if image is not None else 1)
-        if cfg.tasks.generated and cfg.data.source == "generated" and not cfg.data.tokenizer
-        else 0
-    )
+    data = cfg.data.model_dump()
+    n_tasks = len(cfg.tasks.files) + len(scored_generated(image, data, cfg.tasks.generated))
     if not n_tasks:
         return 0.0
     tokens = n_tasks * cfg.tasks.n_items * 4 * min(spec.seq_len, 64 + (image.n_patches if image else 0))
@@ -328,14 +327,13 @@ def check_tasks(cfg: SweepConfig) -> None:
     naming the file and line), not at the end of every trial."""
     if cfg.trainable == "simulated":
         return
-    from sweeper.data.tasks import GENERATED_MODALITY, load_jsonl_task
+    from sweeper.data.tasks import load_jsonl_task, scored_generated
 
     for name, path in cfg.tasks.files.items():
         if not Path(path).is_file():
             raise SweeperInputError(f"tasks.files.{name}", path, "no such file; give a jsonl file's path")
         load_jsonl_task(path, name)
-    generated = cfg.tasks.generated and cfg.data.source == "generated" and not cfg.data.tokenizer
-    scored = set(cfg.tasks.files) | (set(GENERATED_MODALITY) if generated else set())
+    scored = set(cfg.tasks.files) | set(scored_generated(True, cfg.data.model_dump(), cfg.tasks.generated))
     for name in (w for w in cfg.fit.watch if w.startswith("task.")):
         if name.split(".")[1] not in scored:
             raise SweeperInputError(

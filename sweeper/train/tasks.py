@@ -23,7 +23,15 @@ from sweeper.data import data_config
 from sweeper.data.images import patchify
 from sweeper.data.shards import IGNORE
 from sweeper.data.sources import packer_tokenizer
-from sweeper.data.tasks import N_ITEMS, Task, generated_tasks, load_jsonl_task, target_texts
+from sweeper.data.tasks import (
+    N_ITEMS,
+    Task,
+    generated_tasks,
+    generated_text,
+    load_jsonl_task,
+    scored_generated,
+    target_texts,
+)
 from sweeper.data.tokenizer import CharTokenizer
 from sweeper.train.device import autocast
 
@@ -229,27 +237,25 @@ def evaluate_tasks(model, tasks, tokenizer, *, image=None, device: str = "cpu", 
     }
 
 
-def task_metrics(results: dict[str, dict], prefix: str = "task_") -> dict[str, float]:
-    """evaluate_tasks' results as flat metrics (task_next_word_accuracy, ...), and the tasks' mean
-    accuracy (task_accuracy): what a trainable reports."""
-    out = {f"{prefix}{name}_{k}": float(v) for name, r in results.items() for k, v in r.items()}
-    if results:
-        out[f"{prefix}accuracy"] = float(np.mean([r["accuracy"] for r in results.values()]))
-    return out
+LOGGED = ("accuracy", "loss", "choice_loss", "accuracy_stderr", "n_items")  # per task, on the child run
+
+
+def task_metrics(results: dict[str, dict]) -> dict[str, float]:
+    """evaluate_tasks' results as the child run's metrics: task.<name>.accuracy, .loss, ..."""
+    return {f"task.{name}.{k}": float(r[k]) for name, r in results.items() for k in LOGGED}
 
 
 def downstream_metrics(model, spec, data: Mapping | None, section: Mapping, device: str = "cpu") -> dict:
     """The `tasks:` section's scores of a finished model, as child-run metrics: task.<name>.accuracy,
-    .loss (nats per token of the right choice), .accuracy_stderr and .n_items."""
-    data = data or {}
+    .loss (nats per token of the right choice), .choice_loss, .accuracy_stderr and .n_items."""
+    data, image = data or {}, data_config(spec).image
     tokenizer = packer_tokenizer(data)
     tasks = [load_jsonl_task(path, name) for name, path in (section.get("files") or {}).items()]
-    if section.get("generated", True) and not data.get("tokenizer"):  # the generated language's tasks
-        tasks += generated_tasks(data_config(spec).image, int(section.get("n_items", N_ITEMS)))
-    image = data_config(spec).image
-    results = evaluate_tasks(model, tasks, tokenizer, image=image, device=device, max_len=spec.seq_len)
-    keys = ("accuracy", "loss", "choice_loss", "accuracy_stderr", "n_items")
-    return {f"task.{name}.{k}": float(r[k]) for name, r in results.items() for k in keys}
+    if scored_generated(image, data, section.get("generated", True)):
+        tasks += generated_tasks(image, int(section.get("n_items", N_ITEMS)))
+    return task_metrics(
+        evaluate_tasks(model, tasks, tokenizer, image=image, device=device, max_len=spec.seq_len)
+    )
 
 
 @functools.cache
@@ -262,7 +268,7 @@ def bits_per_byte_metrics(losses: Mapping[str, float], data: Mapping | None) -> 
     """Each text target's validation loss in bits per UTF-8 byte (bpb_<target>, and bpb: their mean),
     comparable across tokenizers. Measured where the text is the generated data's characters; a
     trained tokenizer's bytes per token are not known to the trial, so it gets none."""
-    if (data or {}).get("tokenizer") or (data or {}).get("source", "generated") not in ("generated",):
+    if not generated_text(data):
         return {}
     out = {
         f"bpb_{t}": bits_per_byte(float(loss), 1.0, _generated_bytes_per_token(t))
