@@ -21,11 +21,13 @@ losses (sweeper.trial.simulated.simulated_loss, the same draws the driver makes)
 one runs through the product's driver (sweeper.sweep.forecast.simulate_sweep).
 
     .venv/bin/python benchmarks/coverage.py --sweeps-per-design 210 [--designs grid,adaptive] [--workers 2]
+        [--out sweeps.jsonl]      (each sweep's row as it ends; --report sweeps.jsonl prints a partial run)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import time
@@ -222,7 +224,16 @@ def main() -> None:
     parser.add_argument(
         "--laws", nargs="+", default=list(LAWS), help="a subset of benchmarks/truths.py's laws"
     )
+    parser.add_argument("--out", help="append each sweep's row to this JSON-lines file as it ends")
+    parser.add_argument("--report", help="print the tables of the rows in this JSON-lines file, run nothing")
     args = parser.parse_args()
+    if args.report:
+        with open(args.report) as rows:
+            results = [json.loads(line) for line in rows]
+        print(f"{len(results)} sweeps read from {args.report}")
+        for design in dict.fromkeys(r["design"] for r in results):
+            report(results, design)
+        return
     per_law = -(-args.sweeps_per_design // len(args.laws))
     jobs = [
         (args, design, name, seed)
@@ -231,8 +242,13 @@ def main() -> None:
         for name in args.laws
     ]
     started = time.perf_counter()
+    results = []
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        results = pool.map(one_sweep, jobs, chunksize=1)
+        for row in pool.imap_unordered(one_sweep, jobs, chunksize=1):
+            results.append(row)
+            if args.out:
+                with open(args.out, "a") as out:
+                    out.write(json.dumps(row) + "\n")
     print(
         f"{len(results)} simulated sweeps (tiny dense_text ladder, budget {args.budget:g}, noise "
         f"{args.noise}, target CI half-width {args.target_ci}, {args.n_bootstrap} bootstrap resamples, "

@@ -6,7 +6,9 @@ the Chinchilla form looks fine in sample and extrapolates wrongly.
 
 - coupled: an N·D term with its own exponents, G / (N^gamma D^delta), gamma and delta unlike alpha, beta;
 - repeated: Muennighoff et al. 2023's effective data for U unique tokens repeated, with R* = 6;
-- curved: an N exponent that grows with log N (curvature at small N), alpha + kappa log(N / N_mid).
+- curved: an N exponent that grows with log N (curvature at small N), alpha + kappa log(N / N_mid);
+- power_sum: the reducible terms summed under a power, R0 ((A/N^alpha + B/D^beta) / R0)^gamma;
+- broken: a data exponent that steepens from beta to beta + delta past D_b (a broken power law).
 
 Each is registered (sweeper.fit.register_law) so that the simulated trainable draws losses from it.
 A law is placed on a ladder by its (N_mid, D_mid): the compute-optimal point of its Chinchilla part.
@@ -27,14 +29,18 @@ EXACT = {  # coverage.py's laws (kept), and a fresh one
     "L2": {"E": 1.6, "alpha": 0.40, "beta": 0.31},
     "L3": {"E": 2.0, "alpha": 0.46, "beta": 0.36},
     "L4": {"E": 1.85, "alpha": 0.33, "beta": 0.29},
-    "L5": {"E": 1.95, "alpha": 0.37, "beta": 0.27},  # added after the last change to the method
+    "L5": {"E": 1.95, "alpha": 0.37, "beta": 0.27},  # added after the form averaging
+    "L6": {"E": 2.3, "alpha": 0.36, "beta": 0.40},  # added after the profiles (sweeper.fit.profile)
 }
 OTHER_FORMS = {
     "coupled": {"E": 2.1, "alpha": 0.34, "beta": 0.30, "share": 0.35, "gamma": 0.18, "delta": 0.16},
     "repeated": {"E": 1.9, "alpha": 0.31, "beta": 0.36, "unique": 3.0, "r_star": 6.0},
     "curved": {"E": 2.05, "alpha": 0.27, "beta": 0.39, "kappa": 0.045},
-    # added after the last change to the method: the reducible terms summed under a power, (A/N^a + B/D^b)^g
+    # added after the form averaging: the reducible terms summed under a power, (A/N^a + B/D^b)^g
     "power_sum": {"E": 1.8, "alpha": 0.35, "beta": 0.32, "gamma": 0.75},
+    # added after the profiles: a data exponent that steepens by delta past D_b = brk x D_mid (a broken
+    # power law, Caballero et al. 2023)
+    "broken": {"E": 2.15, "alpha": 0.32, "beta": 0.30, "brk": 4.0, "delta": 0.1},
 }
 REDUCIBLE = 0.35  # the reducible loss at (N_mid, D_mid), as a share of E
 
@@ -67,6 +73,9 @@ class BentLaw(Law):
         if self.name == "truth_power_sum":
             reducible = params["A"] / n ** params["alpha"] + params["B"] / d ** params["beta"]
             return params["E"] + params["R0"] * (reducible / params["R0"]) ** params["gamma"]
+        if self.name == "truth_broken":
+            bend = (1.0 + d / params["D_b"]) ** -params["delta"]
+            return base + params["B"] / d ** params["beta"] * bend
         if self.name == "truth_curved":
             alpha = params["alpha"] + params["kappa"] * np.log(n / params["N_mid"])
             return params["E"] + params["A"] / n**alpha + params["B"] / d ** params["beta"]
@@ -102,6 +111,8 @@ def placed_form(
         params.update(gamma=shape["gamma"], R0=reducible * shape["E"])
     elif form == "curved":
         params.update(kappa=shape["kappa"], N_mid=n_mid)
+    elif form == "broken":
+        params.update(D_b=shape["brk"] * d_mid, delta=shape["delta"])
     return f"truth_{form}", params
 
 

@@ -7,7 +7,8 @@ with an interval that carries the noise, what the law forms disagree on, and wha
    penalty, plus its backtest errors (a pseudo-Bayesian model average, Yao et al. 2018).
 4. The interval is the weighted mixture of the forms' bootstrap distributions (runs resampled with
    replacement: over exact and bent laws it covered better than resampling residuals at the same runs,
-   benchmarks/coverage.py --resampling), widened (loss only)
+   benchmarks/coverage.py --resampling), with a nested form's extra term profiled (sweeper.fit.profile:
+   the term pinned where the runs cannot rule it out, each pin weighed by its likelihood), widened (loss only)
    by the part of the backtest's miss that noise does not explain, scaled to the distance of the
    extrapolation.
 5. `trusted` is false, with words, when the law is not identified, or no form predicts the held-out
@@ -31,6 +32,7 @@ from sweeper.fit.csv_input import TARGET_COLUMNS, validate_frame
 from sweeper.fit.derived import compute_of, flops_per_param_token_at
 from sweeper.fit.forms import PREDICTION_FORMS
 from sweeper.fit.multistart import SearchSettings, find_optimum
+from sweeper.fit.profile import PinnedFit, profile_fits, profile_likelihoods
 from sweeper.fit.registry import get_law
 
 # a, b: the local exponents d log N_opt / d log C and d log D_opt / d log C at the target (over C to 2C):
@@ -178,6 +180,7 @@ class FormFit:
     residuals: np.ndarray  # log predicted - log observed at every run
     point: tuple[float, ...]  # (N, D, L, a, b), as form_prediction
     samples: np.ndarray = field(default_factory=lambda: np.empty((0, 5)))  # (B, 5) bootstrap (N, D, L, a, b)
+    profile: tuple[tuple[PinnedFit, tuple[float, ...]], ...] = ()  # (pin, its (N, D, L, a, b)) per pin
 
 
 def fit_form(name: str, frame: pd.DataFrame, y: np.ndarray, target: dict) -> FormFit | None:
@@ -224,6 +227,32 @@ def with_samples(
         )
     samples = np.array([form_prediction(law, law.to_params(t, design), frame, target) for t in thetas])
     return dataclasses.replace(fit, samples=samples)
+
+
+def with_profile(fit: FormFit, frame: pd.DataFrame, y: np.ndarray, target: dict, starts) -> FormFit:
+    """The form's extra term pinned where the runs may not rule it out, and each pin's prediction."""
+    law = get_law(fit.name)
+    pins = profile_fits(fit.name, frame, y, starts)
+    return dataclasses.replace(
+        fit, profile=tuple((p, form_prediction(law, p.params, frame, target)) for p in pins)
+    )
+
+
+def mixture(fits: list[FormFit], weights: np.ndarray, sigma: float, j: int, log: bool):
+    """The components of quantity j's mixture: each form's bootstrap draws, and for a profiled form its
+    draws moved to each pin's prediction; the form's weight is shared by its free fit and its pins in
+    proportion to their likelihoods."""
+    scale = np.log if log else (lambda v: v)
+    samples, mass = [], []
+    for f, w in zip(fits, weights):
+        with np.errstate(all="ignore"):
+            own, centre = scale(f.samples[:, j]), float(scale(f.point[j]))
+            pins = [(p, float(scale(point[j]))) for p, point in f.profile]
+        pins = [(p, v) for p, v in pins if math.isfinite(v) and math.isfinite(centre)]
+        likelihood = profile_likelihoods(float(np.sum(f.residuals**2)), [p for p, _ in pins], sigma)
+        samples += [own, *(own - centre + v for _, v in pins)]
+        mass += list(w * likelihood / likelihood.sum())
+    return samples, np.array(mass)
 
 
 def form_weights(fits: list[FormFit], backtest: Backtest, sigma: float) -> np.ndarray:
@@ -308,6 +337,7 @@ def predict(
         backtest = backtest_forms(frame, y, fits)
         sigma = backtest.sigma if math.isfinite(backtest.sigma) else noise_sigma(fits)
         weights = form_weights(fits, backtest, sigma)
+        starts = next((f.local_optima for f in fits if f.name == "chinchilla"), None)
         # Forms the runs all but rule out (under MIN_WEIGHT) are dropped before the costly bootstrap.
         keep = weights >= MIN_WEIGHT
         fits, weights = [f for f, k in zip(fits, keep) if k], weights[keep] / weights[keep].sum()
@@ -318,6 +348,7 @@ def predict(
             least = min(MIN_RESAMPLES, n_bootstrap)
             counts = [max(least, math.ceil(n_bootstrap * w / weights.max())) for w in weights]
             fits = [with_samples(f, frame, y, target_spec, k, seed, resampling) for f, k in zip(fits, counts)]
+            fits = [with_profile(f, frame, y, target_spec, starts) for f in fits]
     return _combine(
         fits,
         weights,
@@ -356,9 +387,8 @@ def _combine(
         if not n_bootstrap or not identified:
             ci[name] = None
             continue
+        lo, hi = weighted_interval(*mixture(fits, weights, sigma, j, name in LOG_SCALE), level)
         log = name in LOG_SCALE
-        samples = [np.log(f.samples[:, j]) if log else f.samples[:, j] for f in fits]
-        lo, hi = weighted_interval(samples, weights, level)
         if name == "loss" and math.isfinite(lo):
             lo, hi = lo - widen, hi + widen
         if not math.isfinite(lo):
@@ -387,6 +417,7 @@ def _combine(
             "weight": float(w),
             **{q: _num(v) for q, v in zip(QUANTITIES, f.point)},
             "backtest_error": backtest.summary(f.name),
+            **({"profile": _profile_summary(f, sigma)} if f.profile else {}),
         }
         for f, w in zip(fits, weights)
     }
@@ -408,6 +439,14 @@ def _combine(
         forms=forms,
         ci_level=level,
     )
+
+
+def _profile_summary(fit: FormFit, sigma: float) -> list[dict]:
+    likelihood = profile_likelihoods(float(np.sum(fit.residuals**2)), [p for p, _ in fit.profile], sigma)
+    return [
+        {p.key: p.value, "likelihood": float(lik), **{q: _num(v) for q, v in zip(QUANTITIES, point)}}
+        for (p, point), lik in zip(fit.profile, likelihood[1:])
+    ]
 
 
 def _compute_of_model(target: dict) -> float:
