@@ -442,10 +442,18 @@ def _combine(
 
 
 def _profile_summary(fit: FormFit, sigma: float) -> list[dict]:
+    """Each pin: its value, likelihood against the form's best member, share of the form's weight in the
+    mixture, and what it predicts."""
     likelihood = profile_likelihoods(float(np.sum(fit.residuals**2)), [p for p, _ in fit.profile], sigma)
+    share = likelihood / likelihood.sum()
     return [
-        {p.key: p.value, "likelihood": float(lik), **{q: _num(v) for q, v in zip(QUANTITIES, point)}}
-        for (p, point), lik in zip(fit.profile, likelihood[1:])
+        {
+            p.key: p.value,
+            "likelihood": float(lik),
+            "share": float(part),
+            **{q: _num(v) for q, v in zip(QUANTITIES, point)},
+        }
+        for (p, point), lik, part in zip(fit.profile, likelihood[1:], share[1:])
     ]
 
 

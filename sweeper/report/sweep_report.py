@@ -26,6 +26,7 @@ import pandas as pd
 
 from sweeper.errors import SweeperInputError
 from sweeper.fit.csv_input import TARGET_COLUMNS
+from sweeper.fit.profile import PINS
 from sweeper.report.formatting import human, human_ci, humanize_text
 from sweeper.report.glossary import glossary_html, glossary_markdown
 from sweeper.report.tasks import predictions_table, task_figure, task_names, tradeoff_table
@@ -423,7 +424,8 @@ class Report:
 
 
 def prediction_forms_table(prediction) -> pd.DataFrame:
-    """Each law form's weight, its own prediction and its backtest miss on the held-out top slices."""
+    """Each law form's weight, its own prediction and its backtest miss on the held-out top slices; under
+    a profiled form, each pin of its extra term with the part of the form's weight it carries."""
     rows = []
     for name, form in prediction.forms.items():
         miss = form.get("backtest_error") or {}
@@ -436,6 +438,17 @@ def prediction_forms_table(prediction) -> pd.DataFrame:
                 "backtest miss": f"{100 * miss['mean_log_error']:+.2f}%" if miss else "-",
             }
         )
+        for pin in form.get("profile", ()):
+            key = PINS[name][0]
+            rows.append(
+                {
+                    "law form": f"  {key} pinned at {human(pin[key])}",
+                    "weight": f"{form['weight'] * pin['share']:.2f}",
+                    "N_opt": human(pin["N_opt"]) if pin.get("N_opt") else "-",
+                    "loss": f"{pin['loss']:.4g}" if pin.get("loss") else "-",
+                    "backtest miss": "-",
+                }
+            )
     return pd.DataFrame(rows, columns=["law form", "weight", "N_opt", "loss", "backtest miss"])
 
 

@@ -7,6 +7,7 @@ import pytest
 from sweeper.fit.prediction import predict
 from sweeper.fit.profile import PINS, pin_values, profile_fits, profile_likelihoods
 from sweeper.fit.synthetic import draw_losses, isoflop_design
+from sweeper.report.sweep_report import prediction_forms_table
 
 BUDGETS = [1e19, 3e19, 1e20, 3e20, 1e21]
 CHINCHILLA = {"E": 1.8, "A": 450.0, "B": 2500.0, "alpha": 0.32, "beta": 0.35}
@@ -48,7 +49,15 @@ def test_saturation_the_runs_cannot_see_widens_the_interval_toward_it():
     frame = draw_losses(design, {**CHINCHILLA, "S": s}, law="data_constrained", noise=0.01, seed=3)
     pred = predict(frame, target_compute=1e23, n_bootstrap=20, seed=0)
     profile = pred.forms["data_constrained"]["profile"]
-    assert [p["S"] for p in profile] == pytest.approx(list(pin_values(frame, "S", PINS["data_constrained"][1])))
+    assert [p["S"] for p in profile] == pytest.approx(
+        list(pin_values(frame, "S", PINS["data_constrained"][1]))
+    )
     saturating = [p["a"] for p in profile if p["likelihood"] > 0.1]
     assert saturating and max(saturating) > pred.exponents["a"]
     assert pred.ci["a"][1] >= max(p["a"] for p in profile if p["likelihood"] > 0.5) - 0.02
+    # The report lists the pins under their form, with the part of its weight each carries.
+    table = prediction_forms_table(pred)
+    pinned = table[table["law form"].str.startswith("  S pinned at")]
+    assert len(pinned) == len(profile)
+    weight = pred.forms["data_constrained"]["weight"]
+    assert pinned["weight"].astype(float).sum() <= weight + 0.01 * len(profile)
