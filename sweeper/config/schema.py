@@ -445,6 +445,11 @@ def read_space(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raise SweeperInputError(
             str(path), type(raw).__name__, "a search space must be a YAML mapping of keys"
         )
+    for key in raw:
+        if not isinstance(key, str):  # `0:` loads as the int 0, and no setting is named by a number
+            raise SweeperInputError(
+                f"{path.name}: key {key!r}", key, "a search space's keys are setting names, e.g. budget:"
+            )
     base_name = raw.pop("extends", None)
     if base_name is None:
         return raw

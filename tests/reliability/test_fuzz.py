@@ -2,7 +2,7 @@
 
 import string
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sweeper.cli import main
@@ -59,6 +59,8 @@ def test_fuzzed_yaml_mappings_plan_or_fail_cleanly(tmp_path, capsys, document):
 
 @FUZZ
 @given(st.text(string.printable, max_size=200))
+@example("0:")  # a number as a key (hypothesis found it: a TypeError, not a clean exit 2)
+@example("~: 1")
 def test_fuzzed_yaml_text_plans_or_fails_cleanly(tmp_path, capsys, text):
     path = tmp_path / "space.yaml"
     path.write_text(text)
@@ -90,3 +92,11 @@ def test_fuzzed_csv_fits_or_fails_cleanly(tmp_path, capsys, header, rows):
     ]
     path.write_text("\n".join(lines) + "\n")
     assert run_cli(["fit", str(path), "--grid", "coarse"], capsys) in (0, 2)
+
+
+def test_a_number_as_a_key_is_named_with_the_fix(tmp_path, capsys):
+    path = tmp_path / "space.yaml"
+    path.write_text("budget: 1e12\n0: 3\n")
+    assert main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "key 0" in err and "setting names" in err
