@@ -387,8 +387,8 @@ def _combine(
         if not n_bootstrap or not identified:
             ci[name] = None
             continue
-        lo, hi = weighted_interval(*mixture(fits, weights, sigma, j, name in LOG_SCALE), level)
         log = name in LOG_SCALE
+        lo, hi = weighted_interval(*mixture(fits, weights, sigma, j, log), level)
         if name == "loss" and math.isfinite(lo):
             lo, hi = lo - widen, hi + widen
         if not math.isfinite(lo):
