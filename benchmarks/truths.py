@@ -24,7 +24,7 @@ from sweeper.fit import get_law, register_law
 from sweeper.fit.laws import Law
 from sweeper.fit.prediction import optimum_grid, optimum_of
 
-EXACT = {  # coverage.py's laws (kept), and a fresh one
+EXACT = {  # coverage.py's laws (kept), and fresh ones added after later changes
     "L1": {"E": 2.2, "alpha": 0.28, "beta": 0.42},
     "L2": {"E": 1.6, "alpha": 0.40, "beta": 0.31},
     "L3": {"E": 2.0, "alpha": 0.46, "beta": 0.36},
